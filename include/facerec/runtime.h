@@ -1,0 +1,64 @@
+// The one inference interface. Every network (detector, landmarks, embedder)
+// runs through InferenceSession; OnnxRuntime is the production implementation,
+// and tests may substitute their own.
+//
+// Ownership and threads: a Runtime owns the process-wide engine state (for ONNX
+// Runtime, the Ort::Env) and must outlive every session it loaded. A loaded
+// InferenceSession is immutable; run() is safe to call from several threads at
+// once (ONNX Runtime guarantees this for Session::Run).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "facerec/status.h"
+
+namespace facerec {
+
+struct TensorInfo {
+  std::string name;
+  std::vector<int64_t> shape;  // -1 for a dynamic dimension
+};
+
+// A float32 input that the caller owns for the duration of run().
+struct TensorView {
+  const float* data = nullptr;
+  std::vector<int64_t> shape;
+};
+
+// A float32 output, owned.
+struct Tensor {
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+  int64_t numel() const;
+};
+
+class InferenceSession {
+ public:
+  virtual ~InferenceSession() = default;
+  virtual const std::vector<TensorInfo>& inputs() const = 0;
+  virtual const std::vector<TensorInfo>& outputs() const = 0;
+  // Runs the network on inputs given in the order of inputs(), and returns
+  // every output in the order of outputs(). Shapes must be concrete.
+  virtual Result<std::vector<Tensor>> run(const std::vector<TensorView>& inputs) const = 0;
+};
+
+struct RuntimeOptions {
+  int intra_op_threads = 0;  // 0: one per core
+};
+
+class Runtime {
+ public:
+  virtual ~Runtime() = default;
+  // Loads a model file. A missing, corrupt or non-ONNX file is a kModel error
+  // naming the file.
+  virtual Result<std::unique_ptr<InferenceSession>> load(const std::string& path) = 0;
+  virtual std::string name() const = 0;
+};
+
+// ONNX Runtime through its C++ API.
+Result<std::unique_ptr<Runtime>> create_onnxruntime(const RuntimeOptions& options = {});
+
+}  // namespace facerec

@@ -1,0 +1,98 @@
+// Status and Result<T>: how every public facerec call reports failure.
+//
+// No exception escapes a public API. A caller error (bad file, bad argument)
+// is a Status with a category and a human message; an internal invariant
+// breaking is FACEREC_ASSERT, which aborts with file:line.
+#pragma once
+
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <utility>
+
+namespace facerec {
+
+enum class ErrorCode {
+  kOk = 0,
+  kInvalidArgument,  // the caller passed something unusable (bad flag, bad name)
+  kNotFound,         // a file, person or model that does not exist
+  kIo,               // reading or writing failed
+  kDecode,           // not an image, truncated, corrupt
+  kTooLarge,         // over a configured size limit
+  kModel,            // a model file that cannot be loaded or does not fit its spec
+  kHashMismatch,     // a downloaded or configured file whose sha256 is wrong
+  kNoFace,           // no face where one was required
+  kMismatch,         // e.g. a gallery built with another embedder
+  kDatabase,         // SQLite failure
+  kCancelled,        // interrupted by the user
+  kInternal,
+};
+
+const char* to_string(ErrorCode code);
+
+class [[nodiscard]] Status {
+ public:
+  Status() = default;
+  Status(ErrorCode code, std::string message) : code_(code), message_(std::move(message)) {}
+  static Status Ok() { return {}; }
+
+  bool ok() const { return code_ == ErrorCode::kOk; }
+  ErrorCode code() const { return code_; }
+  const std::string& message() const { return message_; }
+  // "category: message", for logs and CLI output.
+  std::string to_string() const;
+
+ private:
+  ErrorCode code_ = ErrorCode::kOk;
+  std::string message_;
+};
+
+// A value or a Status. Access value() only when ok(); doing otherwise is a bug
+// and aborts.
+template <class T>
+class [[nodiscard]] Result {
+ public:
+  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit on purpose
+  Result(Status status) : status_(std::move(status)) {  // NOLINT
+    if (status_.ok()) status_ = Status(ErrorCode::kInternal, "Result built from an ok Status");
+  }
+  Result(ErrorCode code, std::string message) : status_(code, std::move(message)) {}
+
+  bool ok() const { return value_.has_value(); }
+  const Status& status() const { return status_; }
+  T& value() & { check(); return *value_; }
+  const T& value() const& { check(); return *value_; }
+  T&& value() && { check(); return std::move(*value_); }
+  T* operator->() { check(); return &*value_; }
+  const T* operator->() const { check(); return &*value_; }
+  T& operator*() & { check(); return *value_; }
+
+ private:
+  void check() const {
+    if (!value_) {
+      std::fprintf(stderr, "facerec: value() on a failed Result: %s\n", status_.to_string().c_str());
+      std::abort();
+    }
+  }
+  std::optional<T> value_;
+  Status status_;
+};
+
+}  // namespace facerec
+
+// Internal invariants only; never for user input.
+#define FACEREC_ASSERT(cond)                                                             \
+  do {                                                                                   \
+    if (!(cond)) {                                                                       \
+      std::fprintf(stderr, "facerec internal error: %s at %s:%d\n", #cond, __FILE__, __LINE__); \
+      std::abort();                                                                      \
+    }                                                                                    \
+  } while (0)
+
+// Propagate a failed Status/Result from the current function.
+#define FACEREC_RETURN_IF_ERROR(expr)          \
+  do {                                         \
+    auto&& facerec_s_ = (expr);                \
+    if (!facerec_s_.ok()) return facerec_s_;   \
+  } while (0)
