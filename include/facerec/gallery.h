@@ -1,0 +1,99 @@
+// The gallery: enrolled people and their templates, in one SQLite file.
+//
+// Guarantees
+// - Every write (enrolling a person's batch, remove, rename, import) is one
+//   transaction: a crash or Ctrl-C leaves the person entirely there or not at
+//   all, never half-written. The database runs in WAL mode with full sync.
+// - The gallery records the embedder (model id, sha256, dimension) it was
+//   built with; opening it with another embedder is kMismatch.
+// - Identity names are stored as given (spaces, unicode, '/', '..' are fine)
+//   and never used as file names by the gallery. validate_identity_name()
+//   rejects only what cannot be a name: empty, control characters, invalid
+//   UTF-8, over 256 bytes.
+// Thread safety: one Gallery per thread; SQLite serialises writers between
+// processes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "facerec/status.h"
+
+namespace facerec {
+
+struct EmbedderInfo {
+  std::string model_id;
+  std::string sha256;
+  int dim = 0;
+};
+
+struct NewTemplate {
+  std::vector<float> unit;   // L2-normalised, dim long
+  float norm = 0.f;          // raw feature norm (MagFace quality)
+  std::string source;        // where it came from (file path as given)
+  std::string source_sha256; // content hash of the source file: the duplicate key
+  float det_score = 0.f;
+};
+
+struct StoredTemplate {
+  int64_t id = 0;
+  int64_t person_id = 0;
+  std::vector<float> unit;
+  float norm = 0.f;
+  std::string source;
+  std::string source_sha256;
+  float det_score = 0.f;
+  int64_t created_at = 0;  // unix seconds
+};
+
+struct PersonInfo {
+  int64_t id = 0;
+  std::string name;
+  int templates = 0;
+};
+
+struct EnrollOutcome {
+  int added = 0;
+  int duplicates = 0;  // same person + same source_sha256 already stored
+};
+
+Status validate_identity_name(const std::string& name);
+
+class Gallery {
+ public:
+  // Opens or creates the gallery at path. A new gallery takes `embedder` as
+  // its embedder; an existing one must match it (kMismatch otherwise). A file
+  // that is not a facerec gallery (or is corrupt) is kDatabase.
+  static Result<std::unique_ptr<Gallery>> open(const std::string& path, const EmbedderInfo& embedder);
+  // Opens an existing gallery without checking the embedder (list/remove/rename).
+  static Result<std::unique_ptr<Gallery>> open_existing(const std::string& path);
+  ~Gallery();
+
+  const EmbedderInfo& embedder() const { return embedder_; }
+
+  // Adds templates to a person (created if new), all in one transaction.
+  // Templates whose source_sha256 the person already has are skipped.
+  Result<EnrollOutcome> enroll(const std::string& name, const std::vector<NewTemplate>& templates);
+  Result<std::vector<PersonInfo>> list_people() const;
+  Result<std::vector<StoredTemplate>> templates() const;  // all, ordered by id
+  Status remove_person(const std::string& name);           // kNotFound if absent
+  Status rename_person(const std::string& from, const std::string& to);  // kInvalidArgument if `to` exists
+  Result<std::string> person_name(int64_t person_id) const;
+
+  // The original design's format: face_embdding.txt (one vector per line,
+  // whitespace-separated floats) and label_map.json (either {"0": "name", ...}
+  // by line index or {"name": [line indices]}). Import is one transaction.
+  Result<int> import_legacy(const std::string& embeddings_txt, const std::string& label_map_json);
+  Status export_legacy(const std::string& embeddings_txt, const std::string& label_map_json) const;
+
+  struct Impl;
+
+ private:
+  Gallery() = default;
+  std::unique_ptr<Impl> impl_;
+  EmbedderInfo embedder_;
+};
+
+}  // namespace facerec
