@@ -5,6 +5,7 @@
 
 #include <opencv2/core/mat.hpp>
 
+#include "facerec/status.h"
 #include "facerec/types.h"
 
 namespace facerec {
@@ -23,5 +24,9 @@ cv::Mat alignment_transform(const Face& face, int size = 112);
 // One warp: the aligned size x size BGR crop of face. Pixels outside the
 // image are black (constant 0), as insightface does.
 cv::Mat align_face(const cv::Mat& bgr, const Face& face, int size = 112);
+
+// Plain bilinear twin of the warp inside align_face (M from alignment_transform),
+// for tests.
+cv::Mat align_face_reference(const cv::Mat& bgr, const cv::Mat& M, int size = 112);
 
 }  // namespace facerec
