@@ -1,1 +1,29 @@
-int main() { return 0; }
+// facerec: detect, align, embed, enrol, identify and verify faces.
+// Subcommands come from one table; each registers itself with a one-line help.
+#include <iostream>
+
+#include "app.h"
+
+int main(int argc, char** argv) {
+  using namespace facerec::cli;
+  CLI::App app{"facerec: face recognition on real weights (detect, align, embed, enrol, identify, verify)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "facerec 0.1");
+  int rc = kExitOk;
+  auto set_rc = [&rc](int r) { rc = r; };
+  struct Entry { void (*reg)(CLI::App&, std::function<void(int)>); };
+  const Entry kCommands[] = {{register_models}, {register_align}, {register_enroll}, {register_gallery},
+                             {register_identify}, {register_verify}};
+  for (const auto& c : kCommands) c.reg(app, set_rc);
+  install_signal_handlers();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : kExitUsage;
+  } catch (const std::exception& e) {
+    std::cerr << "facerec: internal error: " << e.what() << "\n";
+    return kExitError;
+  }
+  return rc;
+}

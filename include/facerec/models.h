@@ -42,6 +42,10 @@ struct ModelSpec {
   std::vector<OutputSpec> outputs;
   std::string landmarks_model;  // detectors without their own landmarks
   bool quality_magnitude = false;  // embedders: raw norm is MagFace quality
+  // Embedders: the default cosine threshold for "same person", measured on
+  // LFW (see the manifest's threshold_reason). 0 when not measured.
+  float match_threshold = 0.f;
+  std::string threshold_reason;
   std::string path;  // where the .onnx is (or will be) on this machine
 };
 

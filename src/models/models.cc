@@ -60,6 +60,8 @@ Result<ModelSpec> parse_entry(const json& e, const std::string& cache) {
   m.licence = e.value("licence", "");
   m.landmarks_model = e.value("landmarks_model", "");
   m.quality_magnitude = e.value("quality", "") == "magnitude";
+  m.match_threshold = e.value("threshold", 0.f);
+  m.threshold_reason = e.value("threshold_reason", "");
   const json& src = e.at("source");
   if (src.contains("npm")) {
     m.npm_package = src.at("npm").get<std::string>();

@@ -1,0 +1,107 @@
+// facerec gallery list|remove|rename|import|export
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "app.h"
+
+namespace facerec::cli {
+namespace {
+
+struct GalleryArgs {
+  std::string db = "gallery.db";
+  bool json = false;
+  std::string name, new_name;
+  std::string embeddings_txt, label_map;
+  std::string embedder;  // import: which embedder made the legacy vectors
+  std::string manifest;
+};
+
+Result<std::unique_ptr<Gallery>> open_existing(const std::string& db) { return Gallery::open_existing(db); }
+
+int fail(const char* what, const Status& s) {
+  std::cerr << "facerec gallery " << what << ": " << s.to_string() << "\n";
+  return kExitError;
+}
+
+}  // namespace
+
+void register_gallery(CLI::App& app, std::function<void(int)> set_rc) {
+  static GalleryArgs a;
+  auto* cmd = app.add_subcommand("gallery", "inspect and edit the gallery of enrolled people");
+  cmd->require_subcommand(1);
+  cmd->add_option("--db", a.db, "gallery database (default gallery.db)");
+
+  auto* list = cmd->add_subcommand("list", "people and their template counts");
+  list->add_flag("--json", a.json, "one JSON object per person");
+  list->callback([set_rc] {
+    auto g = open_existing(a.db);
+    if (!g.ok()) return set_rc(fail("list", g.status()));
+    auto people = (*g)->list_people();
+    if (!people.ok()) return set_rc(fail("list", people.status()));
+    const auto& e = (*g)->embedder();
+    if (!a.json)
+      std::cout << a.db << ": " << people->size() << " people, embedder " << e.model_id << " (" << e.dim << "-D)\n";
+    for (const auto& p : *people) {
+      if (a.json) std::cout << nlohmann::json({{"identity", p.name}, {"templates", p.templates}}).dump() << "\n";
+      else std::cout << "  " << printable(p.name) << "  (" << p.templates << " templates)\n";
+    }
+    set_rc(kExitOk);
+  });
+
+  auto* remove = cmd->add_subcommand("remove", "remove a person and all their templates");
+  remove->add_option("name", a.name, "identity")->required();
+  remove->callback([set_rc] {
+    auto g = open_existing(a.db);
+    if (!g.ok()) return set_rc(fail("remove", g.status()));
+    if (Status s = (*g)->remove_person(a.name); !s.ok()) return set_rc(fail("remove", s));
+    std::cout << "removed " << printable(a.name) << "\n";
+    set_rc(kExitOk);
+  });
+
+  auto* rename = cmd->add_subcommand("rename", "rename a person");
+  rename->add_option("old", a.name, "current identity")->required();
+  rename->add_option("new", a.new_name, "new identity")->required();
+  rename->callback([set_rc] {
+    auto g = open_existing(a.db);
+    if (!g.ok()) return set_rc(fail("rename", g.status()));
+    if (Status s = (*g)->rename_person(a.name, a.new_name); !s.ok()) return set_rc(fail("rename", s));
+    std::cout << "renamed " << printable(a.name) << " to " << printable(a.new_name) << "\n";
+    set_rc(kExitOk);
+  });
+
+  auto* imp = cmd->add_subcommand("import", "import the original design's face_embdding.txt + label_map.json");
+  imp->add_option("embeddings", a.embeddings_txt, "face_embdding.txt")->required();
+  imp->add_option("label_map", a.label_map, "label_map.json")->required();
+  imp->add_option("--embedder", a.embedder, "manifest id of the embedder that produced the vectors")->required();
+  imp->add_option("--manifest", a.manifest, "model manifest");
+  imp->callback([set_rc] {
+    auto man = Manifest::load(a.manifest.empty() ? Manifest::default_path() : a.manifest);
+    if (!man.ok()) return set_rc(fail("import", man.status()));
+    const ModelSpec* m = man->find(a.embedder);
+    if (!m || m->task != ModelTask::kEmbedder)
+      return set_rc(fail("import", Status(ErrorCode::kNotFound, "no embedder '" + a.embedder + "' in the manifest")));
+    int dim = m->outputs.empty() ? 0 : static_cast<int>(m->outputs[0].dims.back());
+    if (dim <= 0) return set_rc(fail("import", Status(ErrorCode::kInvalidArgument, "the manifest entry of '" +
+                                                      a.embedder + "' does not state its output dimension")));
+    auto g = Gallery::open(a.db, {m->id, m->sha256, dim});
+    if (!g.ok()) return set_rc(fail("import", g.status()));
+    auto n = (*g)->import_legacy(a.embeddings_txt, a.label_map);
+    if (!n.ok()) return set_rc(fail("import", n.status()));
+    std::cout << "imported " << *n << " templates into " << a.db << "\n";
+    set_rc(kExitOk);
+  });
+
+  auto* exp = cmd->add_subcommand("export", "export to the original design's face_embdding.txt + label_map.json");
+  exp->add_option("embeddings", a.embeddings_txt, "face_embdding.txt to write")->required();
+  exp->add_option("label_map", a.label_map, "label_map.json to write")->required();
+  exp->callback([set_rc] {
+    auto g = open_existing(a.db);
+    if (!g.ok()) return set_rc(fail("export", g.status()));
+    if (Status s = (*g)->export_legacy(a.embeddings_txt, a.label_map); !s.ok()) return set_rc(fail("export", s));
+    std::cout << "exported to " << a.embeddings_txt << " and " << a.label_map << "\n";
+    set_rc(kExitOk);
+  });
+}
+
+}  // namespace facerec::cli

@@ -1,0 +1,76 @@
+// The end-to-end stage chain: detect -> align -> embed, plus face quality.
+//
+// Ownership: a FaceAnalyzer owns its detector and embedder sessions; the
+// Runtime passed to create() must outlive it. analyze() is const and
+// thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <opencv2/core/mat.hpp>
+
+#include "facerec/detect.h"
+#include "facerec/embed.h"
+#include "facerec/models.h"
+#include "facerec/types.h"
+
+namespace facerec {
+
+struct AnalyzedFace {
+  Face face;
+  Embedding embedding;
+  // Face quality: the raw feature norm for models flagged quality: magnitude
+  // (MagFace); otherwise the fallback of face_quality_fallback(), in 0..1.
+  float quality = 0.f;
+};
+
+struct PipelineConfig {
+  std::string detector;  // manifest id, path, or family:path; empty = manifest default
+  std::string embedder;
+  DetectorOptions detector_options;
+  int max_batch = 8;
+};
+
+class FaceAnalyzer {
+ public:
+  static Result<std::unique_ptr<FaceAnalyzer>> create(Runtime& runtime, const Manifest& manifest,
+                                                      const PipelineConfig& config);
+
+  // Every face in the image (8-bit BGR), sorted by score.
+  Result<std::vector<Face>> detect(const cv::Mat& bgr) const;
+  // Detects, aligns and embeds every face (batched through the embedder).
+  Result<std::vector<AnalyzedFace>> analyze(const cv::Mat& bgr) const;
+  // Aligns and embeds the given faces of an image.
+  Result<std::vector<AnalyzedFace>> embed_faces(const cv::Mat& bgr, const std::vector<Face>& faces) const;
+  // Embeds already-aligned crops (the embedder's input size).
+  Result<std::vector<AnalyzedFace>> embed_aligned(const std::vector<cv::Mat>& crops) const;
+
+  // The quality of an embedded face (see AnalyzedFace::quality); face may be
+  // null for a pre-aligned crop.
+  float quality(const Face* face, const cv::Mat& aligned, const Embedding& e) const;
+
+  const Detector& detector() const { return *detector_; }
+  Detector& detector() { return *detector_; }
+  const Embedder& embedder() const { return *embedder_; }
+
+ private:
+  FaceAnalyzer() = default;
+  std::unique_ptr<Detector> detector_;
+  std::unique_ptr<Embedder> embedder_;
+};
+
+// The largest face by box area; -1 when there is none.
+int largest_face(const std::vector<Face>& faces);
+// The face whose box centre is nearest the image centre; -1 when none.
+int most_central_face(const std::vector<Face>& faces, cv::Size image_size);
+
+// Quality in 0..1 for embedders without magnitude quality: the product of a
+// size term (inter-ocular distance in the original image, saturating at 40 px),
+// a frontal-pose term (how centred the nose is between the eyes), and a
+// sharpness term (variance of the Laplacian of the aligned crop, saturating).
+// `face` may be null for pre-aligned crops (size and pose terms are then 1).
+float face_quality_fallback(const Face* face, const cv::Mat& aligned);
+
+}  // namespace facerec
