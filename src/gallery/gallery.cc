@@ -515,11 +515,11 @@ Result<std::unique_ptr<Gallery::Impl>> open_impl(const std::string& path, const 
   sqlite3* db = impl->db;
   sqlite3_extended_result_codes(db, 1);
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
-  // Connection-level settings: they write nothing to the file.
+  // A connection-level setting: it neither reads nor writes the file.
   FACEREC_RETURN_IF_ERROR(exec(db, path, "PRAGMA foreign_keys = ON"));
-  FACEREC_RETURN_IF_ERROR(exec(db, path, "PRAGMA synchronous = FULL"));
 
   if (fresh) {
+    FACEREC_RETURN_IF_ERROR(exec(db, path, "PRAGMA synchronous = FULL"));
     // Switching an empty database to WAL only records the mode; the file
     // header is first written by the schema transaction below.
     FACEREC_RETURN_IF_ERROR(exec(db, path, "PRAGMA journal_mode = WAL"));
@@ -543,9 +543,11 @@ Result<std::unique_ptr<Gallery::Impl>> open_impl(const std::string& path, const 
                    stored.dim != expected->dim))
     return Status(ErrorCode::kMismatch, "gallery " + path + " was built with embedder " + describe(stored) +
                                             ", but the embedder in use is " + describe(*expected) +
-                                            "; use that embedder or enroll into a new gallery");
-  // Only now that the file is known to be ours: our galleries are already WAL,
-  // so this is a no-op unless someone switched the mode back.
+                                            "; use the gallery's embedder or enroll into a new gallery");
+  // Only now that the file is known to be ours (these read the file, so their
+  // errors would hide the clearer ones above). Our galleries are already WAL,
+  // so journal_mode is a no-op unless someone switched the mode back.
+  FACEREC_RETURN_IF_ERROR(exec(db, path, "PRAGMA synchronous = FULL"));
   Stmt jm;
   FACEREC_RETURN_IF_ERROR(prepare(db, path, "PRAGMA journal_mode = WAL", jm));
   if (sqlite3_step(jm.s) != SQLITE_ROW) return db_error(db, path, "enabling WAL");

@@ -91,7 +91,7 @@ TEST(SearchIndex, BlasAgreesWithReferenceLoop) {
       }
       auto ref = index.search_reference(queries[i].data(), k);
       ASSERT_EQ(ref.size(), static_cast<size_t>(k));
-      expect_matches_reference(ref, ref, true_score);
+      expect_matches_reference(ref, ref, true_score);  // the reference itself vs the scores above
       expect_matches_reference(index.search(queries[i].data(), k), ref, true_score);
       expect_matches_reference(batch[i], ref, true_score);
     }
