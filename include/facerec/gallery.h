@@ -8,8 +8,8 @@
 //   built with; opening it with another embedder is kMismatch.
 // - Identity names are stored as given (spaces, unicode, '/', '..' are fine)
 //   and never used as file names by the gallery. validate_identity_name()
-//   rejects only what cannot be a name: empty, control characters, invalid
-//   UTF-8, over 256 bytes.
+//   rejects only what cannot be a name: empty, control characters (C0, DEL,
+//   C1), invalid UTF-8, over 256 bytes, leading or trailing whitespace.
 // Thread safety: one Gallery per thread; SQLite serialises writers between
 // processes.
 #pragma once
@@ -75,6 +75,9 @@ class Gallery {
 
   // Adds templates to a person (created if new), all in one transaction.
   // Templates whose source_sha256 the person already has are skipped.
+  // Every template is checked first (dim == embedder dim, finite, |unit|
+  // within 1e-3 of 1); one bad template or an empty list is
+  // kInvalidArgument and nothing is written.
   Result<EnrollOutcome> enroll(const std::string& name, const std::vector<NewTemplate>& templates);
   Result<std::vector<PersonInfo>> list_people() const;
   Result<std::vector<StoredTemplate>> templates() const;  // all, ordered by id
@@ -83,8 +86,13 @@ class Gallery {
   Result<std::string> person_name(int64_t person_id) const;
 
   // The original design's format: face_embdding.txt (one vector per line,
-  // whitespace-separated floats) and label_map.json (either {"0": "name", ...}
-  // by line index or {"name": [line indices]}). Import is one transaction.
+  // whitespace- or comma-separated floats, possibly unnormalised: the unit
+  // vector and raw norm are stored) and label_map.json (either
+  // {"0": "name", ...} by line index or {"name": [line indices]}). Import is
+  // one transaction: a malformed line (kDecode) or a line of another dimension
+  // (kMismatch) imports nothing, and the error names the line. Re-importing
+  // the same vectors adds nothing. Returns the number of templates added.
+  // Export writes unit * norm per line and the {"index": "name"} layout.
   Result<int> import_legacy(const std::string& embeddings_txt, const std::string& label_map_json);
   Status export_legacy(const std::string& embeddings_txt, const std::string& label_map_json) const;
 

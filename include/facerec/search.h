@@ -49,7 +49,7 @@ class SearchIndex {
 // unknown (empty optional-like: identity empty).
 struct Decision {
   std::string identity;  // empty = unknown
-  float similarity = 0.f;
+  float similarity = 0.f;  // the best candidate's, also when unknown; 0 without candidates
   std::vector<Candidate> candidates;
   bool known() const { return !identity.empty(); }
 };

@@ -1,0 +1,155 @@
+// Exact cosine 1:N search (see facerec/search.h).
+//
+// All rows and queries are unit vectors, so cosine similarity is the dot
+// product: one sgemv (one query) or sgemm (many) over the N x dim row-major
+// template matrix gives every row's score; a person's score is the max over
+// their rows. search_reference() computes the same with a plain double loop.
+#include "facerec/search.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <limits>
+#include <map>
+#include <unordered_map>
+
+namespace facerec {
+
+namespace {
+
+// Caps the Q x N score matrix of one sgemm at 64 MiB of floats; larger
+// batches are searched in chunks of queries.
+constexpr size_t kMaxBatchScores = size_t{16} << 20;
+
+}  // namespace
+
+SearchIndex::SearchIndex(int dim, std::vector<std::string> row_identity, std::vector<float> rows)
+    : dim_(dim), rows_(std::move(rows)) {
+  // A contract on the caller (from_gallery checks its data before calling):
+  // a short matrix would make BLAS read past the end.
+  FACEREC_ASSERT(dim >= 0);
+  FACEREC_ASSERT(rows_.size() == row_identity.size() * static_cast<size_t>(dim));
+  // names_ sorted ascending: a person's index order is name order, which
+  // top_people() uses to break ties deterministically.
+  names_ = row_identity;
+  std::sort(names_.begin(), names_.end());
+  names_.erase(std::unique(names_.begin(), names_.end()), names_.end());
+  std::unordered_map<std::string, int32_t> index;
+  index.reserve(names_.size());
+  for (size_t i = 0; i < names_.size(); ++i) index.emplace(names_[i], static_cast<int32_t>(i));
+  row_person_.reserve(row_identity.size());
+  for (const std::string& name : row_identity) row_person_.push_back(index.at(name));
+}
+
+Result<SearchIndex> SearchIndex::from_gallery(const Gallery& gallery) {
+  try {
+    const int dim = gallery.embedder().dim;
+    // Templates before names: a person enrolled after the first read is simply
+    // not in this index; one removed in between is skipped below.
+    auto templates = gallery.templates();
+    if (!templates.ok()) return templates.status();
+    auto people = gallery.list_people();
+    if (!people.ok()) return people.status();
+    std::unordered_map<int64_t, std::string> names;
+    for (const PersonInfo& p : people.value()) names.emplace(p.id, p.name);
+
+    std::vector<std::string> row_identity;
+    std::vector<float> rows;
+    row_identity.reserve(templates->size());
+    rows.reserve(templates->size() * static_cast<size_t>(dim));
+    for (const StoredTemplate& t : templates.value()) {
+      auto it = names.find(t.person_id);
+      if (it == names.end()) continue;  // removed between the two reads
+      if (static_cast<int>(t.unit.size()) != dim)
+        return Status(ErrorCode::kDatabase, "template " + std::to_string(t.id) + " has " +
+                                                std::to_string(t.unit.size()) + " values, expected " +
+                                                std::to_string(dim));
+      row_identity.push_back(it->second);
+      rows.insert(rows.end(), t.unit.begin(), t.unit.end());
+    }
+    return SearchIndex(dim, std::move(row_identity), std::move(rows));
+  } catch (const std::exception& e) {
+    return Status(ErrorCode::kInternal, std::string("building the search index: ") + e.what());
+  }
+}
+
+std::vector<Candidate> SearchIndex::top_people(const float* scores, int top_k) const {
+  const size_t n_people = names_.size();
+  // NaN scores (a NaN query) never win the max, so such people rank last.
+  std::vector<float> best(n_people, -std::numeric_limits<float>::infinity());
+  for (size_t r = 0; r < row_person_.size(); ++r) {
+    float& b = best[static_cast<size_t>(row_person_[r])];
+    if (scores[r] > b) b = scores[r];
+  }
+  const size_t k = std::min(n_people, static_cast<size_t>(top_k));
+  std::vector<int32_t> order(n_people);
+  for (size_t i = 0; i < n_people; ++i) order[i] = static_cast<int32_t>(i);
+  // Higher similarity first; equal similarity by name (index order = name order).
+  auto better = [&](int32_t a, int32_t b) { return best[a] > best[b] || (best[a] == best[b] && a < b); };
+  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(), better);
+  std::vector<Candidate> out;
+  out.reserve(k);
+  for (size_t i = 0; i < k; ++i) out.push_back({names_[order[i]], best[order[i]]});
+  return out;
+}
+
+std::vector<Candidate> SearchIndex::search(const float* query, int top_k) const {
+  if (size() == 0 || top_k <= 0 || dim_ <= 0) return {};
+  std::vector<float> scores(size());
+  // scores = rows_ (N x dim) * query (dim).
+  cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<blasint>(size()), dim_, 1.0f, rows_.data(), dim_, query, 1,
+              0.0f, scores.data(), 1);
+  return top_people(scores.data(), top_k);
+}
+
+std::vector<std::vector<Candidate>> SearchIndex::search_batch(const std::vector<const float*>& queries,
+                                                              int top_k) const {
+  std::vector<std::vector<Candidate>> out(queries.size());
+  if (size() == 0 || top_k <= 0 || dim_ <= 0 || queries.empty()) return out;
+  const size_t n = size();
+  const size_t d = static_cast<size_t>(dim_);
+  const size_t chunk = std::max<size_t>(1, kMaxBatchScores / n);
+  std::vector<float> q, scores;
+  for (size_t start = 0; start < queries.size(); start += chunk) {
+    const size_t m = std::min(chunk, queries.size() - start);
+    // The queries are separate buffers; sgemm wants one m x dim matrix.
+    q.resize(m * d);
+    for (size_t i = 0; i < m; ++i) std::copy(queries[start + i], queries[start + i] + d, q.begin() + i * d);
+    scores.resize(m * n);
+    // scores (m x N) = q (m x dim) * rows_^T (dim x N).
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(m), static_cast<blasint>(n), dim_,
+                1.0f, q.data(), dim_, rows_.data(), dim_, 0.0f, scores.data(), static_cast<blasint>(n));
+    for (size_t i = 0; i < m; ++i) out[start + i] = top_people(scores.data() + i * n, top_k);
+  }
+  return out;
+}
+
+std::vector<Candidate> SearchIndex::search_reference(const float* query, int top_k) const {
+  if (size() == 0 || top_k <= 0 || dim_ <= 0) return {};
+  const size_t d = static_cast<size_t>(dim_);
+  std::vector<float> scores(size());
+  for (size_t r = 0; r < size(); ++r) {
+    double s = 0;
+    for (size_t i = 0; i < d; ++i) s += static_cast<double>(rows_[r * d + i]) * query[i];
+    scores[r] = static_cast<float>(s);
+  }
+  return top_people(scores.data(), top_k);
+}
+
+Decision decide(std::vector<Candidate> candidates, float threshold) {
+  Decision d;
+  // Do not rely on the order we were given: the best is the highest
+  // similarity, ties by name as in search().
+  auto best = std::max_element(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+    return a.similarity < b.similarity || (a.similarity == b.similarity && a.identity > b.identity);
+  });
+  if (best != candidates.end()) {
+    d.similarity = best->similarity;
+    // NaN similarity or threshold compares false: unknown.
+    if (best->similarity >= threshold) d.identity = best->identity;
+  }
+  d.candidates = std::move(candidates);
+  return d;
+}
+
+}  // namespace facerec
