@@ -30,7 +30,6 @@ void register_gallery(CLI::App& app, std::function<void(int)> set_rc) {
   static GalleryArgs a;
   auto* cmd = app.add_subcommand("gallery", "inspect and edit the gallery of enrolled people");
   cmd->require_subcommand(1);
-  cmd->add_option("--db", a.db, "gallery database (default gallery.db)");
 
   auto* list = cmd->add_subcommand("list", "people and their template counts");
   list->add_flag("--json", a.json, "one JSON object per person");
@@ -95,6 +94,7 @@ void register_gallery(CLI::App& app, std::function<void(int)> set_rc) {
   auto* exp = cmd->add_subcommand("export", "export to the original design's face_embdding.txt + label_map.json");
   exp->add_option("embeddings", a.embeddings_txt, "face_embdding.txt to write")->required();
   exp->add_option("label_map", a.label_map, "label_map.json to write")->required();
+  for (auto* sub : {list, remove, rename, imp, exp}) sub->add_option("--db", a.db, "gallery database (default gallery.db)");
   exp->callback([set_rc] {
     auto g = open_existing(a.db);
     if (!g.ok()) return set_rc(fail("export", g.status()));

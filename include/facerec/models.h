@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "facerec/runtime.h"
 #include "facerec/status.h"
 
 namespace facerec {
@@ -47,6 +48,7 @@ struct ModelSpec {
   float match_threshold = 0.f;
   std::string threshold_reason;
   std::string path;  // where the .onnx is (or will be) on this machine
+  SessionConfig session;  // e.g. a lower graph optimisation level where measured faster
 };
 
 const char* to_string(ModelTask task);

@@ -45,6 +45,14 @@ class InferenceSession {
   virtual Result<std::vector<Tensor>> run(const std::vector<TensorView>& inputs) const = 0;
 };
 
+// Per-model settings for load().
+struct SessionConfig {
+  // Graph optimisation level: 99 = all (ONNX Runtime's default here), 2 =
+  // extended (no layout transforms). Some networks run slower with layout
+  // transforms; the manifest says so per model (ModelSpec::graph_optimization).
+  int graph_optimization = 99;
+};
+
 struct RuntimeOptions {
   int intra_op_threads = 0;  // 0: one per core
 };
@@ -54,7 +62,8 @@ class Runtime {
   virtual ~Runtime() = default;
   // Loads a model file. A missing, corrupt or non-ONNX file is a kModel error
   // naming the file.
-  virtual Result<std::unique_ptr<InferenceSession>> load(const std::string& path) = 0;
+  virtual Result<std::unique_ptr<InferenceSession>> load(const std::string& path,
+                                                         const SessionConfig& config = {}) = 0;
   virtual std::string name() const = 0;
 };
 

@@ -30,7 +30,7 @@ Result<std::unique_ptr<Embedder>> Embedder::create(Runtime& runtime, const Model
   if (spec.task != ModelTask::kEmbedder)
     return Status(ErrorCode::kInvalidArgument, "model '" + spec.id + "' is a " + to_string(spec.task) + ", not an embedder");
   FACEREC_RETURN_IF_ERROR(verify_model_file(spec));
-  auto session = runtime.load(spec.path);
+  auto session = runtime.load(spec.path, spec.session);
   if (!session.ok()) return session.status();
   const auto& in = (*session)->inputs();
   const auto& out = (*session)->outputs();

@@ -62,6 +62,13 @@ Result<ModelSpec> parse_entry(const json& e, const std::string& cache) {
   m.quality_magnitude = e.value("quality", "") == "magnitude";
   m.match_threshold = e.value("threshold", 0.f);
   m.threshold_reason = e.value("threshold_reason", "");
+  if (e.contains("ort_graph_optimization")) {
+    const std::string level = e["ort_graph_optimization"].get<std::string>();
+    if (level == "all") m.session.graph_optimization = 99;
+    else if (level == "extended") m.session.graph_optimization = 2;
+    else if (level == "basic") m.session.graph_optimization = 1;
+    else return Status(ErrorCode::kInvalidArgument, "model '" + m.id + "': ort_graph_optimization must be all, extended or basic");
+  }
   const json& src = e.at("source");
   if (src.contains("npm")) {
     m.npm_package = src.at("npm").get<std::string>();
