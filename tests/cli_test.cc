@@ -373,3 +373,56 @@ TEST(Cli, KilledEnrolmentLeavesNoPartialPerson) {
 
 }  // namespace
 }  // namespace facerec
+
+namespace facerec {
+namespace {
+
+TEST(Cli, ModelsFetchRefusesAHashMismatchAndLeavesNothing) {
+  // The npm tarball is already cached by setup, so this needs no network: the
+  // tarball hash matches, the extracted file's does not.
+  std::ifstream in(std::string(FACEREC_SOURCE_DIR) + "/models/manifest.json");
+  json man = json::parse(in);
+  json bad;
+  for (auto& m : man["models"])
+    if (m["id"] == "fr_feature") bad = m;
+  ASSERT_FALSE(bad.is_null());
+  bad["id"] = "fr_feature_tampered_test";
+  bad["sha256"] = std::string(63, 'a') + "b";
+  man["models"].push_back(bad);
+  std::string dir = testing::temp_dir("fetch");
+  std::ofstream(dir + "/manifest.json") << man.dump();
+  auto r = testing::run_cli({"models", "fetch", "fr_feature_tampered_test", "--manifest", dir + "/manifest.json"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("hash mismatch"), std::string::npos) << r.err;
+  auto list = testing::run_cli({"models", "list", "--json", "--manifest", dir + "/manifest.json"});
+  for (const auto& line : json_lines(list.out)) {
+    if (line["id"] != "fr_feature_tampered_test") continue;
+    EXPECT_EQ(line["state"], "missing");
+    EXPECT_FALSE(fs::exists(line["path"].get<std::string>()));
+  }
+}
+
+TEST(Cli, ConfigFileChoosesModelsAndFlagsWin) {
+  FACEREC_REQUIRE_SHARED();
+  std::string dir = testing::temp_dir("cfg");
+  std::ofstream(dir + "/c.json") << R"({"detector": "scrfd_500m", "embedder": "mobilefacenet_128", "threshold": 0.99})";
+  auto ben = photos(celeb("train", "Ben Afflek"), 2);
+  auto r = testing::run_cli({"verify", ben[0].string(), ben[1].string(), "--json", "--config", dir + "/c.json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json j = json::parse(r.out);
+  EXPECT_FLOAT_EQ(j["threshold"].get<float>(), 0.99f);
+  EXPECT_EQ(j["detector"], "scrfd_500m");
+  EXPECT_EQ(j["embedder"], "mobilefacenet_128");
+  EXPECT_FALSE(j["same"].get<bool>());  // nothing real reaches 0.99
+  auto r2 = testing::run_cli({"verify", ben[0].string(), ben[1].string(), "--json", "--config", dir + "/c.json",
+                              "--threshold", "0.1"});
+  ASSERT_EQ(r2.exit_code, 0) << r2.err;
+  EXPECT_FLOAT_EQ(json::parse(r2.out)["threshold"].get<float>(), 0.1f);
+  std::ofstream(dir + "/broken.json") << "{not json";
+  auto r3 = testing::run_cli({"verify", ben[0].string(), ben[1].string(), "--config", dir + "/broken.json"});
+  EXPECT_EQ(r3.exit_code, 1);
+  EXPECT_NE(r3.err.find("malformed config"), std::string::npos) << r3.err;
+}
+
+}  // namespace
+}  // namespace facerec

@@ -33,7 +33,9 @@ int run_verify(const VerifyArgs& a) {
   if (a.o.json) {
     std::cout << nlohmann::json({{"image1", a.img1}, {"image2", a.img2}, {"similarity", sim}, {"same", same},
                                  {"threshold", ctx->threshold}, {"faces1", found[0]}, {"faces2", found[1]},
-                                 {"quality1", faces[0].quality}, {"quality2", faces[1].quality}}).dump() << "\n";
+                                 {"quality1", faces[0].quality}, {"quality2", faces[1].quality},
+                                 {"detector", ctx->analyzer->detector().spec().id},
+                                 {"embedder", ctx->analyzer->embedder().spec().id}}).dump() << "\n";
   } else {
     for (int i = 0; i < 2; ++i)
       if (found[i] > 1) std::cout << "note: " << *paths[i] << " has " << found[i] << " faces; used the largest\n";
