@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -347,6 +348,14 @@ std::string slurp(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
+std::string last_line(const std::string& text) {
+  std::string line, last;
+  std::istringstream in(text);
+  while (std::getline(in, line))
+    if (!line.empty()) last = line;
+  return last;
+}
+
 // Builds the decoded export from the raw-heads weights with
 // tools/make_yolov5_decoded.py, once per process. Empty (with `why`) when
 // Debian's python3 lacks onnx.
@@ -357,8 +366,8 @@ std::string decoded_yolov5(std::string& why) {
     done = true;
     const std::string dir = testing::temp_dir("yolov5_decoded");
     if (run_quiet({kPython, "-c", "import onnx, numpy"}, dir + "/probe.log") != 0) {
-      reason = std::string(kPython) + " cannot import onnx and numpy (apt-get install python3-onnx): " +
-               slurp(dir + "/probe.log");
+      reason = std::string(kPython) + " cannot import onnx and numpy (" + last_line(slurp(dir + "/probe.log")) +
+               "; apt-get install python3-onnx)";
     } else {
       const std::string out = dir + "/yolov5n-0.5-face-decoded.onnx";
       const int rc = run_quiet({kPython, std::string(FACEREC_SOURCE_DIR) + "/tools/make_yolov5_decoded.py",
@@ -366,6 +375,7 @@ std::string decoded_yolov5(std::string& why) {
                                dir + "/make.log");
       if (rc == 0) path = out;
       else reason = "tools/make_yolov5_decoded.py failed (exit " + std::to_string(rc) + "): " + slurp(dir + "/make.log");
+
     }
   }
   why = reason;
