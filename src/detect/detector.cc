@@ -148,7 +148,7 @@ Result<std::unique_ptr<Detector>> create_detector(Runtime& runtime, const ModelS
       options.input_height < 0 || options.max_faces < 0)
     return Status(ErrorCode::kInvalidArgument, "detector options out of range (thresholds must be in 0..1)");
   FACEREC_RETURN_IF_ERROR(verify_model_file(spec));
-  auto session = runtime.load(spec.path);
+  auto session = runtime.load(spec.path, spec.session);
   if (!session.ok()) return session.status();
 
   Result<std::unique_ptr<Detector>> det = Status(ErrorCode::kInternal, "unreachable");
@@ -165,7 +165,7 @@ Result<std::unique_ptr<Detector>> create_detector(Runtime& runtime, const ModelS
       return Status(ErrorCode::kInvalidArgument, "model '" + landmarks->id + "' is a " +
                                                      to_string(landmarks->task) + ", not a landmarks model");
     FACEREC_RETURN_IF_ERROR(verify_model_file(*landmarks));
-    auto lm = runtime.load(landmarks->path);
+    auto lm = runtime.load(landmarks->path, landmarks->session);
     if (!lm.ok()) return lm.status();
     det = create_ultraface(std::move(session).value(), spec, options, std::move(lm).value(), *landmarks);
   }
