@@ -12,12 +12,15 @@ build=${BUILD_DIR:-build}
 # Build + runtime: OpenCV, SQLite, JSON, CLI, BLAS, tests, benchmarks.
 # Training/export and test fixtures: Debian's python3 torch/onnx/numpy/pytest.
 # Video tools: ffmpeg.
-PKGS=(build-essential cmake ninja-build pkg-config git ca-certificates npm
+PKGS=(build-essential cmake ninja-build pkg-config git ca-certificates
       libopencv-dev libsqlite3-dev sqlite3 nlohmann-json3-dev libcli11-dev libspdlog-dev
       libopenblas-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
       python3-numpy python3-onnx python3-pytest python3-torch ffmpeg)
 if [ "${FACEREC_SKIP_APT:-0}" != 1 ]; then
   missing=()
+  # npm fetches ONNX Runtime and the models. Many machines have Node.js from
+  # elsewhere (whose npm conflicts with Debian's), so only install it if absent.
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
   for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
