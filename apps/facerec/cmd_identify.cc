@@ -1,4 +1,5 @@
 // facerec identify <image|dir>...: name every face in every image.
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <set>
@@ -44,7 +45,9 @@ void draw(cv::Mat& img, const Face& f, const Decision& d) {
   const double scale = std::max(0.4, img.cols / 1200.0);
   int base = 0;
   cv::Size ts = cv::getTextSize(label, cv::FONT_HERSHEY_SIMPLEX, scale, thick, &base);
-  cv::Point org(static_cast<int>(f.box.x), std::max(ts.height + 2, static_cast<int>(f.box.y) - 3));
+  // Keep the label inside the image, even for faces at its right edge.
+  cv::Point org(std::clamp(static_cast<int>(f.box.x), 0, std::max(0, img.cols - ts.width)),
+                std::max(ts.height + 2, static_cast<int>(f.box.y) - 3));
   cv::rectangle(img, org + cv::Point(0, base), org + cv::Point(ts.width, -ts.height - 2), colour, cv::FILLED);
   cv::putText(img, label, org, cv::FONT_HERSHEY_SIMPLEX, scale, cv::Scalar(255, 255, 255), thick, cv::LINE_AA);
 }
