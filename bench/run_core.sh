@@ -6,7 +6,7 @@
 # Environment:
 #   BUILD=build-bench   build folder holding bench/core_bench and facerec
 #   REPS=10             repetitions per benchmark (enrol/library fixes its own 3)
-#   MIN_TIME=0.2        seconds each repetition runs at least
+#   MIN_TIME=0.1        seconds each repetition runs at least
 #   FILTER=.            --benchmark_filter regex (e.g. '^search/')
 #   CLI_RUNS=3          timed runs of `facerec enroll`; 0 skips them
 #   OUT=/tmp/facerec_core_bench   where the raw JSON goes
@@ -17,7 +17,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 BUILD=${BUILD:-build-bench}
 REPS=${REPS:-10}
-MIN_TIME=${MIN_TIME:-0.2}
+MIN_TIME=${MIN_TIME:-0.1}
 FILTER=${FILTER:-.}
 CLI_RUNS=${CLI_RUNS:-3}
 OUT=${OUT:-/tmp/facerec_core_bench}
