@@ -9,7 +9,8 @@
 // Benchmarks (names are what run_core.sh's --benchmark_filter sees):
 //   detect/<id>            Detector::detect() end to end on a 640x480 photo:
 //                          fit + blob + forward + decode + NMS (+ fr_landmark
-//                          per face for fr_detect)
+//                          per face for fr_detect); detect/yunet/input:640x480
+//                          runs YuNet's dynamic input at the photo's own size
 //   forward/ort/<id>       one InferenceSession::run() on a prepared blob: the
 //                          pure network forward through our engine
 //   forward/ocv/<id>       the same blob through OpenCV DNN (backend OpenCV,
@@ -381,11 +382,16 @@ const Blob& blob_for(const std::string& id) {
 
 // ---- 1. detection ----------------------------------------------------------------------
 
-void BM_Detect(benchmark::State& state, std::string id) {
-  auto& det = cached<Detector>(id, [&] {
+// input: the network input size for a model with a dynamic input (yunet);
+// empty keeps the manifest's (640x640 for every 640 model).
+void BM_Detect(benchmark::State& state, std::string id, cv::Size input) {
+  auto& det = cached<Detector>(id + std::to_string(input.width), [&] {
     const ModelSpec& s = spec(id);
     const ModelSpec* lm = s.landmarks_model.empty() ? nullptr : &spec(s.landmarks_model);
-    auto c = from(create_detector(*world().runtime, s, {}, lm));
+    DetectorOptions opt;
+    opt.input_width = input.width;
+    opt.input_height = input.height;
+    auto c = from(create_detector(*world().runtime, s, opt, lm));
     // One call outside the timing: ORT allocates its buffers on the first run.
     if (c.value)
       if (auto r = c.value->detect(world().crowd); !r.ok()) c = {nullptr, r.status().to_string()};
@@ -680,7 +686,9 @@ int main(int argc, char** argv) {
   networks.insert(networks.begin() + 1, "fr_landmark");
   networks.insert(networks.end(), embedders.begin(), embedders.end());
 
-  for (const auto& id : detectors) reg("detect/" + id, [id](benchmark::State& s) { BM_Detect(s, id); });
+  for (const auto& id : detectors) reg("detect/" + id, [id](benchmark::State& s) { BM_Detect(s, id, {}); });
+  // YuNet takes any multiple of 32: a 640x480 photo needs no letterbox padding.
+  reg("detect/yunet/input:640x480", [](benchmark::State& s) { BM_Detect(s, "yunet", {640, 480}); });
   for (const auto& id : networks) {
     reg("forward/ort/" + id, [id](benchmark::State& s) { BM_ForwardOrt(s, id, Engine::kDefault); });
     reg("forward/ocv/" + id, [id](benchmark::State& s) { BM_ForwardOcv(s, id); });

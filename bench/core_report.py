@@ -146,6 +146,10 @@ def main():
             continue
         print(f"| {d} | {fam} | {inp} | {'-' if faces is None else int(faces)} | {mm(e2e)} | {cv(e2e)} | "
               f"{mm(fwd)} | {cv(fwd)} | {rest_s} |")
+    y = get("detect/yunet/input:640x480")
+    if y:
+        print(f"| yunet | yunet | **640x480** (dynamic input, no padding) | {int(y.get('faces', 0))} | {mm(y)} | "
+              f"{cv(y)} | - | - | - |")
     lm = get("forward/ort/fr_landmark")
     if lm:
         print(f"\nfr_landmark forward (64x64 grey, run once per face fr_detect finds): {mm(lm)} ms ({cv(lm)} cv).")
