@@ -118,6 +118,9 @@ def main():
         with open(sys.argv[3]) as f:
             print("- " + "; ".join(line.strip() for line in f if line.strip()))
     print(f"- detection photo: {ctx.get('detect_image')}; end-to-end photo: {ctx.get('e2e_image')}")
+    if "fr_feature_dnz_min_cosine" in ctx:
+        print(f"- fr_feature embeddings of the 8 test faces, denormals as zero vs as is: lowest cosine "
+              f"{ctx['fr_feature_dnz_min_cosine']}")
     print("- cells: median (fastest) over the repetitions, ms unless stated")
     print()
 
