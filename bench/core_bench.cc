@@ -21,6 +21,8 @@
 //                          10 per person, top 5
 //   enrol/library          the CLI's enrol loop through the library, all of
 //                          celeb5/train into a fresh gallery each iteration
+//   enrol/cli              `facerec enroll` itself as a child process
+//                          ($FACEREC_CLI), interleaved with the library rows
 //   e2e/<det>+<emb>        FaceAnalyzer::analyze() (detect + align + embed) on
 //                          a 640x480 photo with one face
 // Suffixes name the ONNX Runtime setting a row ran with (no suffix: the
@@ -32,7 +34,8 @@
 //                          that twin with one thread, or with pool threads
 //                          that sleep instead of spinning
 //
-// Environment: FACEREC_BENCH_THREADS sets ONNX Runtime's intra-op threads
+// Environment: FACEREC_CLI is the facerec binary for enrol/cli;
+// FACEREC_BENCH_THREADS sets ONNX Runtime's intra-op threads
 // (default 0 = one per core, what the CLI uses); FACEREC_SHARED as for the
 // library.
 #include <benchmark/benchmark.h>
@@ -620,6 +623,31 @@ void BM_EnrolLibrary(benchmark::State& state, Engine engine) {
   state.counters["enrolled"] = static_cast<double>(enrolled);
 }
 
+// The CLI itself (path in $FACEREC_CLI; run_core.sh sets it), as a child
+// process, so that its repetitions interleave with the library rows above and
+// the two are compared under the same load. Includes process start and model
+// loading. hyperfine times the same command separately in run_core.sh.
+void BM_EnrolCli(benchmark::State& state) {
+  const char* cli = std::getenv("FACEREC_CLI");
+  if (!cli || !*cli) return state.SkipWithError("set FACEREC_CLI to the facerec binary to time the CLI");
+  const std::string db = (fs::temp_directory_path() / ("facerec_core_bench_cli_" + std::to_string(getpid()) + ".db")).string();
+  auto remove_db = [&] {
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::remove((db + suffix).c_str());
+  };
+  const std::string cmd = "'" + std::string(cli) + "' enroll '" + shared(kEnrolDir) + "' --db '" + db + "' >/dev/null 2>&1";
+  for (auto _ : state) {
+    state.PauseTiming();
+    remove_db();
+    state.ResumeTiming();
+    if (std::system(cmd.c_str()) != 0) return state.SkipWithError(("failed: " + cmd).c_str());
+  }
+  remove_db();
+  size_t photos = 0;
+  for (const auto& [person, files] : enrol_tree()) photos += files.size();
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(photos));
+  state.counters["photos"] = static_cast<double>(photos);
+}
+
 // ---- 6. end to end ------------------------------------------------------------------
 
 void BM_EndToEnd(benchmark::State& state, std::string det, std::string emb, Engine engine) {
@@ -731,6 +759,7 @@ int main(int argc, char** argv) {
     reg(std::string("enrol/library") + suffix(e), [e](benchmark::State& s) { BM_EnrolLibrary(s, e); })
         ->Iterations(1)
         ->Repetitions(3);
+  reg("enrol/cli", BM_EnrolCli)->Iterations(1)->Repetitions(3);
   const std::vector<std::pair<std::string, std::string>> pipelines = {
       {"fr_detect", "fr_feature"}, {"scrfd_500m", "mobilefacenet_128"}, {"yunet", "mobilefacenet_128"}};
   for (const auto& [d, e] : pipelines)

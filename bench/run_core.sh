@@ -33,8 +33,8 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/load.tx
 bench=("$BUILD/bench/core_bench" "--benchmark_filter=$FILTER" "--benchmark_repetitions=$REPS"
        --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true
        "--benchmark_min_time=$MIN_TIME" "--benchmark_out=$OUT/core.json" --benchmark_out_format=json)
-echo "+ ${bench[*]}"
-"${bench[@]}" >&2
+echo "+ FACEREC_CLI=$root/$BUILD/facerec ${bench[*]}"
+FACEREC_CLI="$root/$BUILD/facerec" "${bench[@]}" >&2
 
 if [[ "$CLI_RUNS" -gt 0 ]]; then
   db="$OUT/enrol.db"
