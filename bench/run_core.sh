@@ -25,7 +25,9 @@ shared=$(realpath "${FACEREC_SHARED:-$root/../shared}")
 mkdir -p "$OUT"
 rm -f "$OUT/core.json" "$OUT/enrol_cli.json"
 
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/load.txt"
+echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- bench src include || echo ' (with local changes)')" \
+  | tee "$OUT/load.txt"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/load.txt"
 
 # Random interleaving runs the repetitions of all benchmarks in a shuffled
 # order, so a burst of load from another process spreads over every row
