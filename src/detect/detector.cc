@@ -24,8 +24,9 @@ std::string describe(const std::vector<TensorInfo>& tensors) {
 }
 
 Status model_mismatch(const ModelSpec& spec, const InferenceSession& session, const std::string& why) {
+  const char* what = spec.task == ModelTask::kLandmarks ? " landmarks model" : " detector";
   return Status(ErrorCode::kModel, "model '" + spec.id + "' (" + spec.path + ") does not fit the " + spec.family +
-                                       " detector: " + why + ". It has inputs " + describe(session.inputs()) +
+                                       what + ": " + why + ". It has inputs " + describe(session.inputs()) +
                                        " and outputs " + describe(session.outputs()));
 }
 

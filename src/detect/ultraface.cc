@@ -7,6 +7,9 @@
 // are corner boxes x1,y1,x2,y2 normalised to 0..1 of the input, `scores`
 // column 1 is the face probability (fr_detect.js multiplies `boxes` by
 // [320,240,320,240] and never uses its own decodeBBox result).
+//
+// Face.box is the network's box. fr_detect.js reports a square of the box's
+// height instead; that square is used here only to crop for the landmarks.
 #include <algorithm>
 #include <cmath>
 
