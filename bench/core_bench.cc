@@ -28,11 +28,10 @@
 // Suffixes name the ONNX Runtime setting a row ran with (no suffix: the
 // library's runtime as the CLI uses it):
 //   /threads:1             the library's runtime with one intra-op thread
-//   /dnz                   the bench-local twin runtime that flushes denormals
-//                          to zero (DnzRuntime below): the proposed fix
-//   /dnz/threads:1, /dnz/nospin
-//                          that twin with one thread, or with pool threads
-//                          that sleep instead of spinning
+//   /spinning              pool threads busy-wait (RuntimeOptions::allow_spinning)
+//   /no-dnz                denormals are not flushed to zero
+//                          (RuntimeOptions::denormals_as_zero = false)
+// The last two show what the library's defaults buy, side by side.
 //
 // Environment: FACEREC_CLI is the facerec binary for enrol/cli;
 // FACEREC_BENCH_THREADS sets ONNX Runtime's intra-op threads
@@ -150,118 +149,13 @@ std::vector<std::pair<std::string, std::vector<std::string>>> enrol_tree() {
   return tree;
 }
 
-// ---- the proposed fix, measured side by side ---------------------------------------------
-
-// A twin of the library's OrtRuntime (src/runtime/onnxruntime.cc: same Env,
-// threads, graph optimisation level, run() and output copies) that flushes
-// denormal floats to zero. fr_feature's activations go denormal, and x86
-// computes on denormals many times slower; flushing them is the fix this
-// benchmark proposes for src/runtime. The rows ending in /dnz run through this
-// twin so that the gain is measured in the same run.
-//
-// Two parts, because ORT reaches two thread populations differently:
-// - the session option session.set_denormal_as_zero sets FTZ/DAZ on the
-//   session's own intra-op pool threads;
-// - the thread calling run() does part of the work too, but ORT sets its
-//   flags only once per process, for whichever session is created first
-//   (here: a default one). So run() sets FTZ/DAZ itself for the duration of
-//   the call and restores the caller's MXCSR afterwards (DenormalsAsZero).
-class DenormalsAsZero {
- public:
-#if defined(__x86_64__) || defined(__i386__)
-  DenormalsAsZero() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040u); }  // FTZ (bit 15) | DAZ (bit 6)
-  ~DenormalsAsZero() { _mm_setcsr(saved_); }
-
- private:
-  unsigned saved_;
-#endif
-};
-
-class DnzSession final : public InferenceSession {
- public:
-  DnzSession(Ort::Session s, std::vector<TensorInfo> in, std::vector<TensorInfo> out)
-      : session_(std::move(s)), inputs_(std::move(in)), outputs_(std::move(out)) {
-    for (auto& t : inputs_) in_names_.push_back(t.name.c_str());
-    for (auto& t : outputs_) out_names_.push_back(t.name.c_str());
-  }
-  const std::vector<TensorInfo>& inputs() const override { return inputs_; }
-  const std::vector<TensorInfo>& outputs() const override { return outputs_; }
-  Result<std::vector<Tensor>> run(const std::vector<TensorView>& inputs) const override {
-    try {
-      auto mem = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
-      std::vector<Ort::Value> in;
-      for (const auto& v : inputs) {
-        int64_t n = 1;
-        for (auto d : v.shape) n *= d;
-        in.push_back(Ort::Value::CreateTensor<float>(mem, const_cast<float*>(v.data), static_cast<size_t>(n),
-                                                     v.shape.data(), v.shape.size()));
-      }
-      DenormalsAsZero flush;
-      auto out = session_.Run(Ort::RunOptions{nullptr}, in_names_.data(), in.data(), in.size(), out_names_.data(),
-                              out_names_.size());
-      std::vector<Tensor> result(out.size());
-      for (size_t i = 0; i < out.size(); ++i) {
-        auto info = out[i].GetTensorTypeAndShapeInfo();
-        result[i].shape = info.GetShape();
-        const float* p = out[i].GetTensorData<float>();
-        result[i].data.assign(p, p + info.GetElementCount());
-      }
-      return result;
-    } catch (const Ort::Exception& e) {
-      return Status(ErrorCode::kModel, std::string("inference failed: ") + e.what());
-    }
-  }
-
- private:
-  mutable Ort::Session session_;
-  std::vector<TensorInfo> inputs_, outputs_;
-  std::vector<const char*> in_names_, out_names_;
-};
-
-// spinning = false also sets session.intra_op.allow_spinning=0: ORT's pool
-// threads then sleep instead of busy-waiting after each parallel section. Each
-// session has its own pool, so with spinning the detector's pool thread still
-// spins while the embedder runs, on a machine with two cores.
-class DnzRuntime final : public Runtime {
- public:
-  DnzRuntime(int threads, bool spinning) : env_(ORT_LOGGING_LEVEL_ERROR, "facerec-bench") {
-    opts_.SetIntraOpNumThreads(threads);
-    opts_.SetInterOpNumThreads(1);
-    opts_.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
-    opts_.AddConfigEntry("session.set_denormal_as_zero", "1");
-    if (!spinning) opts_.AddConfigEntry("session.intra_op.allow_spinning", "0");
-  }
-  Result<std::unique_ptr<InferenceSession>> load(const std::string& path) override {
-    try {
-      Ort::Session s(env_, path.c_str(), opts_);
-      Ort::AllocatorWithDefaultOptions alloc;
-      std::vector<TensorInfo> in, out;
-      for (size_t i = 0; i < s.GetInputCount(); ++i)
-        in.push_back({s.GetInputNameAllocated(i, alloc).get(),
-                      s.GetInputTypeInfo(i).GetTensorTypeAndShapeInfo().GetShape()});
-      for (size_t i = 0; i < s.GetOutputCount(); ++i)
-        out.push_back({s.GetOutputNameAllocated(i, alloc).get(),
-                       s.GetOutputTypeInfo(i).GetTensorTypeAndShapeInfo().GetShape()});
-      return std::unique_ptr<InferenceSession>(new DnzSession(std::move(s), std::move(in), std::move(out)));
-    } catch (const Ort::Exception& e) {
-      return Status(ErrorCode::kModel, "cannot load model " + path + ": " + e.what());
-    }
-  }
-  std::string name() const override { return std::string("onnxruntime ") + Ort::GetVersionString() + " +dnz"; }
-
- private:
-  Ort::Env env_;
-  Ort::SessionOptions opts_;
-};
-
 // ---- shared state, built once --------------------------------------------------------
 
 struct World {
   std::unique_ptr<Runtime> runtime;    // FACEREC_BENCH_THREADS threads (default: one per core)
   std::unique_ptr<Runtime> runtime1;   // one intra-op thread, for the e2e/.../threads:1 rows
-  std::unique_ptr<Runtime> runtime_dnz;  // as `runtime`, plus denormals flushed to zero (the /dnz rows)
-  std::unique_ptr<Runtime> runtime_dnz1;        // the same with one intra-op thread
-  std::unique_ptr<Runtime> runtime_dnz_nospin;  // /dnz with pool threads that do not spin
+  std::unique_ptr<Runtime> runtime_spin;   // pool threads spin (the /spinning rows)
+  std::unique_ptr<Runtime> runtime_no_dnz; // denormals kept (the /no-dnz rows)
   Manifest manifest;
   cv::Mat crowd, one_face;
   std::vector<cv::Mat> aligned;  // 8 aligned 112x112 crops of real faces
@@ -271,11 +165,18 @@ struct World {
 World& world() {
   static World* w = [] {
     auto* w = new World;
-    w->runtime = must(create_onnxruntime({ort_threads()}), "ONNX Runtime");
-    w->runtime1 = must(create_onnxruntime({1}), "ONNX Runtime (1 thread)");
-    w->runtime_dnz = std::make_unique<DnzRuntime>(ort_threads(), true);
-    w->runtime_dnz1 = std::make_unique<DnzRuntime>(1, true);
-    w->runtime_dnz_nospin = std::make_unique<DnzRuntime>(ort_threads(), false);
+    RuntimeOptions o;
+    o.intra_op_threads = ort_threads();
+    w->runtime = must(create_onnxruntime(o), "ONNX Runtime");
+    RuntimeOptions one = o;
+    one.intra_op_threads = 1;
+    w->runtime1 = must(create_onnxruntime(one), "ONNX Runtime (1 thread)");
+    RuntimeOptions spin = o;
+    spin.allow_spinning = true;
+    w->runtime_spin = must(create_onnxruntime(spin), "ONNX Runtime (spinning)");
+    RuntimeOptions no_dnz = o;
+    no_dnz.denormals_as_zero = false;
+    w->runtime_no_dnz = must(create_onnxruntime(no_dnz), "ONNX Runtime (denormals kept)");
     w->manifest = must(Manifest::load(Manifest::default_path()), "manifest");
     w->crowd = crowd_640x480();
     w->one_face = one_face_640x480();
@@ -332,14 +233,13 @@ Cached<T> from(Result<std::unique_ptr<T>> r) {
 }
 
 // Which runtime a row runs on; the suffix is appended to the row's name.
-enum class Engine { kDefault, kOneThread, kDnz, kDnzOneThread, kDnzNoSpin };
+enum class Engine { kDefault, kOneThread, kSpinning, kNoDnz };
 const char* suffix(Engine e) {
   switch (e) {
     case Engine::kDefault: return "";
     case Engine::kOneThread: return "/threads:1";
-    case Engine::kDnz: return "/dnz";
-    case Engine::kDnzOneThread: return "/dnz/threads:1";
-    case Engine::kDnzNoSpin: return "/dnz/nospin";
+    case Engine::kSpinning: return "/spinning";
+    case Engine::kNoDnz: return "/no-dnz";
   }
   return "?";
 }
@@ -348,9 +248,8 @@ Runtime& runtime(Engine e) {
   switch (e) {
     case Engine::kDefault: return *w.runtime;
     case Engine::kOneThread: return *w.runtime1;
-    case Engine::kDnz: return *w.runtime_dnz;
-    case Engine::kDnzOneThread: return *w.runtime_dnz1;
-    case Engine::kDnzNoSpin: return *w.runtime_dnz_nospin;
+    case Engine::kSpinning: return *w.runtime_spin;
+    case Engine::kNoDnz: return *w.runtime_no_dnz;
   }
   return *w.runtime;
 }
@@ -702,11 +601,11 @@ int main(int argc, char** argv) {
   // Besides the median (what BENCHMARKS.md reports), the fastest repetition:
   // on a machine shared with other jobs it is the best estimate of the
   // uncontended time.
-  // The fix must not change the answer: the lowest cosine between fr_feature's
-  // embeddings of the 8 test faces with and without flushing denormals.
+  // Flushing denormals must not change the answer: the lowest cosine between
+  // fr_feature's embeddings of the 8 test faces with and without it.
   {
     auto a = Embedder::create(*w.runtime, spec("fr_feature"));
-    auto b = Embedder::create(*w.runtime_dnz, spec("fr_feature"));
+    auto b = Embedder::create(*w.runtime_no_dnz, spec("fr_feature"));
     if (a.ok() && b.ok()) {
       auto ea = (*a)->embed(w.aligned), eb = (*b)->embed(w.aligned);
       if (ea.ok() && eb.ok()) {
@@ -741,14 +640,14 @@ int main(int argc, char** argv) {
   }
   // The denormal fix only matters for fr_feature (checked on every network
   // while writing this; the others are within noise), so only it gets a row.
-  reg("forward/ort/fr_feature/dnz", [](benchmark::State& s) { BM_ForwardOrt(s, "fr_feature", Engine::kDnz); });
+  reg("forward/ort/fr_feature/no-dnz", [](benchmark::State& s) { BM_ForwardOrt(s, "fr_feature", Engine::kNoDnz); });
   for (const auto& id : embedders)
     for (int batch : {1, 8})
       reg("embed/" + id + "/batch:" + std::to_string(batch),
           [id, batch](benchmark::State& s) { BM_Embed(s, id, batch, Engine::kDefault); });
   for (int batch : {1, 8})
-    reg("embed/fr_feature/batch:" + std::to_string(batch) + "/dnz",
-        [batch](benchmark::State& s) { BM_Embed(s, "fr_feature", batch, Engine::kDnz); });
+    reg("embed/fr_feature/batch:" + std::to_string(batch) + "/no-dnz",
+        [batch](benchmark::State& s) { BM_Embed(s, "fr_feature", batch, Engine::kNoDnz); });
   for (int n : {10'000, 100'000}) {
     reg("search/blas", BM_SearchBlas)->Arg(n);
     reg("search/reference", BM_SearchReference)->Arg(n);
@@ -756,7 +655,7 @@ int main(int argc, char** argv) {
   }
   // Seconds per iteration: one iteration per repetition, and at most 3
   // repetitions, keep the whole suite within a few minutes.
-  for (Engine e : {Engine::kDefault, Engine::kDnz})
+  for (Engine e : {Engine::kDefault, Engine::kNoDnz})
     reg(std::string("enrol/library") + suffix(e), [e](benchmark::State& s) { BM_EnrolLibrary(s, e); })
         ->Iterations(1)
         ->Repetitions(3);
@@ -765,7 +664,7 @@ int main(int argc, char** argv) {
       {"fr_detect", "fr_feature"}, {"scrfd_500m", "mobilefacenet_128"}, {"yunet", "mobilefacenet_128"}};
   for (const auto& [d, e] : pipelines)
     for (Engine engine :
-         {Engine::kDefault, Engine::kOneThread, Engine::kDnz, Engine::kDnzOneThread, Engine::kDnzNoSpin})
+         {Engine::kDefault, Engine::kOneThread, Engine::kSpinning, Engine::kNoDnz})
       reg("e2e/" + d + "+" + e + suffix(engine),
           [d = d, e = e, engine](benchmark::State& s) { BM_EndToEnd(s, d, e, engine); });
 

@@ -162,7 +162,7 @@ def main():
     embedders = [("fr_feature", "", 512, "fixed 1: batch 8 = 8 runs"),
                  ("mobilefacenet_128", "", 128, "dynamic: one run of 8"),
                  ("mobilefacenet_192", "", 192, "fixed 1: batch 8 = 8 runs"),
-                 ("fr_feature", "/dnz", 512, "fixed 1; denormals as zero")]
+                 ("fr_feature", "/no-dnz", 512, "fixed 1; denormals kept (RuntimeOptions::denormals_as_zero = false)")]
     print("### 2. Embedding, ms per face (aligned 112x112 crops)\n")
     print("| embedder | dim | model batch | batch 1: ms/face | cv | batch 8: ms/face | cv | forward only, batch 1 |")
     print("|---|---:|---|---:|---:|---:|---:|---:|")
@@ -188,7 +188,7 @@ def main():
     print("|---|---:|---:|---:|---:|")
     photos = None
     for name, label in (("enrol/library", "library, as the CLI's loop (models loaded once, outside the timing)"),
-                        ("enrol/library/dnz", "library, denormals as zero")):
+                        ("enrol/library/no-dnz", "library, denormals kept")):
         r = get(name)
         if r and ms(r) is not None:
             photos = int(r.get("photos", 0))
@@ -216,7 +216,7 @@ def main():
     print("### 5. Forward pass: ONNX Runtime (our engine) vs OpenCV 4.6 DNN, same input blob, same run\n")
     print("| network | ORT | cv | OpenCV DNN | cv | OpenCV / ORT (>1: ORT faster) |")
     print("|---|---:|---:|---:|---:|---:|")
-    for n, sfx, label in [(n, "", n) for n in nets] + [("fr_feature", "/dnz", "fr_feature, ORT with denormals as zero")]:
+    for n, sfx, label in [(n, "", n) for n in nets] + [("fr_feature", "/no-dnz", "fr_feature, ORT with denormals kept")]:
         o, c = get(f"forward/ort/{n}{sfx}"), get("forward/ocv/" + n)
         if c and "error" in c:
             print(f"| {label} | {mm(o)} | {cv(o)} | {short_error(c['error'])} | | - |")
@@ -231,9 +231,8 @@ def main():
     for p in ("fr_detect+fr_feature", "scrfd_500m+mobilefacenet_128", "yunet+mobilefacenet_128"):
         for sfx, label in (("", "library as is: threads 0 (= 2)"),
                            ("/threads:1", "library, 1 intra-op thread"),
-                           ("/dnz", "denormals as zero, threads 0 (= 2)"),
-                           ("/dnz/threads:1", "denormals as zero, 1 intra-op thread"),
-                           ("/dnz/nospin", "denormals as zero, threads 0 (= 2), no spinning")):
+                           ("/spinning", "pool threads spin"),
+                           ("/no-dnz", "denormals kept")):
             r = get(f"e2e/{p}{sfx}")
             if r is None:
                 continue

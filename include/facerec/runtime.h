@@ -55,6 +55,12 @@ struct SessionConfig {
 
 struct RuntimeOptions {
   int intra_op_threads = 0;  // 0: one per core
+  // Busy-wait in pool threads between parallel sections. Off: with several
+  // sessions on few cores, spinning pools starve each other (BENCHMARKS.md).
+  bool allow_spinning = false;
+  // Flush denormal floats to zero during inference. Some networks (fr_feature)
+  // produce denormals and run ~5x slower without this; results are unchanged.
+  bool denormals_as_zero = true;
 };
 
 class Runtime {
