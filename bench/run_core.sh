@@ -4,7 +4,7 @@
 #
 # Usage: bench/run_core.sh            (from anywhere; about 4-5 minutes)
 # Environment:
-#   BUILD=build-bench   build folder holding bench/core_bench and facerec
+#   BUILD=build         build folder holding bench/core_bench and facerec
 #   REPS=10             repetitions per benchmark (enrol/library fixes its own 3)
 #   MIN_TIME=0.1        seconds each repetition runs at least
 #   FILTER=.            --benchmark_filter regex (e.g. '^search/')
@@ -15,7 +15,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-BUILD=${BUILD:-build-bench}
+BUILD=${BUILD:-build}
 REPS=${REPS:-10}
 MIN_TIME=${MIN_TIME:-0.1}
 FILTER=${FILTER:-.}
