@@ -40,6 +40,7 @@ struct WatchArgs {
   int track_buffer = 30;
   int reconnect = 8;
   long max_frames = 0;
+  float cut_threshold = 20.f;
 };
 
 // Per-track state beside the tracker's.
@@ -181,6 +182,7 @@ int run_watch(WatchArgs a) {
   sched.refresh_frames = a.refresh_frames;
   sched.unknown_refresh_frames = std::max(1, a.refresh_frames / 3);
   ByteTracker tracker(topt);
+  CutDetector cuts(a.cut_threshold);
   std::map<int, TrackInfo> infos;
   std::map<std::string, PersonSeen> people;
   StageTimes st;
@@ -231,6 +233,15 @@ int run_watch(WatchArgs a) {
       last_time = frame.time_s;
       last_index = frame.index;
       auto t0 = Clock::now();
+      // A cut ends every track: nobody keeps a track id, or a name, across a
+      // change of camera.
+      const float diff = cuts.update(frame.bgr);
+      if (cuts.is_cut()) {
+        emit({{"event", "cut"}, {"frame", frame.index}, {"time", frame.time_s}, {"difference", diff}});
+        for (int id : tracker.finish()) end_track(id);
+      }
+      st.track += since(t0);
+      t0 = Clock::now();
       auto faces = ctx->analyzer->detect(frame.bgr);
       if (!faces.ok()) { failure = faces.status(); break; }
       st.detect += since(t0);
@@ -421,6 +432,10 @@ void register_watch(CLI::App& app, std::function<void(int)> set_rc) {
       ->check(CLI::Range(0, 1000));
   cmd->add_option("--max-frames", a.max_frames, "stop after this many processed frames (default: no limit)")
       ->check(CLI::Range(0L, 1L << 40));
+  cmd->add_option("--cut-threshold", a.cut_threshold,
+                  "mean grey-level change (0-255) between frames that counts as a cut and ends all tracks "
+                  "(default 20; 0: never)")
+      ->check(CLI::Range(0.f, 255.f));
   cmd->add_flag("--json", a.o.json, "JSON-lines events on stdout: track_start, identified, track_end, summary");
   add_model_options(*cmd, a.o);
   add_db_option(*cmd, a.o);

@@ -85,3 +85,18 @@ void EmbedSchedule::embedded(long frame, float view) {
 }
 
 }  // namespace facerec
+
+#include <opencv2/imgproc.hpp>
+
+namespace facerec {
+
+float CutDetector::update(const cv::Mat& bgr) {
+  cv::Mat small, grey;
+  cv::resize(bgr, small, {64, 36}, 0, 0, cv::INTER_AREA);
+  cv::cvtColor(small, grey, cv::COLOR_BGR2GRAY);
+  last_ = prev_.empty() ? 0.f : static_cast<float>(cv::norm(grey, prev_, cv::NORM_L1) / grey.total());
+  prev_ = grey;
+  return last_;
+}
+
+}  // namespace facerec
