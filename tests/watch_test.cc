@@ -318,6 +318,31 @@ TEST(Watch, RtspStreamReportsTheSamePeopleAsTheFile) {
   EXPECT_EQ(named(ev), named(r.events));
 }
 
+TEST(Watch, DroppedHttpStreamIsReconnected) {
+  FACEREC_REQUIRE_SHARED();
+  gallery();
+  // ffmpeg serves 3 s of the clip over HTTP (it listens for one client),
+  // stops, and serves again a second later: the stream drops once and comes
+  // back. After the second end nobody serves, the 3 tries run out, and
+  // watch reports that clearly.
+  const std::string url = "http://127.0.0.1:" + std::to_string(free_port()) + "/live.ts";
+  const std::vector<std::string> serve = {"ffmpeg", "-nostdin", "-v", "error", "-re", "-i", clip(), "-t", "3",
+                                          "-an", "-c", "copy", "-f", "mpegts", "-listen", "1", url};
+  Child ff1 = spawn(serve);
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  Child w = spawn(with_bin(watch_args(url, {"--reconnect", "3"})));
+  wait_child(ff1.pid, 20);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Child ff2 = spawn(serve);
+  wait_child(ff2.pid, 20);
+  const int rc = wait_child(w.pid, 40);
+  EXPECT_EQ(rc, 1);
+  EXPECT_NE(slurp(w.err).find("could not be reopened after 3 tries"), std::string::npos) << slurp(w.err);
+  const json s = summary_of(events(slurp(w.out)));
+  EXPECT_EQ(s["reconnects"], 1);
+  EXPECT_GT(s["frames_decoded"].get<long>(), 120) << "frames from both connections";
+}
+
 TEST(Watch, ViewWithoutADisplayIsAClearErrorBeforeAnyWork) {
   const auto t0 = std::chrono::steady_clock::now();
   Child c = spawn(with_bin({"watch", "--source", "whatever.mp4", "--view"}), {}, {"DISPLAY", "WAYLAND_DISPLAY"});
