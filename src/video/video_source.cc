@@ -1,0 +1,232 @@
+#include "facerec/video.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include <opencv2/videoio.hpp>
+
+namespace facerec {
+
+using Clock = std::chrono::steady_clock;
+
+SourceKind classify_source(const std::string& s) {
+  if (!s.empty() && s.size() <= 2 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return SourceKind::kCamera;
+  if (s.rfind("/dev/video", 0) == 0) return SourceKind::kCamera;
+  static const char* kSchemes[] = {"rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://"};
+  std::string lower = s.substr(0, 8);
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* k : kSchemes)
+    if (lower.rfind(k, 0) == 0) return SourceKind::kStream;
+  return SourceKind::kFile;
+}
+
+struct VideoSource::Impl {
+  std::string source;
+  VideoSourceOptions options;
+  SourceKind kind = SourceKind::kFile;
+  cv::VideoCapture cap;
+  double fps = 0;
+  cv::Size size;
+  size_t capacity = 2;
+  bool drop_oldest = true;
+
+  mutable std::mutex mu;
+  std::condition_variable cv_frames, cv_space, cv_stop;
+  std::deque<VideoFrame> queue;
+  bool ended = false;
+  std::atomic<bool> stopping{false};
+  Status end_status;
+  CaptureStats stats;
+  std::thread thread;
+
+  // Opens (or reopens) the capture. Never throws.
+  bool open_capture() {
+    try {
+      cap.release();
+      if (kind == SourceKind::kCamera && classify_source(source) == SourceKind::kCamera &&
+          source.rfind("/dev/", 0) != 0) {
+        cap.open(std::stoi(source), cv::CAP_ANY);
+      } else if (kind == SourceKind::kCamera) {
+        cap.open(source, cv::CAP_V4L2);
+      } else if (kind == SourceKind::kStream) {
+        cap.open(source, cv::CAP_FFMPEG,
+                 {cv::CAP_PROP_OPEN_TIMEOUT_MSEC, options.timeout_ms, cv::CAP_PROP_READ_TIMEOUT_MSEC, options.timeout_ms});
+      } else {
+        cap.open(source, cv::CAP_FFMPEG);
+      }
+      return cap.isOpened();
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
+
+  // Sleeps up to `s` seconds; returns false when stop() interrupted it.
+  bool sleep_unless_stopped(double s) {
+    std::unique_lock<std::mutex> lk(mu);
+    return !cv_stop.wait_for(lk, std::chrono::duration<double>(s), [&] { return stopping.load(); });
+  }
+
+  void push(VideoFrame f) {
+    std::unique_lock<std::mutex> lk(mu);
+    if (drop_oldest) {
+      while (queue.size() >= capacity) { queue.pop_front(); ++stats.dropped; }
+    } else {
+      cv_space.wait(lk, [&] { return queue.size() < capacity || stopping.load(); });
+      if (stopping) return;
+    }
+    queue.push_back(std::move(f));
+    cv_frames.notify_one();
+  }
+
+  void finish(Status s) {
+    std::lock_guard<std::mutex> lk(mu);
+    ended = true;
+    end_status = std::move(s);
+    cv_frames.notify_all();
+  }
+
+  void run() {
+    const auto start = Clock::now();
+    long index = 0;
+    int failures = 0;  // consecutive failed reconnects
+    while (!stopping) {
+      cv::Mat frame;
+      const auto t0 = Clock::now();
+      bool ok = false;
+      try {
+        ok = cap.read(frame) && !frame.empty();
+      } catch (const std::exception&) {
+        ok = false;
+      }
+      {
+        std::lock_guard<std::mutex> lk(mu);
+        stats.decode_s += std::chrono::duration<double>(Clock::now() - t0).count();
+      }
+      if (!ok) {
+        if (stopping) break;
+        if (kind != SourceKind::kStream) { finish(Status::Ok()); return; }  // end of file, camera gone
+        // A dropped stream: reopen with exponential backoff.
+        bool reopened = false;
+        double delay = options.backoff_s;
+        while (!stopping && failures < options.reconnect_attempts) {
+          ++failures;
+          if (!sleep_unless_stopped(delay)) break;
+          delay = std::min(delay * 2, options.max_backoff_s);
+          if (open_capture()) { reopened = true; break; }
+        }
+        if (reopened) {
+          std::lock_guard<std::mutex> lk(mu);
+          ++stats.reconnects;
+          continue;
+        }
+        if (stopping) break;
+        finish(options.reconnect_attempts > 0
+                   ? Status(ErrorCode::kIo, "stream " + source + " dropped and could not be reopened after " +
+                                                std::to_string(options.reconnect_attempts) + " tries")
+                   : Status::Ok());
+        return;
+      }
+      failures = 0;
+      VideoFrame vf;
+      vf.index = index++;
+      if (kind == SourceKind::kFile && fps > 0) {
+        vf.time_s = vf.index / fps;
+        if (options.realtime) {
+          // Keep file pace: a frame is not delivered before its time.
+          const auto due = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(vf.time_s));
+          const double wait = std::chrono::duration<double>(due - Clock::now()).count();
+          if (wait > 0 && !sleep_unless_stopped(wait)) break;
+        }
+      } else {
+        vf.time_s = std::chrono::duration<double>(Clock::now() - start).count();
+      }
+      vf.bgr = std::move(frame);
+      {
+        std::lock_guard<std::mutex> lk(mu);
+        ++stats.decoded;
+      }
+      push(std::move(vf));
+    }
+    finish(Status::Ok());
+  }
+};
+
+VideoSource::VideoSource(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Result<std::unique_ptr<VideoSource>> VideoSource::open(const std::string& source, const VideoSourceOptions& options) {
+  if (source.empty()) return Status(ErrorCode::kInvalidArgument, "empty video source");
+  if (options.queue_frames < 0 || options.reconnect_attempts < 0 || !(options.backoff_s >= 0))
+    return Status(ErrorCode::kInvalidArgument, "negative queue size, reconnect count or backoff");
+  auto impl = std::make_unique<Impl>();
+  impl->source = source;
+  impl->options = options;
+  impl->kind = classify_source(source);
+  if (impl->kind == SourceKind::kFile) {
+    std::error_code ec;
+    if (!std::filesystem::exists(source, ec)) return Status(ErrorCode::kNotFound, "no such video file: " + source);
+  }
+  if (!impl->open_capture()) {
+    const char* what = impl->kind == SourceKind::kCamera ? "camera" : impl->kind == SourceKind::kStream ? "stream" : "video file";
+    return Status(impl->kind == SourceKind::kFile ? ErrorCode::kDecode : ErrorCode::kIo,
+                  std::string("cannot open ") + what + " " + source);
+  }
+  impl->fps = impl->cap.get(cv::CAP_PROP_FPS);
+  if (!(impl->fps > 0 && impl->fps < 1000)) impl->fps = 0;
+  impl->size = {static_cast<int>(impl->cap.get(cv::CAP_PROP_FRAME_WIDTH)),
+                static_cast<int>(impl->cap.get(cv::CAP_PROP_FRAME_HEIGHT))};
+  const bool live = impl->kind != SourceKind::kFile || options.realtime;
+  impl->drop_oldest = live;
+  impl->capacity = options.queue_frames > 0 ? options.queue_frames : (live ? 2 : 8);
+  std::unique_ptr<VideoSource> vs(new VideoSource(std::move(impl)));
+  Impl* raw = vs->impl_.get();
+  vs->impl_->thread = std::thread([raw] { raw->run(); });
+  return vs;
+}
+
+VideoSource::~VideoSource() {
+  stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+NextResult VideoSource::next(VideoFrame& out, int timeout_ms) {
+  std::unique_lock<std::mutex> lk(impl_->mu);
+  const bool ready = impl_->cv_frames.wait_for(lk, std::chrono::milliseconds(timeout_ms),
+                                               [&] { return !impl_->queue.empty() || impl_->ended; });
+  if (!ready) return NextResult::kTimeout;
+  if (impl_->queue.empty()) return NextResult::kEnd;
+  out = std::move(impl_->queue.front());
+  impl_->queue.pop_front();
+  impl_->cv_space.notify_one();
+  return NextResult::kFrame;
+}
+
+void VideoSource::stop() {
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->cv_stop.notify_all();
+  impl_->cv_space.notify_all();
+}
+
+Status VideoSource::end_status() const {
+  std::lock_guard<std::mutex> lk(impl_->mu);
+  return impl_->end_status;
+}
+
+SourceKind VideoSource::kind() const { return impl_->kind; }
+double VideoSource::fps() const { return impl_->fps; }
+cv::Size VideoSource::size() const { return impl_->size; }
+CaptureStats VideoSource::stats() const {
+  std::lock_guard<std::mutex> lk(impl_->mu);
+  return impl_->stats;
+}
+
+}  // namespace facerec
