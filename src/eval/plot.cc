@@ -30,7 +30,11 @@ std::vector<double> linear_ticks(double lo, double hi, bool integer) {
 
 std::string tick_label(double v, bool log, bool integer) {
   char buf[32];
-  if (log) std::snprintf(buf, sizeof buf, "1e%d", static_cast<int>(std::lround(std::log10(v))));
+  if (log) {
+    const int e = static_cast<int>(std::lround(std::log10(v)));
+    if (e == 0) return "1";
+    std::snprintf(buf, sizeof buf, "1e%d", e);
+  }
   else if (integer) std::snprintf(buf, sizeof buf, "%d", static_cast<int>(std::lround(v)));
   else std::snprintf(buf, sizeof buf, "%g", std::round(v * 1e6) / 1e6);
   return buf;
