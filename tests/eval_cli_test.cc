@@ -4,6 +4,7 @@
 // command dumped.
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -180,6 +181,19 @@ TEST(EvalCli, WiderFirstTwentyImagesAgreeWithTheMetricsLibrary) {
     const double ap = eval::wider_pr_curve(sets[s]).ap;
     EXPECT_DOUBLE_EQ(j[keys[s]].get<double>(), ap) << keys[s];
     EXPECT_DOUBLE_EQ(eval::wider_pr_curve_reference(sets[s]).ap, ap) << keys[s];
+  }
+  // An independent oracle: a plain-Python transliteration of the official
+  // evaluation, on the same dump.
+  {
+    const std::string cmd = "python3 " FACEREC_SOURCE_DIR "/tools/wider_official_ap.py " + dir + "/dets.jsonl";
+    FILE* p = popen(cmd.c_str(), "r");
+    ASSERT_NE(p, nullptr) << cmd;
+    std::string out;
+    char buf[512];
+    while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    ASSERT_EQ(pclose(p), 0) << cmd << " (python3 is part of scripts/setup.sh's packages)";
+    const json official = json::parse(out);
+    for (const char* key : keys) EXPECT_NEAR(official[key].get<double>(), j[key].get<double>(), 1e-12) << key;
   }
   // Harder subsets hold more, smaller faces: AP can only fall (the subsets are
   // nested, and fr_detect is a 320x240 net).

@@ -543,7 +543,7 @@ int run_identify_eval(const IdentifyEvalArgs& a) {
   if (!a.out.dump.empty()) {
     dump.open(a.out.dump);
     dump << json({{"people", people},
-                  {"truth", "index into people; -1: not enrolled; >= the number of people: enrolled without a gallery template"}})
+                  {"truth_meaning", "index into people; -1: not enrolled; >= the number of people: enrolled without a gallery template"}})
                 .dump()
          << "\n";
   }
