@@ -9,12 +9,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 build=${BUILD_DIR:-build}
 
-# Build + runtime: OpenCV, SQLite, JSON, CLI, BLAS, tests, benchmarks.
+# Build + runtime: OpenCV, SQLite, JSON, CLI, BLAS, MAT files (WIDER FACE), tests, benchmarks.
 # Training/export and test fixtures: Debian's python3 torch/onnx/numpy/pytest.
 # Video tools: ffmpeg.
 PKGS=(build-essential cmake ninja-build pkg-config git ca-certificates
       libopencv-dev libsqlite3-dev sqlite3 nlohmann-json3-dev libcli11-dev libspdlog-dev
-      libopenblas-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
+      libopenblas-dev libmatio-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
       python3-numpy python3-onnx python3-pytest python3-torch ffmpeg)
 if [ "${FACEREC_SKIP_APT:-0}" != 1 ]; then
   missing=()

@@ -71,6 +71,7 @@ struct PickedFace {
 Result<PickedFace> pick_largest_face(const Context& ctx, const std::string& path);
 void register_align(CLI::App& app, std::function<void(int)> set_rc);
 void register_enroll(CLI::App& app, std::function<void(int)> set_rc);
+void register_eval(CLI::App& app, std::function<void(int)> set_rc);
 void register_gallery(CLI::App& app, std::function<void(int)> set_rc);
 void register_identify(CLI::App& app, std::function<void(int)> set_rc);
 void register_verify(CLI::App& app, std::function<void(int)> set_rc);

@@ -1,0 +1,790 @@
+// facerec eval lfw|identify|detect: the field's standard numbers, measured by
+// facerec itself. Each prints a human summary (or one JSON object with
+// --json), can write a PNG plot (--plot) and can dump the raw scores
+// (--dump-scores) from which every printed number can be recomputed with the
+// metrics library (include/facerec/eval.h).
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <random>
+#include <set>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "app.h"
+#include "facerec/align.h"
+#include "facerec/eval.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace facerec::cli {
+namespace {
+
+// ------------------------------ Shared plumbing -------------------------------
+
+struct EvalOutput {
+  std::string plot;  // PNG path; empty = none
+  std::string dump;  // raw scores; empty = none
+};
+
+void add_output_options(CLI::App& cmd, CommonOptions& o, EvalOutput& out, const std::string& plot_what) {
+  cmd.add_flag("--json", o.json, "print one JSON object instead of the summary");
+  cmd.add_option("--plot", out.plot, "write " + plot_what + " as a PNG here");
+  cmd.add_option("--dump-scores", out.dump, "write the raw scores here, to recompute every number");
+  add_model_options(cmd, o);
+}
+
+// Percent with two decimals, or n/a.
+std::string pct(double v) {
+  if (!std::isfinite(v)) return "n/a";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.2f%%", 100 * v);
+  return b;
+}
+std::string fixed(double v, int digits) {
+  if (!std::isfinite(v)) return "n/a";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.*f", digits, v);
+  return b;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+class Progress {
+ public:
+  Progress(std::string what, size_t total) : what_(std::move(what)), total_(total), tty_(isatty(STDERR_FILENO)) {}
+  void step() {
+    ++done_;
+    if (tty_ && (done_ % 10 == 0 || done_ == total_)) std::fprintf(stderr, "\r\033[K%s %zu/%zu", what_.c_str(), done_, total_);
+    else if (!tty_ && (done_ % 1000 == 0)) std::fprintf(stderr, "%s %zu/%zu\n", what_.c_str(), done_, total_);
+  }
+  ~Progress() { if (tty_ && done_) std::fprintf(stderr, "\r\033[K"); }
+
+ private:
+  std::string what_;
+  size_t total_, done_ = 0;
+  bool tty_;
+};
+
+// Where LFW's faces sit: the mean five landmarks of the most central face,
+// as fractions of image width and height, measured with fr_detect +
+// fr_landmark on 604 LFW deep-funneled images (every 8th of the sorted
+// 4911-name tree; SCRFD-500m agreed within 0.003). The fixed centre crop maps
+// these onto the ArcFace template, which is the placement a detected
+// average LFW face would get.
+constexpr float kLfwMeanLandmarks[5][2] = {
+    {0.4179f, 0.4530f}, {0.5838f, 0.4497f}, {0.5026f, 0.5433f}, {0.4336f, 0.6293f}, {0.5786f, 0.6272f}};
+
+// How one image's template was made.
+enum class Source { kDetected, kRetried, kCenterCrop, kFailed };
+
+enum class Pick { kLargest, kCentral };
+
+struct TemplateOptions {
+  Pick pick = Pick::kLargest;
+  // Detection below the detector's own threshold is retried at this
+  // confidence (0.2: about half of LFW's misses are found there); <= 0 or >=
+  // the normal threshold: no retry.
+  float retry_score = 0.2f;
+  bool center_crop = false;  // last resort, for roughly centred sets (LFW)
+  bool flip = false;         // flip test-time augmentation
+};
+
+struct ImageTemplate {
+  Source source = Source::kFailed;
+  Embedding embedding;  // empty when failed
+  std::string error;    // why it failed
+};
+
+// Loads, detects (retrying at lower confidence), picks, aligns and embeds
+// images, in chunks so that the embedder sees batches. Single-threaded: it
+// switches the shared detector's options for a retry.
+class TemplateMaker {
+ public:
+  TemplateMaker(Context& ctx, TemplateOptions opt) : ctx_(ctx), opt_(opt), normal_(ctx.analyzer->detector().options()) {
+    retry_ = normal_;
+    retry_.score_threshold = opt.retry_score;
+    do_retry_ = opt.retry_score > 0 && opt.retry_score < normal_.score_threshold;
+  }
+  float normal_score() const { return normal_.score_threshold; }
+  bool retries() const { return do_retry_; }
+
+  // One template per path, in order. Unreadable images and images with no
+  // face are kFailed with a reason; only an interrupt or a model error fails
+  // the whole call.
+  Result<std::vector<ImageTemplate>> make(const std::vector<std::string>& paths, const std::string& what) {
+    std::vector<ImageTemplate> out(paths.size());
+    Progress progress(what, paths.size());
+    constexpr size_t kChunk = 32;  // images per embedder call
+    for (size_t start = 0; start < paths.size(); start += kChunk) {
+      std::vector<cv::Mat> crops;
+      std::vector<size_t> owner;
+      for (size_t i = start; i < std::min(paths.size(), start + kChunk); ++i) {
+        if (g_interrupted) return Status(ErrorCode::kCancelled, "interrupted");
+        auto crop = prepare(paths[i], out[i]);
+        if (!crop.ok()) return crop.status();
+        if (!crop->empty()) { crops.push_back(std::move(crop).value()); owner.push_back(i); }
+        progress.step();
+      }
+      if (crops.empty()) continue;
+      auto embs = embed(crops);
+      if (!embs.ok()) return embs.status();
+      for (size_t k = 0; k < owner.size(); ++k) out[owner[k]].embedding = std::move((*embs)[k]);
+    }
+    return out;
+  }
+
+ private:
+  // The aligned crop, or an empty Mat with t.source = kFailed and t.error set.
+  // A Status only for errors that must stop the run (the detector failing).
+  Result<cv::Mat> prepare(const std::string& path, ImageTemplate& t) {
+    auto img = load_image(path, ctx_.limits);
+    if (!img.ok()) { t.source = Source::kFailed; t.error = img.status().to_string(); return cv::Mat(); }
+    auto faces = ctx_.analyzer->detect(*img);
+    if (!faces.ok()) return faces.status();
+    t.source = Source::kDetected;
+    if (faces->empty() && do_retry_) {
+      ctx_.analyzer->detector().set_options(retry_);
+      faces = ctx_.analyzer->detect(*img);
+      ctx_.analyzer->detector().set_options(normal_);
+      if (!faces.ok()) return faces.status();
+      t.source = Source::kRetried;
+    }
+    const int size = ctx_.analyzer->embedder().spec().input.width;
+    if (!faces->empty()) {
+      const int k = opt_.pick == Pick::kCentral ? most_central_face(*faces, img->size()) : largest_face(*faces);
+      return align_face(*img, (*faces)[static_cast<size_t>(k)], size);
+    }
+    if (opt_.center_crop) {
+      Face f;
+      for (int j = 0; j < 5; ++j) f.landmarks[j] = {kLfwMeanLandmarks[j][0] * img->cols, kLfwMeanLandmarks[j][1] * img->rows};
+      t.source = Source::kCenterCrop;
+      return align_face(*img, f, size);
+    }
+    t.source = Source::kFailed;
+    t.error = "no face found" + std::string(do_retry_ ? " (also not at confidence " + fixed(opt_.retry_score, 2) + ")" : "");
+    return cv::Mat();
+  }
+
+  // With flip TTA, the template is the sum of the raw embeddings of the crop
+  // and its mirror image, normalised.
+  Result<std::vector<Embedding>> embed(const std::vector<cv::Mat>& crops) {
+    auto plain = ctx_.analyzer->embed_aligned(crops);
+    if (!plain.ok()) return plain.status();
+    std::vector<Embedding> out;
+    out.reserve(crops.size());
+    if (!opt_.flip) {
+      for (auto& a : *plain) out.push_back(std::move(a.embedding));
+      return out;
+    }
+    std::vector<cv::Mat> mirrored(crops.size());
+    for (size_t i = 0; i < crops.size(); ++i) cv::flip(crops[i], mirrored[i], 1);
+    auto flipped = ctx_.analyzer->embed_aligned(mirrored);
+    if (!flipped.ok()) return flipped.status();
+    for (size_t i = 0; i < crops.size(); ++i) {
+      const Embedding& a = (*plain)[i].embedding;
+      const Embedding& b = (*flipped)[i].embedding;
+      std::vector<float> sum(a.unit.size());
+      for (size_t d = 0; d < sum.size(); ++d) sum[d] = a.unit[d] * a.norm + b.unit[d] * b.norm;
+      out.push_back(make_embedding(sum.data(), static_cast<int>(sum.size())));
+    }
+    return out;
+  }
+
+  Context& ctx_;
+  TemplateOptions opt_;
+  DetectorOptions normal_, retry_;
+  bool do_retry_ = false;
+};
+
+int fail(const std::string& cmd, const Status& s) {
+  std::cerr << "facerec eval " << cmd << ": " << s.to_string() << "\n";
+  return s.code() == ErrorCode::kCancelled ? kExitInterrupted : kExitError;
+}
+
+// A y-axis floor that keeps the interesting part of a rate curve readable:
+// the tenth below the lowest value shown, at least 0.
+double rate_floor(double lowest) {
+  if (!std::isfinite(lowest)) return 0.0;
+  return std::clamp(std::floor(lowest * 10 - 1e-9) / 10, 0.0, 0.9);
+}
+
+json models_json(const Context& ctx) {
+  return {{"detector", ctx.analyzer->detector().spec().id}, {"embedder", ctx.analyzer->embedder().spec().id}};
+}
+
+// ------------------------------------ LFW -------------------------------------
+
+struct LfwArgs {
+  CommonOptions o;
+  EvalOutput out;
+  std::string root, pairs;
+  bool flip = false;
+  float retry_score = 0.2f;
+};
+
+int run_lfw(const LfwArgs& a) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto pairs = eval::read_lfw_pairs(a.pairs);
+  if (!pairs.ok()) return fail("lfw", pairs.status());
+  // --root may be LFW's top folder or its images/ folder.
+  fs::path root = a.root;
+  std::error_code ec;
+  const std::string first_person = fs::path((*pairs)[0].image1).parent_path().string();
+  if (!fs::is_directory(root / first_person, ec) && fs::is_directory(root / "images" / first_person, ec)) root /= "images";
+  std::vector<std::string> images;
+  std::map<std::string, size_t> index;
+  std::vector<std::pair<size_t, size_t>> pair_images;
+  for (const auto& p : *pairs) {
+    size_t ids[2];
+    const std::string* rel[2] = {&p.image1, &p.image2};
+    for (int k = 0; k < 2; ++k) {
+      const std::string path = (root / *rel[k]).string();
+      auto [it, fresh] = index.emplace(path, images.size());
+      if (fresh) images.push_back(path);
+      ids[k] = it->second;
+    }
+    pair_images.emplace_back(ids[0], ids[1]);
+  }
+
+  auto ctx = make_context(a.o);
+  if (!ctx.ok()) return fail("lfw", ctx.status());
+  TemplateOptions topt;
+  topt.pick = Pick::kCentral;  // LFW's subject is the centred face; others may be larger
+  topt.retry_score = a.retry_score;
+  topt.center_crop = true;
+  topt.flip = a.flip;
+  TemplateMaker maker(*ctx, topt);
+  auto templates = maker.make(images, "embedding LFW images");
+  if (!templates.ok()) return fail("lfw", templates.status());
+  size_t retried = 0, cropped = 0, no_face = 0;
+  for (size_t i = 0; i < templates->size(); ++i) {
+    const ImageTemplate& t = (*templates)[i];
+    // Every image is part of the protocol: one that cannot be read makes the
+    // result incomparable, so it stops the run.
+    if (t.source == Source::kFailed)
+      return fail("lfw", Status(ErrorCode::kNotFound, images[i] + ": " + t.error));
+    retried += t.source == Source::kRetried;
+    cropped += t.source == Source::kCenterCrop;
+  }
+  no_face = retried + cropped;
+
+  std::vector<eval::ScoredPair> scored;
+  std::vector<int> folds;
+  for (size_t i = 0; i < pairs->size(); ++i) {
+    const auto [x, y] = pair_images[i];
+    scored.push_back({cosine((*templates)[x].embedding, (*templates)[y].embedding), (*pairs)[i].same});
+    folds.push_back((*pairs)[i].fold);
+  }
+  const eval::KFoldResult kf = eval::kfold_accuracy(scored, folds);
+  const double auc = eval::auc(scored);
+  const eval::OperatingPoint op = eval::tar_at_far(scored, 1e-3);
+  const eval::EqualErrorRate e = eval::eer(scored);
+
+  // The centre crop's cost: pairs touching a centre-cropped image, and how
+  // many of them the fold's threshold gets wrong.
+  std::map<int, float> fold_threshold;
+  {
+    int k = 0;
+    std::set<int> present(folds.begin(), folds.end());
+    for (int f : present) fold_threshold[f] = kf.folds[static_cast<size_t>(k++)].threshold;
+  }
+  int crop_pairs = 0, crop_wrong = 0;
+  for (size_t i = 0; i < scored.size(); ++i) {
+    const auto [x, y] = pair_images[i];
+    if ((*templates)[x].source != Source::kCenterCrop && (*templates)[y].source != Source::kCenterCrop) continue;
+    ++crop_pairs;
+    crop_wrong += (scored[i].score >= fold_threshold[folds[i]]) != scored[i].same;
+  }
+
+  if (!a.out.dump.empty()) {
+    std::ofstream d(a.out.dump);
+    d << "# fold\tsame\tscore\timage1\timage2 (fold 0-based; score: cosine)\n";
+    for (size_t i = 0; i < scored.size(); ++i) {
+      char s[32];
+      std::snprintf(s, sizeof s, "%.9g", scored[i].score);
+      d << folds[i] << "\t" << (scored[i].same ? 1 : 0) << "\t" << s << "\t" << (*pairs)[i].image1 << "\t"
+        << (*pairs)[i].image2 << "\n";
+    }
+    if (!d) return fail("lfw", Status(ErrorCode::kIo, "cannot write " + a.out.dump));
+  }
+  if (!a.out.plot.empty()) {
+    const auto curve = eval::roc(scored);
+    int64_t n_diff = 0;
+    for (const auto& p : scored) n_diff += !p.same;
+    eval::PlotSpec spec;
+    spec.title = "LFW ROC (" + std::to_string(scored.size()) + " pairs)";
+    spec.x_label = "false accept rate (log scale)";
+    spec.y_label = "true accept rate";
+    spec.log_x = true;
+    spec.x_min = std::pow(10.0, std::floor(std::log10(1.0 / static_cast<double>(std::max<int64_t>(n_diff, 1)))));
+    spec.x_max = 1.0;
+    eval::PlotSeries s{ctx->analyzer->embedder().spec().id + (a.flip ? " +flip" : "") + "  AUC " + fixed(auc, 4), {}, {}, eval::plot_colour(0)};
+    double lowest = 1.0;
+    for (const auto& p : curve) {
+      s.x.push_back(p.far);
+      s.y.push_back(p.tar);
+      if (p.far >= spec.x_min) lowest = std::min(lowest, p.tar);
+    }
+    spec.y_min = rate_floor(lowest);
+    spec.series.push_back(std::move(s));
+    if (Status st = eval::write_plot(spec, a.out.plot); !st.ok()) return fail("lfw", st);
+  }
+
+  if (a.o.json) {
+    json jfolds = json::array();
+    for (const auto& f : kf.folds) jfolds.push_back({{"threshold", f.threshold}, {"accuracy", f.accuracy}, {"pairs", f.pairs}});
+    json j = {{"accuracy", kf.accuracy},
+              {"accuracy_std", kf.accuracy_std},
+              {"auc", auc},
+              {"tar_at_far_1e-3", op.tar},
+              {"far_1e-3_threshold", op.threshold},
+              {"eer", e.eer},
+              {"eer_threshold", e.threshold},
+              {"threshold", kf.threshold},
+              {"cross_validated", kf.cross_validated},
+              {"folds", jfolds},
+              {"detect_failures",
+               {{"images", no_face},
+                {"retried_low_conf", retried},
+                {"center_crop", cropped},
+                {"retry_score", maker.retries() ? json(a.retry_score) : json(nullptr)},
+                {"center_crop_pairs", crop_pairs},
+                {"center_crop_pairs_misclassified", crop_wrong}}},
+              {"pairs", scored.size()},
+              {"images", images.size()},
+              {"flip", a.flip},
+              {"seconds", seconds_since(t0)}};
+    j.update(models_json(*ctx));
+    std::cout << j.dump() << "\n";
+    return kExitOk;
+  }
+  std::printf("LFW: %zu pairs in %zu folds, %zu images; detector %s, embedder %s%s\n", scored.size(), kf.folds.size(),
+              images.size(), ctx->analyzer->detector().spec().id.c_str(), ctx->analyzer->embedder().spec().id.c_str(),
+              a.flip ? " with flip TTA" : "");
+  std::printf("  accuracy       %s +- %s  (mean threshold %s, %s)\n", pct(kf.accuracy).c_str(), pct(kf.accuracy_std).c_str(),
+              fixed(kf.threshold, 3).c_str(),
+              kf.cross_validated ? "each fold's chosen on the other folds"
+                                 : "ONE fold only: threshold chosen on the same pairs, so optimistic");
+  std::printf("  ROC AUC        %s\n", fixed(auc, 4).c_str());
+  std::printf("  TAR@FAR=1e-3   %s  (threshold %s, FAR %s)\n", pct(op.tar).c_str(), fixed(op.threshold, 3).c_str(), pct(op.far).c_str());
+  std::printf("  EER            %s  (threshold %s)\n", pct(e.eer).c_str(), fixed(e.threshold, 3).c_str());
+  if (no_face == 0) {
+    std::printf("  a face was detected in every image at confidence %.2f\n", maker.normal_score());
+  } else {
+    std::printf("  no face at confidence %.2f in %zu of %zu images:\n", maker.normal_score(), no_face, images.size());
+    if (maker.retries()) std::printf("    %zu found on a retry at confidence %.2f\n", retried, a.retry_score);
+    if (cropped)
+      std::printf("    %zu fell back to a fixed centre crop, the last resort (a centre crop misclassifies about 40%% of the\n"
+                  "      pairs it touches): %d pairs touched, %d misclassified here\n", cropped, crop_pairs, crop_wrong);
+  }
+  std::printf("  (%.1f s)\n", seconds_since(t0));
+  return kExitOk;
+}
+
+// --------------------------------- identify -----------------------------------
+
+struct IdentifyEvalArgs {
+  CommonOptions o;
+  EvalOutput out;
+  std::string gallery, probes, unknown;
+  std::optional<uint64_t> split_seed;
+  int gallery_per_person = 1;
+  int unknown_people = 0;
+  float retry_score = 0.2f;
+};
+
+struct Labelled {
+  std::string person;  // empty: not enrolled
+  std::string path;
+};
+
+// Sub-folders of dir, sorted, each with its images (sorted, recursive).
+Result<std::vector<std::pair<std::string, std::vector<std::string>>>> people_of(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return Status(ErrorCode::kNotFound, dir + " is not a folder (expected <dir>/<Person>/<images>)");
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.is_directory(ec)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  std::vector<std::pair<std::string, std::vector<std::string>>> out;
+  for (const auto& n : names) {
+    auto imgs = collect_images({(fs::path(dir) / n).string()});
+    if (!imgs.empty()) out.emplace_back(n, std::move(imgs));
+  }
+  if (out.empty()) return Status(ErrorCode::kNotFound, dir + " has no person folders with images");
+  return out;
+}
+
+// Fisher-Yates with mt19937_64, whose output the standard fixes, so a seed
+// gives the same split with every standard library (std::shuffle's use of
+// the engine is not specified). The modulo bias is below 1e-15 here.
+template <class T>
+void seeded_shuffle(std::vector<T>& v, std::mt19937_64& rng) {
+  for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[static_cast<size_t>(rng() % i)]);
+}
+
+int run_identify_eval(const IdentifyEvalArgs& a) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<Labelled> gallery, probes;
+  std::string split_note;
+  if (a.split_seed) {
+    if (!a.probes.empty())
+      return fail("identify", Status(ErrorCode::kInvalidArgument, "--split-seed splits --gallery itself; do not pass --probes"));
+    auto people = people_of(a.gallery);
+    if (!people.ok()) return fail("identify", people.status());
+    if (a.unknown_people >= static_cast<int>(people->size()))
+      return fail("identify", Status(ErrorCode::kInvalidArgument, "--unknown-people " + std::to_string(a.unknown_people) +
+                                                                   " leaves nobody enrolled out of " + std::to_string(people->size())));
+    std::mt19937_64 rng(*a.split_seed);
+    seeded_shuffle(*people, rng);
+    int enrolled_without_probe = 0;
+    for (size_t i = 0; i < people->size(); ++i) {
+      auto& [name, imgs] = (*people)[i];
+      if (static_cast<int>(i) < a.unknown_people) {
+        for (auto& p : imgs) probes.push_back({"", p});
+        continue;
+      }
+      seeded_shuffle(imgs, rng);
+      for (size_t k = 0; k < imgs.size(); ++k)
+        (static_cast<int>(k) < a.gallery_per_person ? gallery : probes).push_back({name, imgs[k]});
+      enrolled_without_probe += static_cast<int>(imgs.size()) <= a.gallery_per_person;
+    }
+    split_note = "split of " + a.gallery + " with seed " + std::to_string(*a.split_seed) + ": " +
+                 std::to_string(a.gallery_per_person) + " gallery image(s) per person, " + std::to_string(a.unknown_people) +
+                 " people held out as unknown" +
+                 (enrolled_without_probe ? ", " + std::to_string(enrolled_without_probe) + " people too small to give probes" : "");
+  } else {
+    if (a.probes.empty())
+      return fail("identify", Status(ErrorCode::kInvalidArgument, "pass --probes, or --split-seed to split --gallery"));
+    auto g = people_of(a.gallery);
+    if (!g.ok()) return fail("identify", g.status());
+    auto p = people_of(a.probes);
+    if (!p.ok()) return fail("identify", p.status());
+    std::set<std::string> names;
+    for (const auto& [n, imgs] : *g) {
+      names.insert(n);
+      for (const auto& i : imgs) gallery.push_back({n, i});
+    }
+    // A probe person without a gallery folder is most likely a spelling
+    // difference; people who are meant to be unknown go under --unknown.
+    std::string missing;
+    for (const auto& [n, imgs] : *p) {
+      if (!names.count(n)) missing += (missing.empty() ? "" : ", ") + printable(n);
+      for (const auto& i : imgs) probes.push_back({n, i});
+    }
+    if (!missing.empty())
+      return fail("identify", Status(ErrorCode::kInvalidArgument,
+                                     "probe people with no gallery folder of the same name: " + missing +
+                                         " (names must match exactly; put people who are not enrolled under --unknown)"));
+  }
+  if (!a.unknown.empty()) {
+    std::error_code ec;
+    if (!fs::is_directory(a.unknown, ec)) return fail("identify", Status(ErrorCode::kNotFound, a.unknown + " is not a folder"));
+    for (auto& p : collect_images({a.unknown})) probes.push_back({"", p});
+  }
+
+  auto ctx = make_context(a.o);
+  if (!ctx.ok()) return fail("identify", ctx.status());
+  TemplateOptions topt;
+  topt.pick = Pick::kLargest;  // as enroll and identify do
+  topt.retry_score = a.retry_score;
+  TemplateMaker maker(*ctx, topt);
+  std::vector<std::string> paths;
+  for (const auto& g : gallery) paths.push_back(g.path);
+  for (const auto& p : probes) paths.push_back(p.path);
+  auto templates = maker.make(paths, "embedding gallery and probes");
+  if (!templates.ok()) return fail("identify", templates.status());
+
+  // The index holds the people with at least one gallery template; person
+  // indices follow its order, and enrolled people with no template come
+  // after them, so score_search() counts their probes as misses.
+  std::map<std::string, std::vector<size_t>> rows_of;
+  int gallery_failed = 0, probe_failed = 0, unknown_failed = 0, retried = 0;
+  for (size_t i = 0; i < gallery.size(); ++i) {
+    const ImageTemplate& t = (*templates)[i];
+    retried += t.source == Source::kRetried;
+    if (t.source == Source::kFailed) { ++gallery_failed; continue; }
+    rows_of[gallery[i].person].push_back(i);
+  }
+  std::vector<std::string> people;
+  std::map<std::string, int> person_index;
+  std::vector<std::string> row_identity;
+  std::vector<float> rows;
+  int dim = ctx->analyzer->embedder().dim();
+  for (const auto& [name, idx] : rows_of) {
+    person_index[name] = static_cast<int>(people.size());
+    people.push_back(name);
+    for (size_t i : idx) {
+      row_identity.push_back(name);
+      const auto& u = (*templates)[i].embedding.unit;
+      rows.insert(rows.end(), u.begin(), u.end());
+    }
+  }
+  int without_template = 0;
+  for (const auto& g : gallery)
+    if (!person_index.count(g.person)) {
+      person_index[g.person] = static_cast<int>(people.size()) + without_template++;
+    }
+  if (people.empty()) return fail("identify", Status(ErrorCode::kNoFace, "no gallery image gave a template"));
+  SearchIndex index(dim, row_identity, rows);
+
+  std::vector<eval::SearchOutcome> outcomes;
+  std::ofstream dump;
+  if (!a.out.dump.empty()) {
+    dump.open(a.out.dump);
+    dump << json({{"people", people},
+                  {"truth_meaning", "index into people; -1: not enrolled; >= the number of people: enrolled without a gallery template"}})
+                .dump()
+         << "\n";
+  }
+  size_t n_unknown = 0;
+  for (size_t k = 0; k < probes.size(); ++k) {
+    const ImageTemplate& t = (*templates)[gallery.size() + k];
+    const bool known = !probes[k].person.empty();
+    n_unknown += !known;
+    retried += t.source == Source::kRetried;
+    const int truth = known ? person_index.at(probes[k].person) : -1;
+    std::vector<float> scores;
+    const bool failed = t.source == Source::kFailed;
+    if (failed) (known ? probe_failed : unknown_failed)++;
+    else {
+      scores.assign(people.size(), 0.f);
+      for (const auto& c : index.search(t.embedding.unit.data(), static_cast<int>(people.size())))
+        scores[static_cast<size_t>(person_index.at(c.identity))] = c.similarity;
+    }
+    outcomes.push_back(eval::score_search(scores, truth, failed));
+    if (dump.is_open())
+      dump << json({{"probe", probes[k].path}, {"truth", truth}, {"failed", failed}, {"scores", scores}}).dump() << "\n";
+  }
+  if (dump.is_open() && !dump) return fail("identify", Status(ErrorCode::kIo, "cannot write " + a.out.dump));
+
+  const size_t n_mated = probes.size() - n_unknown;
+  const double r1 = eval::rank_k(outcomes, 1), r5 = eval::rank_k(outcomes, 5);
+  const eval::OpenSetPoint d1 = eval::dir_at_fpir(outcomes, 0.01), d10 = eval::dir_at_fpir(outcomes, 0.1);
+
+  if (!a.out.plot.empty()) {
+    const int max_rank = std::max(1, std::min(static_cast<int>(people.size() + without_template), 50));
+    const auto curve = eval::cmc(outcomes, max_rank);
+    eval::PlotSpec spec;
+    spec.title = "CMC (" + std::to_string(n_mated) + " probes, " + std::to_string(people.size() + without_template) + " people)";
+    spec.x_label = "rank";
+    spec.y_label = "identification rate";
+    spec.integer_x = true;
+    spec.x_min = 1;
+    spec.x_max = std::max(2, max_rank);
+    eval::PlotSeries s{ctx->analyzer->embedder().spec().id + "  rank-1 " + pct(r1), {}, curve, eval::plot_colour(0)};
+    for (int r = 1; r <= max_rank; ++r) s.x.push_back(r);
+    spec.y_min = rate_floor(curve.empty() ? 0.0 : curve[0]);
+    spec.series.push_back(std::move(s));
+    if (Status st = eval::write_plot(spec, a.out.plot); !st.ok()) return fail("identify", st);
+  }
+
+  const int failures = gallery_failed + probe_failed + unknown_failed;
+  if (a.o.json) {
+    json j = {{"rank1", r1},
+              {"rank5", r5},
+              {"dir_at_fpir_0.01", d1.dir},
+              {"dir_at_fpir_0.1", d10.dir},
+              {"threshold_at_fpir_0.01", std::isfinite(d1.fpir) ? json(d1.threshold) : json(nullptr)},
+              {"threshold_at_fpir_0.1", std::isfinite(d10.fpir) ? json(d10.threshold) : json(nullptr)},
+              {"probes", n_mated},
+              {"unknown_probes", n_unknown},
+              {"gallery_images", gallery.size()},
+              {"people", people.size() + without_template},
+              {"failures",
+               {{"total", failures},
+                {"gallery", gallery_failed},
+                {"probes", probe_failed},
+                {"unknown_probes", unknown_failed},
+                {"people_without_gallery_template", without_template},
+                {"retried_low_conf", retried}}},
+              {"seconds", seconds_since(t0)}};
+    if (!split_note.empty()) j["split"] = split_note;
+    j.update(models_json(*ctx));
+    std::cout << j.dump() << "\n";
+    return kExitOk;
+  }
+  std::printf("1:N identification: %zu people enrolled from %zu gallery images; %zu probes of enrolled people, %zu of unknown people\n",
+              people.size() + without_template, gallery.size(), n_mated, n_unknown);
+  std::printf("  detector %s, embedder %s\n", ctx->analyzer->detector().spec().id.c_str(), ctx->analyzer->embedder().spec().id.c_str());
+  if (!split_note.empty()) std::printf("  %s\n", split_note.c_str());
+  std::printf("  closed set  rank-1 %s   rank-5 %s%s\n", pct(r1).c_str(), pct(r5).c_str(),
+              people.size() + without_template <= 5 ? "  (5 or fewer people: rank-5 is trivially every found face)" : "");
+  if (n_unknown == 0) {
+    std::printf("  open set    needs unknown probes (--unknown, or --unknown-people with --split-seed)\n");
+  } else {
+    std::printf("  open set    DIR %s at FPIR <= 1%% (threshold %s)   DIR %s at FPIR <= 10%% (threshold %s)\n", pct(d1.dir).c_str(),
+                fixed(d1.threshold, 3).c_str(), pct(d10.dir).c_str(), fixed(d10.threshold, 3).c_str());
+    if (n_unknown < 100)
+      std::printf("              (with %zu unknown probes, FPIR <= 1%% allows %d false positives)\n", n_unknown,
+                  static_cast<int>(std::floor(0.01 * static_cast<double>(n_unknown) + 1e-9)));
+  }
+  std::printf("  no template (no face, or unreadable): %d gallery, %d probe, %d unknown-probe images; a probe without one counts "
+              "as a miss (and never as a false positive)\n", gallery_failed, probe_failed, unknown_failed);
+  if (without_template) std::printf("  %d enrolled people have no gallery template: their probes are misses\n", without_template);
+  if (retried) std::printf("  %d images needed a detection retry at confidence %.2f\n", retried, a.retry_score);
+  std::printf("  (%.1f s)\n", seconds_since(t0));
+  return kExitOk;
+}
+
+// ---------------------------------- detect ------------------------------------
+
+struct DetectEvalArgs {
+  CommonOptions o;
+  EvalOutput out;
+  std::string images, gt, mat_dir;
+  // The highest-scoring detections kept per image. RetinaFace's WIDER
+  // evaluation keeps 750 (keep_top_k); fr_detect at confidence 0.02 leaves
+  // about 2400 per image after NMS, each costing a landmark-model run.
+  int max_faces = 750;
+};
+
+// Without --det-score the detector keeps faces down to this confidence, so
+// the precision/recall curve reaches high recall, as the official
+// evaluation expects of submitted detections (and the published
+// RetinaFace/SCRFD evaluations use 0.02).
+constexpr float kDetectEvalScore = 0.02f;
+
+int run_detect_eval(DetectEvalArgs a) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto gt = eval::read_wider_gt_txt(a.gt);
+  if (!gt.ok()) return fail("detect", gt.status());
+  const std::string mat_dir = a.mat_dir.empty() ? fs::path(a.gt).parent_path().string() : a.mat_dir;
+  if (Status s = eval::read_wider_subsets(mat_dir.empty() ? "." : mat_dir, *gt); !s.ok()) return fail("detect", s);
+  if (!a.o.score_threshold) a.o.score_threshold = kDetectEvalScore;
+  auto ctx = make_context(a.o);
+  if (!ctx.ok()) return fail("detect", ctx.status());
+  {
+    DetectorOptions d = ctx->analyzer->detector().options();
+    d.max_faces = a.max_faces;
+    ctx->analyzer->detector().set_options(d);
+  }
+
+  std::vector<std::vector<eval::ScoredBox>> detections(gt->size());
+  {
+    Progress progress("detecting", gt->size());
+    for (size_t i = 0; i < gt->size(); ++i) {
+      if (g_interrupted) return fail("detect", Status(ErrorCode::kCancelled, "interrupted"));
+      const std::string path = (fs::path(a.images) / (*gt)[i].path).string();
+      auto img = load_image(path, ctx->limits);
+      if (!img.ok()) return fail("detect", img.status());  // every listed image is part of the measurement
+      auto faces = ctx->analyzer->detect(*img);
+      if (!faces.ok()) return fail("detect", faces.status());
+      for (const auto& f : *faces) detections[i].push_back({f.box, f.score});
+      progress.step();
+    }
+  }
+
+  static const char* kNames[3] = {"easy", "medium", "hard"};
+  std::array<eval::PrCurve, 3> curves;
+  for (int s = 0; s < 3; ++s) {
+    std::vector<eval::WiderImage> set(gt->size());
+    for (size_t i = 0; i < gt->size(); ++i) {
+      set[i].gt = (*gt)[i].boxes;
+      set[i].keep = (*gt)[i].keep[static_cast<size_t>(s)];
+      set[i].detections = detections[i];
+    }
+    curves[static_cast<size_t>(s)] = eval::wider_pr_curve(set);
+  }
+
+  if (!a.out.dump.empty()) {
+    std::ofstream d(a.out.dump);
+    for (size_t i = 0; i < gt->size(); ++i) {
+      json boxes = json::array(), dets = json::array();
+      for (const auto& b : (*gt)[i].boxes) boxes.push_back({b.x, b.y, b.width, b.height});
+      for (const auto& x : detections[i]) dets.push_back({x.box.x, x.box.y, x.box.width, x.box.height, x.score});
+      d << json({{"image", (*gt)[i].path}, {"gt", boxes}, {"keep", (*gt)[i].keep}, {"detections", dets}}).dump() << "\n";
+    }
+    if (!d) return fail("detect", Status(ErrorCode::kIo, "cannot write " + a.out.dump));
+  }
+  if (!a.out.plot.empty()) {
+    eval::PlotSpec spec;
+    spec.title = "WIDER FACE precision/recall (" + std::to_string(gt->size()) + " images, " +
+                 ctx->analyzer->detector().spec().id + ")";
+    spec.x_label = "recall";
+    spec.y_label = "precision";
+    for (int s = 0; s < 3; ++s) {
+      const auto& c = curves[static_cast<size_t>(s)];
+      spec.series.push_back({std::string(kNames[s]) + "  AP " + fixed(c.ap, 3), c.recall, c.precision, eval::plot_colour(s)});
+    }
+    if (Status st = eval::write_plot(spec, a.out.plot); !st.ok()) return fail("detect", st);
+  }
+
+  size_t n_dets = 0;
+  for (const auto& d : detections) n_dets += d.size();
+  if (a.o.json) {
+    json j = {{"ap_easy", curves[0].ap},   {"ap_medium", curves[1].ap}, {"ap_hard", curves[2].ap},
+              {"images", gt->size()},      {"faces", {{"easy", curves[0].faces}, {"medium", curves[1].faces}, {"hard", curves[2].faces}}},
+              {"detections", n_dets},      {"score_threshold", *a.o.score_threshold},
+              {"iou", 0.5},                {"max_faces_per_image", a.max_faces},
+              {"detector", ctx->analyzer->detector().spec().id},
+              {"seconds", seconds_since(t0)}};
+    std::cout << j.dump() << "\n";
+    return kExitOk;
+  }
+  std::printf("WIDER FACE AP over %zu images (official rules: IoU 0.5, faces outside each subset ignored)\n", gt->size());
+  std::printf("  detector %s, keeping detections with confidence >= %.2f, at most %d per image (%zu in all)\n",
+              ctx->analyzer->detector().spec().id.c_str(), *a.o.score_threshold, a.max_faces, n_dets);
+  for (int s = 0; s < 3; ++s)
+    std::printf("  %-6s  AP %s  (%lld faces)\n", kNames[s], fixed(curves[static_cast<size_t>(s)].ap, 4).c_str(),
+                static_cast<long long>(curves[static_cast<size_t>(s)].faces));
+  std::printf("  (%.1f s)\n", seconds_since(t0));
+  return kExitOk;
+}
+
+}  // namespace
+
+void register_eval(CLI::App& app, std::function<void(int)> set_rc) {
+  auto* ev = app.add_subcommand("eval", "measure accuracy on standard protocols: LFW, 1:N identification, WIDER FACE");
+  ev->require_subcommand(1);
+
+  static LfwArgs lfw;
+  auto* l = ev->add_subcommand("lfw", "LFW 10-fold verification: accuracy, AUC, TAR@FAR=1e-3, EER");
+  l->add_option("--root", lfw.root, "LFW images: a folder with one sub-folder per person (or its parent)")->required();
+  l->add_option("--pairs", lfw.pairs, "the pairs file, e.g. pairs.txt (header \"folds n\")")->required();
+  l->add_flag("--flip", lfw.flip, "flip test-time augmentation: sum the embeddings of each face and its mirror image");
+  l->add_option("--retry-score", lfw.retry_score, "detection confidence for the retry on images with no face (default 0.2)")
+      ->check(CLI::Range(0.0, 1.0));
+  add_output_options(*l, lfw.o, lfw.out, "the ROC curve");
+  l->callback([set_rc] { set_rc(run_lfw(lfw)); });
+
+  static IdentifyEvalArgs id;
+  auto* i = ev->add_subcommand("identify", "1:N identification: rank-1/5 (closed set), DIR at FPIR 1% and 10% (open set)");
+  i->add_option("--gallery", id.gallery, "folder-per-person tree of enrolment images (with --split-seed: the one tree to split)")
+      ->required();
+  i->add_option("--probes", id.probes, "folder-per-person tree of probe images of the same (enrolled) people");
+  i->add_option("--unknown", id.unknown, "images of people who are not enrolled (any layout)");
+  i->add_option("--split-seed", id.split_seed, "split --gallery into gallery and probes with this seed");
+  i->add_option("--gallery-per-person", id.gallery_per_person, "with --split-seed: gallery images per person (default 1)")
+      ->check(CLI::Range(1, 1000000));
+  i->add_option("--unknown-people", id.unknown_people, "with --split-seed: people held out as unknown (default 0)")
+      ->check(CLI::Range(0, 1000000));
+  i->add_option("--retry-score", id.retry_score, "detection confidence for the retry on images with no face (default 0.2)")
+      ->check(CLI::Range(0.0, 1.0));
+  add_output_options(*i, id.o, id.out, "the CMC curve");
+  i->callback([set_rc] { set_rc(run_identify_eval(id)); });
+
+  static DetectEvalArgs det;
+  auto* d = ev->add_subcommand("detect", "WIDER FACE average precision on the easy, medium and hard subsets "
+                                       "(detections kept down to confidence 0.02 unless --det-score)");
+  d->add_option("--images", det.images, "the images folder (holding <event>/<file>.jpg)")->required();
+  d->add_option("--gt", det.gt, "wider_face_val_bbx_gt.txt (or a subset of it: only its images are evaluated)")->required();
+  d->add_option("--mat-dir", det.mat_dir, "folder with wider_{easy,medium,hard}_val.mat (default: the --gt file's folder)");
+  d->add_option("--max-faces", det.max_faces, "keep at most this many detections per image, best first (default 750, "
+                                              "as RetinaFace's evaluation; 0: all)")
+      ->check(CLI::Range(0, 1000000));
+  add_output_options(*d, det.o, det.out, "the precision/recall curves");
+  d->callback([set_rc] { set_rc(run_detect_eval(det)); });
+}
+
+}  // namespace facerec::cli
