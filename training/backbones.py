@@ -21,6 +21,9 @@ IRESNET_LAYERS = {
     "iresnet50": (3, 4, 14, 3),
     "iresnet100": (3, 13, 30, 3),
 }
+# Not a published model: one block per stage at a quarter of the width, for
+# CPU tests and smoke runs on small sets (e.g. AT&T at 32x32).
+TINY = {"iresnet_tiny": ((1, 1, 1, 1), 16)}
 # MagFace/insightface use eps 1e-5 in every BatchNorm of iresnet.
 _BN_EPS = 1e-5
 
@@ -47,23 +50,23 @@ class IBasicBlock(nn.Module):
 
 
 class IResNet(nn.Module):
-    def __init__(self, layers, num_features=512, dropout=0.0, input_size=112):
+    def __init__(self, layers, num_features=512, dropout=0.0, input_size=112, width=64):
         super().__init__()
         if input_size % 16:
             raise ValueError(f"input_size {input_size} is not a multiple of 16")
         self.input_size = input_size
-        self.inplanes = 64
-        self.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(64, eps=_BN_EPS)
-        self.prelu = nn.PReLU(64)
-        self.layer1 = self._make_layer(64, layers[0])
-        self.layer2 = self._make_layer(128, layers[1])
-        self.layer3 = self._make_layer(256, layers[2])
-        self.layer4 = self._make_layer(512, layers[3])
-        self.bn2 = nn.BatchNorm2d(512, eps=_BN_EPS)
+        self.inplanes = width
+        self.conv1 = nn.Conv2d(3, width, kernel_size=3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width, eps=_BN_EPS)
+        self.prelu = nn.PReLU(width)
+        self.layer1 = self._make_layer(width, layers[0])
+        self.layer2 = self._make_layer(2 * width, layers[1])
+        self.layer3 = self._make_layer(4 * width, layers[2])
+        self.layer4 = self._make_layer(8 * width, layers[3])
+        self.bn2 = nn.BatchNorm2d(8 * width, eps=_BN_EPS)
         self.dropout = nn.Dropout(p=dropout)
         side = input_size // 16
-        self.fc = nn.Linear(512 * side * side, num_features)
+        self.fc = nn.Linear(8 * width * side * side, num_features)
         self.features = nn.BatchNorm1d(num_features, eps=_BN_EPS)
         # As in MagFace/insightface: the final BN only centres and shifts; a
         # learnt scale would let the network rescale the magnitude freely.
@@ -153,13 +156,16 @@ class MobileFaceNet(nn.Module):
         return self.features(self.fc(x))
 
 
-BACKBONES = tuple(IRESNET_LAYERS) + ("mobilefacenet", "mobilefacenet_s")
+BACKBONES = tuple(IRESNET_LAYERS) + tuple(TINY) + ("mobilefacenet", "mobilefacenet_s")
 
 
 def build_backbone(name, num_features=512, input_size=112, dropout=0.0):
-    """name: iresnet18|34|50|100, mobilefacenet (scale 2), mobilefacenet_s (scale 1)."""
+    """name: iresnet18|34|50|100, iresnet_tiny, mobilefacenet (scale 2), mobilefacenet_s (scale 1)."""
     if name in IRESNET_LAYERS:
         return IResNet(IRESNET_LAYERS[name], num_features, dropout, input_size)
+    if name in TINY:
+        layers, width = TINY[name]
+        return IResNet(layers, num_features, dropout, input_size, width)
     if name == "mobilefacenet":
         return MobileFaceNet(num_features, scale=2, input_size=input_size)
     if name == "mobilefacenet_s":

@@ -75,6 +75,7 @@ void register_gallery(CLI::App& app, std::function<void(int)> set_rc);
 void register_identify(CLI::App& app, std::function<void(int)> set_rc);
 void register_verify(CLI::App& app, std::function<void(int)> set_rc);
 void register_models(CLI::App& app, std::function<void(int)> set_rc);
+void register_embed(CLI::App& app, std::function<void(int)> set_rc);
 
 // Exit codes.
 constexpr int kExitOk = 0;
