@@ -51,3 +51,17 @@ def test_lfw_validation_skips_clearly_without_eval(tmp_path, capsys):
     fake.chmod(0o755)
     assert train.lfw_validate("unused.pth", str(tmp_path), "lfw", str(fake)) is None
     assert "has no 'eval' subcommand" in capsys.readouterr().err
+
+
+def test_fine_tune_starts_from_the_given_backbone(att_run, tmp_path):
+    out, _ = att_run
+    init = os.path.join(out, "checkpoint.pth")
+    # lr 0: one step must leave the loaded conv weights exactly as initialised
+    # (BN running statistics do move in train mode, so they are not compared).
+    args = ["--data", need_att(), "--out", str(tmp_path), *ATT_ARGS, "--epochs", "1", "--max-steps", "1",
+            "--lr", "0", "--init", init, "--seed", "5"]
+    train.train(train.parse_args(args))
+    before = torch.load(init)["state_dict"]
+    after = torch.load(os.path.join(tmp_path, "checkpoint.pth"))["state_dict"]
+    convs = [k for k in before if "conv" in k and k.endswith("weight")]
+    assert convs and all(torch.equal(before[k], after[k]) for k in convs)
