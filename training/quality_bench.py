@@ -73,10 +73,12 @@ def norms(backbone, images, size, norm):
     return backbone(x).norm(dim=1).numpy()
 
 
-def run(ckpt, data, holdout, seed=0):
+def run(ckpt, data, holdout, seed=0, held_out_only=False):
     backbone, ck = load_checkpoint_backbone(ckpt)
     names = sorted(d for d in os.listdir(data) if os.path.isdir(os.path.join(data, d)))
     groups = {"held_out": names[-holdout:] if holdout else [], "trained": names[:-holdout] if holdout else names}
+    if held_out_only:
+        groups["trained"] = []
     results = {}
     for group, people in groups.items():
         if not people:
@@ -99,9 +101,10 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint")
     p.add_argument("--data", required=True)
-    p.add_argument("--holdout", type=int, default=10)
+    p.add_argument("--holdout", type=int, default=10, help="the last N people by name were held out of training")
+    p.add_argument("--held-out-only", action="store_true", help="skip the training people")
     a = p.parse_args(argv)
-    res = run(a.checkpoint, a.data, a.holdout)
+    res = run(a.checkpoint, a.data, a.holdout, held_out_only=a.held_out_only)
     print("| faces | degradation | n | mean norm | / clean | share below own clean |")
     print("|---|---|---|---|---|---|")
     for (group, name), r in res.items():
