@@ -41,10 +41,10 @@ def need_facerec():
     return FACEREC
 
 
-def run_facerec(*args, env=None):
+def run_facerec(*args, env=None, with_stderr=False):
     r = subprocess.run([need_facerec(), *args], capture_output=True, text=True, env=env)
     assert r.returncode == 0, f"facerec {' '.join(args)} failed ({r.returncode}):\n{r.stderr}"
-    return r.stdout
+    return (r.stdout, r.stderr) if with_stderr else r.stdout
 
 
 @pytest.fixture(scope="session")

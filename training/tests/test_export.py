@@ -55,3 +55,26 @@ def test_exported_model_matches_pytorch_in_the_cpp_engine(att_run, att_heldout, 
         assert abs(r["norm"] - np.linalg.norm(row)) <= 1e-3 * np.linalg.norm(row)
         # quality: magnitude -> the engine reports the raw norm as quality.
         assert r["quality"] == r["norm"]
+
+
+def test_enroll_min_quality_refuses_low_norm_faces_with_the_reason(att_run, att_heldout, tmp_path):
+    """With quality: magnitude, --min-quality compares against the raw norm."""
+    out, _ = att_run
+    onnx_path, manifest = str(tmp_path / "m.onnx"), str(tmp_path / "manifest.json")
+    export_checkpoint(os.path.join(out, "checkpoint.pth"), onnx_path, "att_tiny", append_to=manifest)
+    _, labels, crops = att_heldout
+    people = tmp_path / "people"
+    for i in range(0, 40):  # the first 4 held-out people, 10 faces each
+        d = people / f"person{labels[i]}"
+        d.mkdir(parents=True, exist_ok=True)
+        write_png(str(d / f"{i:03d}.png"), crops[i])
+    norms = sorted(r["norm"] for r in cli_embeddings(manifest, "att_tiny", str(people)).values())
+    cut = norms[len(norms) // 2]  # the median: about half must be refused
+    out, err = run_facerec("enroll", str(people), "--aligned", "--min-quality", repr(cut), "--db",
+                           str(tmp_path / "g.db"), "--manifest", manifest, "--embedder", "att_tiny", with_stderr=True)
+    text = out + err
+    # One "skip <file>: face quality Q is below --min-quality C" line per refused face.
+    refused = [line for line in text.splitlines() if line.lstrip().startswith("skip") and "below --min-quality" in line]
+    assert len(refused) == sum(n < cut for n in norms), text
+    assert 10 <= len(refused) <= 30
+    assert "face quality" in refused[0]
