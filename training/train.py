@@ -58,8 +58,12 @@ def lfw_validate(ckpt_path, out_dir, lfw_dir, binary):
         return None
     from training.export_onnx import export_checkpoint
     onnx_path = os.path.join(out_dir, "validate.onnx")
-    export_checkpoint(ckpt_path, onnx_path, model_id="validate")
-    cmd = [binary, "eval", lfw_dir, "--embedder", f"arcface:{onnx_path}", "--json"]
+    manifest = os.path.join(out_dir, "validate_manifest.json")
+    # Through a manifest entry, not family:path, so eval feeds the network our
+    # channel order and normalisation; the interface of `eval` is assumed to
+    # be the other commands' (<lfw_dir> plus the shared model options).
+    export_checkpoint(ckpt_path, onnx_path, model_id="validate", append_to=manifest)
+    cmd = [binary, "eval", lfw_dir, "--manifest", manifest, "--embedder", "validate", "--json"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         print(f"lfw-validate: {' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()}", file=sys.stderr)
