@@ -77,6 +77,7 @@ void register_identify(CLI::App& app, std::function<void(int)> set_rc);
 void register_verify(CLI::App& app, std::function<void(int)> set_rc);
 void register_models(CLI::App& app, std::function<void(int)> set_rc);
 void register_watch(CLI::App& app, std::function<void(int)> set_rc);
+void register_embed(CLI::App& app, std::function<void(int)> set_rc);
 
 // Exit codes.
 constexpr int kExitOk = 0;

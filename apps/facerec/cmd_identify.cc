@@ -63,7 +63,9 @@ int run_identify(const IdentifyArgs& a) {
   }
   auto gallery = Gallery::open(ctx->db, ctx->embedder_info());
   if (!gallery.ok()) { std::cerr << "facerec identify: " << gallery.status().to_string() << "\n"; return kExitError; }
-  auto index = SearchIndex::from_gallery(**gallery);
+  // MagFace-style models: a person is their quality (norm) weighted mean
+  // template; other models keep best-template matching.
+  auto index = SearchIndex::from_gallery(**gallery, ctx->analyzer->embedder().spec().quality_magnitude);
   if (!index.ok()) { std::cerr << "facerec identify: " << index.status().to_string() << "\n"; return kExitError; }
   if (!a.annotate.empty()) {
     std::error_code ec;

@@ -139,7 +139,7 @@ int run_watch(WatchArgs a) {
     return fail("no gallery at " + ctx->db + "; enrol people first (facerec enroll <dir> --db " + ctx->db + ")");
   auto gallery = Gallery::open(ctx->db, ctx->embedder_info());
   if (!gallery.ok()) return fail(gallery.status().to_string());
-  auto index = SearchIndex::from_gallery(**gallery);
+  auto index = SearchIndex::from_gallery(**gallery, ctx->analyzer->embedder().spec().quality_magnitude);
   if (!index.ok()) return fail(index.status().to_string());
 
   VideoSourceOptions vopt;

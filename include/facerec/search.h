@@ -1,8 +1,9 @@
 // Exact cosine 1:N search over all gallery templates.
 //
-// The matrix of templates is searched with one BLAS sgemv/sgemm; each person
-// scores as their best template. search_reference() is the plain-loop twin
-// the tests compare against.
+// The matrix of templates is searched with one BLAS sgemv/sgemm. Each person
+// scores as their best template, or, when the index has row weights, as the
+// cosine to their quality-weighted mean template (see the constructor).
+// search_reference() is the plain-loop twin the tests compare against.
 // Thread safety: search() is const; the index is immutable after build.
 #pragma once
 
@@ -24,8 +25,20 @@ class SearchIndex {
  public:
   SearchIndex() = default;
   // Builds from (person name, unit vector) rows; every row must have `dim` floats.
-  SearchIndex(int dim, std::vector<std::string> row_identity, std::vector<float> rows);
-  static Result<SearchIndex> from_gallery(const Gallery& gallery);
+  //
+  // row_weight (optional; empty = none): one weight > 0 per row, e.g. the
+  // face quality of each template. With weights a person is aggregated into
+  // one template, t_p = sum_r w_r u_r / |sum_r w_r u_r|, and scores
+  // cos(query, t_p): good faces dominate the person, blurred or tiny ones
+  // count little, instead of one lucky poor template deciding (the max).
+  // Computed as sum_r w_r s_r / |sum_r w_r u_r| from the same row scores.
+  SearchIndex(int dim, std::vector<std::string> row_identity, std::vector<float> rows,
+              std::vector<float> row_weight = {});
+  // weight_by_norm: weight every template by its stored raw norm, which is
+  // the face quality for embedders flagged quality: magnitude (MagFace).
+  // Other embedders' norms are not a quality; leave it false for them.
+  static Result<SearchIndex> from_gallery(const Gallery& gallery, bool weight_by_norm = false);
+  bool weighted() const { return !person_inv_norm_.empty(); }
 
   int dim() const { return dim_; }
   size_t size() const { return row_person_.size(); }
@@ -39,7 +52,10 @@ class SearchIndex {
 
  private:
   std::vector<Candidate> top_people(const float* scores, int top_k) const;
+  std::vector<Candidate> rank_people(std::vector<float> person_score, int top_k) const;
   int dim_ = 0;
+  std::vector<float> row_weight_;      // empty = unweighted (max over templates)
+  std::vector<float> person_inv_norm_; // 1 / |sum_r w_r u_r| per person, when weighted
   std::vector<float> rows_;           // size() x dim, row-major
   std::vector<int32_t> row_person_;   // row -> index in names_
   std::vector<std::string> names_;

@@ -3,12 +3,16 @@
 // All rows and queries are unit vectors, so cosine similarity is the dot
 // product: one sgemv (one query) or sgemm (many) over the N x dim row-major
 // template matrix gives every row's score; a person's score is the max over
-// their rows. search_reference() computes the same with a plain double loop.
+// their rows, or with row weights the weighted sum of their row scores over
+// the norm of their weighted template sum (the cosine to the weighted mean
+// template, by linearity). search_reference() computes the same with plain
+// loops, building each person's mean template explicitly.
 #include "facerec/search.h"
 
 #include <cblas.h>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <map>
 #include <unordered_map>
@@ -23,8 +27,9 @@ constexpr size_t kMaxBatchScores = size_t{16} << 20;
 
 }  // namespace
 
-SearchIndex::SearchIndex(int dim, std::vector<std::string> row_identity, std::vector<float> rows)
-    : dim_(dim), rows_(std::move(rows)) {
+SearchIndex::SearchIndex(int dim, std::vector<std::string> row_identity, std::vector<float> rows,
+                         std::vector<float> row_weight)
+    : dim_(dim), row_weight_(std::move(row_weight)), rows_(std::move(rows)) {
   // A contract on the caller (from_gallery checks its data before calling):
   // a short matrix would make BLAS read past the end.
   FACEREC_ASSERT(dim >= 0);
@@ -39,9 +44,26 @@ SearchIndex::SearchIndex(int dim, std::vector<std::string> row_identity, std::ve
   for (size_t i = 0; i < names_.size(); ++i) index.emplace(names_[i], static_cast<int32_t>(i));
   row_person_.reserve(row_identity.size());
   for (const std::string& name : row_identity) row_person_.push_back(index.at(name));
+  if (row_weight_.empty()) return;
+  FACEREC_ASSERT(row_weight_.size() == row_identity.size());
+  // Weights <= 0 or NaN would make a person's template undefined: a caller bug.
+  for (float w : row_weight_) FACEREC_ASSERT(w > 0.f && std::isfinite(w));
+  const size_t d = static_cast<size_t>(dim_);
+  std::vector<double> sum(names_.size() * d, 0.0);
+  for (size_t r = 0; r < row_person_.size(); ++r) {
+    double* t = sum.data() + static_cast<size_t>(row_person_[r]) * d;
+    for (size_t i = 0; i < d; ++i) t[i] += double(row_weight_[r]) * rows_[r * d + i];
+  }
+  person_inv_norm_.resize(names_.size());
+  for (size_t p = 0; p < names_.size(); ++p) {
+    double n2 = 0;
+    for (size_t i = 0; i < d; ++i) n2 += sum[p * d + i] * sum[p * d + i];
+    // Templates that cancel exactly (opposite faces) leave no direction: score 0.
+    person_inv_norm_[p] = n2 > 0 ? static_cast<float>(1.0 / std::sqrt(n2)) : 0.f;
+  }
 }
 
-Result<SearchIndex> SearchIndex::from_gallery(const Gallery& gallery) {
+Result<SearchIndex> SearchIndex::from_gallery(const Gallery& gallery, bool weight_by_norm) {
   try {
     const int dim = gallery.embedder().dim;
     // Templates before names: a person enrolled after the first read is simply
@@ -54,7 +76,7 @@ Result<SearchIndex> SearchIndex::from_gallery(const Gallery& gallery) {
     for (const PersonInfo& p : people.value()) names.emplace(p.id, p.name);
 
     std::vector<std::string> row_identity;
-    std::vector<float> rows;
+    std::vector<float> rows, weights;
     row_identity.reserve(templates->size());
     rows.reserve(templates->size() * static_cast<size_t>(dim));
     for (const StoredTemplate& t : templates.value()) {
@@ -66,8 +88,11 @@ Result<SearchIndex> SearchIndex::from_gallery(const Gallery& gallery) {
                                                 std::to_string(dim));
       row_identity.push_back(it->second);
       rows.insert(rows.end(), t.unit.begin(), t.unit.end());
+      // A stored norm of 0 or NaN (an imported text row) must not break the
+      // constructor's contract: it weighs as little as possible instead.
+      if (weight_by_norm) weights.push_back(std::isfinite(t.norm) && t.norm > 1e-6f ? t.norm : 1e-6f);
     }
-    return SearchIndex(dim, std::move(row_identity), std::move(rows));
+    return SearchIndex(dim, std::move(row_identity), std::move(rows), std::move(weights));
   } catch (const std::exception& e) {
     return Status(ErrorCode::kInternal, std::string("building the search index: ") + e.what());
   }
@@ -75,12 +100,28 @@ Result<SearchIndex> SearchIndex::from_gallery(const Gallery& gallery) {
 
 std::vector<Candidate> SearchIndex::top_people(const float* scores, int top_k) const {
   const size_t n_people = names_.size();
+  if (weighted()) {
+    std::vector<double> acc(n_people, 0.0);
+    for (size_t r = 0; r < row_person_.size(); ++r)
+      acc[static_cast<size_t>(row_person_[r])] += double(row_weight_[r]) * scores[r];
+    std::vector<float> score(n_people);
+    for (size_t p = 0; p < n_people; ++p) score[p] = static_cast<float>(acc[p] * person_inv_norm_[p]);
+    return rank_people(std::move(score), top_k);
+  }
   // NaN scores (a NaN query) never win the max, so such people rank last.
   std::vector<float> best(n_people, -std::numeric_limits<float>::infinity());
   for (size_t r = 0; r < row_person_.size(); ++r) {
     float& b = best[static_cast<size_t>(row_person_[r])];
     if (scores[r] > b) b = scores[r];
   }
+  return rank_people(std::move(best), top_k);
+}
+
+std::vector<Candidate> SearchIndex::rank_people(std::vector<float> best, int top_k) const {
+  const size_t n_people = names_.size();
+  // A NaN (NaN query) would break the strict weak order below: rank it last.
+  for (float& b : best)
+    if (std::isnan(b)) b = -std::numeric_limits<float>::infinity();
   const size_t k = std::min(n_people, static_cast<size_t>(top_k));
   std::vector<int32_t> order(n_people);
   for (size_t i = 0; i < n_people; ++i) order[i] = static_cast<int32_t>(i);
@@ -127,6 +168,24 @@ std::vector<std::vector<Candidate>> SearchIndex::search_batch(const std::vector<
 std::vector<Candidate> SearchIndex::search_reference(const float* query, int top_k) const {
   if (size() == 0 || top_k <= 0 || dim_ <= 0) return {};
   const size_t d = static_cast<size_t>(dim_);
+  if (weighted()) {
+    // Independently of top_people(): build each person's weighted mean
+    // template, normalise it, and take its cosine with the query.
+    std::vector<float> score(names_.size());
+    for (size_t p = 0; p < names_.size(); ++p) {
+      std::vector<double> t(d, 0.0);
+      for (size_t r = 0; r < size(); ++r)
+        if (static_cast<size_t>(row_person_[r]) == p)
+          for (size_t i = 0; i < d; ++i) t[i] += double(row_weight_[r]) * rows_[r * d + i];
+      double n2 = 0, dot = 0;
+      for (size_t i = 0; i < d; ++i) {
+        n2 += t[i] * t[i];
+        dot += t[i] * query[i];
+      }
+      score[p] = n2 > 0 ? static_cast<float>(dot / std::sqrt(n2)) : 0.f;
+    }
+    return rank_people(std::move(score), top_k);
+  }
   std::vector<float> scores(size());
   for (size_t r = 0; r < size(); ++r) {
     double s = 0;

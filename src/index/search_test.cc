@@ -191,6 +191,107 @@ TEST(SearchIndex, BuildsFromAGallery) {
   }
 }
 
+// Quality weights: Alice has a good frontal template (x, quality 3) and a poor
+// one (y, quality 1); Bob one template. Weighted, Alice is the unit vector of
+// 3x + y and scores 1/sqrt(10) against y: her poor template alone no longer
+// wins as it does under the max.
+TEST(SearchIndex, QualityWeightedPersonTemplate) {
+  const std::vector<float> rows = {1, 0, 0, 0, 1, 0, 0.6f, 0.8f, 0};
+  SearchIndex plain(3, {"Alice", "Alice", "Bob"}, rows);
+  SearchIndex weighted(3, {"Alice", "Alice", "Bob"}, rows, {3, 1, 1});
+  EXPECT_FALSE(plain.weighted());
+  EXPECT_TRUE(weighted.weighted());
+  const float y[] = {0, 1, 0}, x[] = {1, 0, 0};
+  EXPECT_EQ(plain.search(y, 1)[0].identity, "Alice");
+  for (const auto& res : {weighted.search(y, 5), weighted.search_reference(y, 5), weighted.search_batch({x, y}, 5)[1]}) {
+    ASSERT_EQ(res.size(), 2u);
+    EXPECT_EQ(res[0].identity, "Bob");
+    EXPECT_NEAR(res[0].similarity, 0.8f, 1e-6);
+    EXPECT_EQ(res[1].identity, "Alice");
+    EXPECT_NEAR(res[1].similarity, 1 / std::sqrt(10.f), 1e-6);
+  }
+  for (const auto& res : {weighted.search(x, 5), weighted.search_reference(x, 5), weighted.search_batch({x, y}, 5)[0]}) {
+    EXPECT_EQ(res[0].identity, "Alice");
+    EXPECT_NEAR(res[0].similarity, 3 / std::sqrt(10.f), 1e-6);
+  }
+  // Scaling every weight changes nothing: only relative quality matters.
+  SearchIndex scaled(3, {"Alice", "Alice", "Bob"}, rows, {30, 10, 0.5f});
+  EXPECT_NEAR(scaled.search(x, 1)[0].similarity, 3 / std::sqrt(10.f), 1e-6);
+}
+
+TEST(SearchIndex, WeightedBlasAgreesWithReferenceLoop) {
+  constexpr int kRows = 400, kDim = 128, kPeople = 30;
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> ud(0.05f, 5.f);
+  std::vector<std::string> ids;
+  std::vector<float> rows, weights;
+  for (int r = 0; r < kRows; ++r) {
+    ids.push_back("p" + std::to_string(r < kPeople ? r : static_cast<int>(rng() % kPeople)));
+    auto v = random_unit(kDim, rng);
+    rows.insert(rows.end(), v.begin(), v.end());
+    weights.push_back(ud(rng));
+  }
+  SearchIndex index(kDim, ids, rows, weights);
+  std::vector<std::vector<float>> queries;
+  for (int i = 0; i < 3; ++i) queries.push_back(random_unit(kDim, rng));
+  queries.emplace_back(rows.begin() + 5 * kDim, rows.begin() + 6 * kDim);  // a stored row
+  std::vector<const float*> qptrs;
+  for (const auto& q : queries) qptrs.push_back(q.data());
+  auto batch = index.search_batch(qptrs, kPeople);
+  for (size_t i = 0; i < queries.size(); ++i) {
+    SCOPED_TRACE("query " + std::to_string(i));
+    // Each person's true score, from their weighted mean template built here.
+    std::map<std::string, std::vector<double>> tmpl;
+    for (int r = 0; r < kRows; ++r) {
+      auto& t = tmpl.emplace(ids[r], std::vector<double>(kDim, 0.0)).first->second;
+      for (int d = 0; d < kDim; ++d) t[d] += double(weights[r]) * rows[r * kDim + d];
+    }
+    std::map<std::string, float> true_score;
+    for (const auto& [name, t] : tmpl) {
+      double n2 = 0, dot = 0;
+      for (int d = 0; d < kDim; ++d) {
+        n2 += t[d] * t[d];
+        dot += t[d] * queries[i][d];
+      }
+      true_score[name] = static_cast<float>(dot / std::sqrt(n2));
+    }
+    auto ref = index.search_reference(queries[i].data(), kPeople);
+    expect_matches_reference(ref, ref, true_score);
+    expect_matches_reference(index.search(queries[i].data(), kPeople), ref, true_score);
+    expect_matches_reference(batch[i], ref, true_score);
+  }
+}
+
+TEST(SearchIndex, FromGalleryWeightsByStoredNorm) {
+  constexpr int kDim = 3;
+  std::string path = testing::temp_dir("search_weighted") + "/g.db";
+  auto g = Gallery::open(path, EmbedderInfo{"m", "s", kDim});
+  ASSERT_TRUE(g.ok()) << g.status().to_string();
+  std::vector<NewTemplate> alice(2), bob(1);
+  alice[0].unit = {1, 0, 0};
+  alice[0].norm = 30;  // MagFace norms: a sharp face
+  alice[0].source_sha256 = "a0";
+  alice[1].unit = {0, 1, 0};
+  alice[1].norm = 10;  // a poor one
+  alice[1].source_sha256 = "a1";
+  bob[0].unit = {0.6f, 0.8f, 0};
+  bob[0].norm = 0;  // an imported row without a norm: weighs ~nothing, no crash
+  bob[0].source_sha256 = "b0";
+  ASSERT_TRUE((*g)->enroll("Alice", alice).ok());
+  ASSERT_TRUE((*g)->enroll("Bob", bob).ok());
+  auto plain = SearchIndex::from_gallery(**g);
+  auto weighted = SearchIndex::from_gallery(**g, /*weight_by_norm=*/true);
+  ASSERT_TRUE(plain.ok() && weighted.ok());
+  EXPECT_FALSE(plain->weighted());
+  ASSERT_TRUE(weighted->weighted());
+  const float y[] = {0, 1, 0};
+  EXPECT_EQ(plain->search(y, 1)[0].identity, "Alice");
+  auto res = weighted->search(y, 2);
+  ASSERT_EQ(res.size(), 2u);
+  EXPECT_EQ(res[0].identity, "Bob");
+  EXPECT_NEAR(res[1].similarity, 1 / std::sqrt(10.f), 1e-5);
+}
+
 TEST(SearchIndex, DecideAppliesTheThreshold) {
   const std::vector<Candidate> cands = {{"Alice", 0.6f}, {"Bob", 0.4f}};
   Decision d = decide(cands, 0.5f);
