@@ -126,6 +126,11 @@ void check_against_ground_truth(const std::vector<json>& ev) {
       const long f = e["frame"];
       EXPECT_TRUE(within(who, f, f)) << who << " named at frame " << f << ", where they are not on screen";
       EXPECT_GE(e["similarity"].get<double>(), 0.0);
+      ASSERT_TRUE(e.contains("quality")) << e.dump();
+      // The fallback quality (these models have no magnitude) is 0..1; a profile
+      // view scores 0 on its pose term and may still add to the vote.
+      EXPECT_GE(e["quality"].get<double>(), 0.0);
+      EXPECT_LE(e["quality"].get<double>(), 1.0);
     }
     if (e["event"] == "track_end" && !e["identity"].is_null()) {
       const int id = e["track"];

@@ -306,6 +306,7 @@ int run_watch(WatchArgs a) {
           if (ti.identity.known()) {
             emit({{"event", "identified"}, {"track", id}, {"identity", ti.identity.identity()},
                   {"similarity", ti.identity.similarity()}, {"frame", frame.index}, {"time", frame.time_s},
+                  {"quality", (*embedded)[i].quality},
                   {"previous", c.previous.empty() ? json(nullptr) : json(c.previous)}});
             char buf[128];
             std::snprintf(buf, sizeof buf, "%8.2fs  track %d is ", frame.time_s, id);
