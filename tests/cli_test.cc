@@ -432,3 +432,28 @@ TEST(Cli, ConfigFileChoosesModelsAndFlagsWin) {
 
 }  // namespace
 }  // namespace facerec
+
+namespace facerec {
+namespace {
+
+TEST(Cli, AnnotateMirrorsFoldersInsideTheOutputFolder) {
+  FACEREC_REQUIRE_SHARED();
+  fs::path tree = make_tree({{"A", "Madonna"}, {"B", "Ben Afflek"}}, 1);
+  // Same file name in both folders: the copies must not overwrite each other.
+  fs::rename(photos(tree / "A", 1)[0], tree / "A" / "same.jpg");
+  fs::rename(photos(tree / "B", 1)[0], tree / "B" / "same.jpg");
+  std::string db = testing::temp_dir("db") + "/g.db";
+  ASSERT_EQ(testing::run_cli({"enroll", tree.string(), "--db", db}).exit_code, 0);
+  fs::path root = testing::temp_dir("annroot");
+  fs::path ann = root / "out";
+  auto r = testing::run_cli({"identify", tree.string(), "--db", db, "--annotate", ann.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(ann / "A" / "same.jpg"));
+  EXPECT_TRUE(fs::exists(ann / "B" / "same.jpg"));
+  size_t files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(root)) files += e.is_regular_file();
+  EXPECT_EQ(files, 2u);  // nothing written beside or above the output folder
+}
+
+}  // namespace
+}  // namespace facerec

@@ -72,11 +72,19 @@ int run_identify(const IdentifyArgs& a) {
     fs::create_directories(a.annotate, ec);
     if (ec) { std::cerr << "facerec identify: cannot create " << a.annotate << ": " << ec.message() << "\n"; return kExitError; }
   }
-  const auto images = collect_images(a.inputs);
+  // Each image with the name its annotated copy gets: the path relative to the
+  // folder given (so person/1.jpg stays apart from other/1.jpg), or the bare
+  // file name for a file given directly.
+  std::vector<std::pair<std::string, fs::path>> images;
+  for (const auto& input : a.inputs) {
+    const bool dir = fs::is_directory(input);
+    for (const auto& p : collect_images({input}))
+      images.emplace_back(p, dir ? fs::path(p).lexically_relative(input) : fs::path(p).filename());
+  }
   const bool single = images.size() == 1 && !fs::is_directory(a.inputs[0]);
   int failures = 0;
   std::set<std::string> written;
-  for (const auto& path : images) {
+  for (const auto& [path, out_name] : images) {
     if (g_interrupted) break;
     auto img = load_image(path, ctx->limits);
     Result<std::vector<AnalyzedFace>> faces = img.ok() ? ctx->analyzer->analyze(*img)
@@ -114,15 +122,22 @@ int run_identify(const IdentifyArgs& a) {
     if (a.o.json)
       std::cout << json({{"image", path}, {"width", img->cols}, {"height", img->rows}, {"faces", jfaces}}).dump() << "\n";
     if (!canvas.empty()) {
-      // Output names come from the input's file name only, so nothing is
-      // written outside --annotate; collisions get a numeric suffix.
-      fs::path name = fs::path(path).filename();
+      // out_name comes from names found on disk below a given folder; one that
+      // would still leave --annotate (e.g. through "..") falls back to the bare
+      // file name. Collisions get a numeric suffix.
+      fs::path name = out_name.lexically_normal();
+      if (name.empty() || name.is_absolute() || *name.begin() == "..") name = fs::path(path).filename();
       if (!cv::haveImageWriter(name.string())) name.replace_extension(".jpg");
-      std::string stem = name.stem().string(), ext = name.extension().string(), candidate = name.string();
-      for (int k = 1; written.count(candidate); ++k) candidate = stem + "_" + std::to_string(k) + ext;
+      const fs::path stem = name.parent_path() / name.stem();
+      const std::string ext = name.extension().string();
+      std::string candidate = name.string();
+      for (int k = 1; written.count(candidate); ++k) candidate = stem.string() + "_" + std::to_string(k) + ext;
       written.insert(candidate);
       try {
-        cv::imwrite((fs::path(a.annotate) / candidate).string(), canvas);
+        const fs::path out = fs::path(a.annotate) / candidate;
+        std::error_code ec;
+        fs::create_directories(out.parent_path(), ec);
+        cv::imwrite(out.string(), canvas);
       } catch (const cv::Exception& e) {
         std::cerr << "facerec identify: cannot write annotation for " << path << ": " << e.what() << "\n";
       }
