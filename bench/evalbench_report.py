@@ -2,7 +2,7 @@
 """Markdown tables for BENCHMARKS.md from the JSON that bench/run_speed.sh and
 bench/run_accuracy.sh write.
 
-usage: /usr/bin/python3 bench/evalbench_report.py speed SPEED.json FLOPS.json
+usage: /usr/bin/python3 bench/evalbench_report.py speed FLOPS.json SPEED.json [SPEED2.json ...]
        /usr/bin/python3 bench/evalbench_report.py accuracy /tmp/eb_acc
 """
 import glob
@@ -18,37 +18,49 @@ def f(v, nd=2):
     return MISSING if v is None else f"{v:.{nd}f}"
 
 
-def speed(speed_json, flops_json):
-    s = json.load(open(speed_json))
+def _config(s):
+    return f"{s['torch_threads']} thread(s), OMP_WAIT_POLICY={s['omp_wait_policy'].split(' ')[0]}"
+
+
+def speed(flops_json, speed_jsons):
     fl = json.load(open(flops_json))
-    gemm = s["gemm_gflops"]
-    gmed, gmax = statistics.median(gemm), max(gemm)
-    print(f"GEMM peak (OpenBLAS sgemm 2048^3, 2 threads), {len(gemm)} runs interleaved with the networks: "
-          f"median {gmed:.1f} GFLOP/s, best {gmax:.1f} GFLOP/s; load average after {s['loadavg_after']}\n")
+    runs = [json.load(open(p)) for p in speed_jsons]
+    s = runs[0]
+    for r in runs:
+        g = r["gemm_gflops"]
+        print(f"- run with PyTorch at {_config(r)}: GEMM peak (OpenBLAS sgemm 2048^3, 2 threads) over {len(g)} runs "
+              f"interleaved with the networks: median {statistics.median(g):.1f} GFLOP/s, best {max(g):.1f}; "
+              f"load average after {', '.join(f'{v:.2f}' for v in r['loadavg_after'])}; {r['date']}")
+    print()
     print("| network | engine | input | GFLOPs / inference | ms, median (fastest) | GFLOP/s, median (best) | "
           "fraction of GEMM peak, median (best) |")
     print("|---|---|---|---:|---:|---:|---:|")
-    rows = []
-    for name, v in s["facerec"].items():
-        rows.append((name, "facerec (ORT)", v))
-    for name, v in s["torch_eager"].items():
-        rows.append((name + " (eager)", "PyTorch eager", v))
-    for name, eng, v in rows:
-        g = fl.get(name, {}).get("gflops")
-        shape = "x".join(str(d) for d in v["shape"][2:][::-1])  # W x H
-        if g is None:
-            print(f"| {name} | {eng} | {shape} | {MISSING} | {v['median_ms']:.2f} ({v['min_ms']:.2f}) | {MISSING} | {MISSING} |")
-            continue
-        rate_med, rate_best = g / (v["median_ms"] / 1e3), g / (v["min_ms"] / 1e3)
-        print(f"| {name} | {eng} | {shape} | {g:.3f} | {v['median_ms']:.2f} ({v['min_ms']:.2f}) | "
-              f"{rate_med:.1f} ({rate_best:.1f}) | {100 * rate_med / gmed:.1f}% ({100 * rate_best / gmax:.1f}%) |")
+    for i, r in enumerate(runs):
+        gemm = r["gemm_gflops"]
+        gmed, gmax = statistics.median(gemm), max(gemm)
+        rows = []
+        if i == 0:
+            for name, v in sorted(r["facerec"].items(), key=lambda kv: kv[0].startswith("torch:")):
+                rows.append((name, "facerec (ORT 1.30, 2 threads)", fl.get(name, {}).get("gflops"), v))
+        for name, v in r["torch_eager"].items():
+            rows.append((name + " (eager)", f"PyTorch {r['torch'].split('a')[0]} eager, {_config(r)}", fl.get("torch:" + name, {}).get("gflops"), v))
+        for name, eng, g, v in rows:
+            shape = "x".join(str(d) for d in v["shape"][2:][::-1])  # W x H
+            if g is None:
+                print(f"| {name} | {eng} | {shape} | {MISSING} | {v['median_ms']:.2f} ({v['min_ms']:.2f}) | {MISSING} | {MISSING} |")
+                continue
+            rate_med, rate_best = g / (v["median_ms"] / 1e3), g / (v["min_ms"] / 1e3)
+            print(f"| {name} | {eng} | {shape} | {g:.3f} | {v['median_ms']:.2f} ({v['min_ms']:.2f}) | "
+                  f"{rate_med:.1f} ({rate_best:.1f}) | {100 * rate_med / gmed:.1f}% ({100 * rate_best / gmax:.1f}%) |")
     print()
-    print("| network (same module) | PyTorch eager ms, median (fastest) | facerec ms, median (fastest) | eager / facerec, medians (fastest) |")
-    print("|---|---:|---:|---:|")
-    for name, t in s["torch_eager"].items():
-        r = s["facerec"]["torch:" + name]
-        print(f"| {name} | {t['median_ms']:.2f} ({t['min_ms']:.2f}) | {r['median_ms']:.2f} ({r['min_ms']:.2f}) | "
-              f"{t['median_ms'] / r['median_ms']:.2f}x ({t['min_ms'] / r['min_ms']:.2f}x) |")
+    print("| network (same module, same input) | PyTorch eager setting | PyTorch eager ms, median (fastest) | "
+          "facerec ms, median (fastest), same run | eager / facerec, medians (fastest) |")
+    print("|---|---|---:|---:|---:|")
+    for r in runs:
+        for name, t in r["torch_eager"].items():
+            f_ = r["facerec"]["torch:" + name]
+            print(f"| {name} | {_config(r)} | {t['median_ms']:.2f} ({t['min_ms']:.2f}) | {f_['median_ms']:.2f} ({f_['min_ms']:.2f}) | "
+                  f"{t['median_ms'] / f_['median_ms']:.2f}x ({t['min_ms'] / f_['min_ms']:.2f}x) |")
 
 
 def accuracy(d):
@@ -88,6 +100,6 @@ def accuracy(d):
 
 if __name__ == "__main__":
     if sys.argv[1] == "speed":
-        speed(sys.argv[2], sys.argv[3])
+        speed(sys.argv[2], sys.argv[3:])
     else:
         accuracy(sys.argv[2])

@@ -280,9 +280,10 @@ def main():
     ap.add_argument("--model-speed", default=os.path.join(here, "..", "build", "bench", "model_speed"))
     ap.add_argument("--with-manifest", action="store_true", help="also time every manifest model in the same model_speed calls")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--torch-threads", type=int, default=2)
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
-    torch.set_num_threads(2)
+    torch.set_num_threads(a.torch_threads)
     torch.manual_seed(0)
 
     builders = {
@@ -330,7 +331,8 @@ def main():
         gemm += j["gemm"]["gflops"]
         for k, v in j["nets"].items():
             fr.setdefault(k, {"path": v["path"], "kind": v["kind"], "shape": v["shape"], "ms": []})["ms"] += v["ms"]
-    res = {"torch": torch.__version__, "torch_threads": torch.get_num_threads(), "rounds": a.rounds, "reps": a.reps,
+    res = {"torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset (libgomp default: spin, then sleep)"), "rounds": a.rounds, "reps": a.reps,
            "gemm_gflops": gemm, "loadavg_after": os.getloadavg(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
            "torch_eager": {}, "facerec": {}}
     for name, n in nets.items():
