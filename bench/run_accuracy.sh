@@ -54,11 +54,13 @@ if [ "$WHAT" = wider ] || [ "$WHAT" = all ]; then
   done
 fi
 if [ "$WHAT" = identify ] || [ "$WHAT" = all ]; then
+  # every detector with the default embedder first, then the rest of the cross product
   for d in $DETECTORS; do identify "$d" fr_feature; done
-  for e in mobilefacenet_128 mobilefacenet_192; do identify fr_detect "$e"; done
+  for e in mobilefacenet_128 mobilefacenet_192; do for d in $DETECTORS; do identify "$d" "$e"; done; done
 fi
 if [ "$WHAT" = lfw ] || [ "$WHAT" = all ]; then
-  for p in fr_detect:mobilefacenet_128 yunet:fr_feature fr_detect:mobilefacenet_192 scrfd_500m:mobilefacenet_128; do
+  for p in fr_detect:mobilefacenet_128 yunet:fr_feature fr_detect:mobilefacenet_192 scrfd_500m:mobilefacenet_128 \
+           yunet:mobilefacenet_128 scrfd_2.5g:fr_feature; do
     d=${p%%:*}; e=${p#*:}
     run "lfw__${d}__${e}" lfw --root "$DATA/lfw" --pairs "$DATA/lfw/pairs.txt" --detector "$d" --embedder "$e"
   done
