@@ -59,8 +59,14 @@ if [ "$WHAT" = identify ] || [ "$WHAT" = all ]; then
   for e in mobilefacenet_128 mobilefacenet_192; do for d in $DETECTORS; do identify "$d" "$e"; done; done
 fi
 if [ "$WHAT" = lfw ] || [ "$WHAT" = all ]; then
+  # priority order (the default pipeline, fr_detect+fr_feature, was measured before: see BENCHMARKS.md),
+  # then the rest of the cross product, the slow scrfd_2.5g last
   for p in fr_detect:mobilefacenet_128 yunet:fr_feature fr_detect:mobilefacenet_192 scrfd_500m:mobilefacenet_128 \
-           yunet:mobilefacenet_128 scrfd_2.5g:fr_feature; do
+           yunet:mobilefacenet_128 scrfd_2.5g:fr_feature fr_detect:fr_feature \
+           yunet:mobilefacenet_192 scrfd_500m:fr_feature scrfd_500m:mobilefacenet_192 \
+           retinaface_mnet025:fr_feature retinaface_mnet025:mobilefacenet_128 retinaface_mnet025:mobilefacenet_192 \
+           yolov5n-0.5-face:fr_feature yolov5n-0.5-face:mobilefacenet_128 yolov5n-0.5-face:mobilefacenet_192 \
+           scrfd_2.5g:mobilefacenet_128 scrfd_2.5g:mobilefacenet_192; do
     d=${p%%:*}; e=${p#*:}
     run "lfw__${d}__${e}" lfw --root "$DATA/lfw" --pairs "$DATA/lfw/pairs.txt" --detector "$d" --embedder "$e"
   done
