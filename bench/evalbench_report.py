@@ -80,7 +80,7 @@ def accuracy(d):
     print()
     print("| detector | embedder | celeb5 rank-1 | celeb5 rank-5 | celeb5 failures | att rank-1 | att rank-5 | att failures |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
-    pairs = [(dd, "fr_feature") for dd in dets] + [("fr_detect", "mobilefacenet_128"), ("fr_detect", "mobilefacenet_192")]
+    pairs = [(dd, e) for e in ("fr_feature", "mobilefacenet_128", "mobilefacenet_192") for dd in dets]
     for det, emb in pairs:
         c, a = res.get(("celeb5", det, emb)), res.get(("att", det, emb))
         cell = lambda j, k: f"{100 * j[k]:.2f}%" if j else MISSING  # noqa: E731
@@ -89,7 +89,7 @@ def accuracy(d):
     print()
     print("| detector | embedder | accuracy (10-fold) | AUC | TAR@FAR=1e-3 | threshold at FAR=1e-3 | EER | no face (retried / centre crop) | s |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for (task, det, emb), j in sorted(res.items()):
+    for (task, det, emb), j in sorted(res.items(), key=lambda kv: -kv[1].get("accuracy", 0)):
         if task != "lfw":
             continue
         df = j["detect_failures"]
