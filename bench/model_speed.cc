@@ -7,7 +7,7 @@
 // original stack" (bench/run_speed.sh drives it; see bench/README.md).
 //
 //   build/bench/model_speed [--models all|none|id,id,...] [--onnx NAME=PATH:INPUT.raw:1x3xHxW]...
-//       [--rounds 5] [--reps 5] [--gemm 2048] [--gemm-reps 3] [--json out.json]
+//       [--rounds 5] [--reps 5] [--gemm 2048] [--gemm-reps 3] [--json out.json] [--dump DIR]
 //
 // Manifest models get the blob they meet in the pipeline (the library's
 // fit_image + to_blob, at the manifest input size; 640x640 for yunet): detectors
@@ -91,7 +91,7 @@ std::string read_file(const std::string& p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string models = "all", json_out;
+  std::string models = "all", json_out, dump_dir;
   std::vector<std::string> onnx_specs;
   int rounds = 5, reps = 5, gemm_n = 2048, gemm_reps = 3;
   for (int i = 1; i < argc; ++i) {
@@ -107,6 +107,7 @@ int main(int argc, char** argv) {
     else if (a == "--gemm") gemm_n = std::stoi(next());
     else if (a == "--gemm-reps") gemm_reps = std::stoi(next());
     else if (a == "--json") json_out = next();
+    else if (a == "--dump") dump_dir = next();
     else die("unknown argument " + a);
   }
 
@@ -174,10 +175,20 @@ int main(int argc, char** argv) {
     nets.push_back(std::move(n));
   }
 
-  // Warm-up: ORT allocates its buffers on the first run.
+  // Warm-up: ORT allocates its buffers on the first run. With --dump, each
+  // --onnx network's outputs are written as DIR/<name>.out<k>.raw (float32), so
+  // that bench/torch_original.py --check can compare them with PyTorch's.
   for (auto& n : nets) {
     auto r = n.session->run({TensorView{n.input.data(), n.shape}});
     if (!r.ok()) die(n.name + ": " + r.status().to_string());
+    if (!dump_dir.empty() && n.kind == "onnx")
+      for (size_t k = 0; k < r->size(); ++k) {
+        std::string file = n.name;
+        std::replace(file.begin(), file.end(), ':', '_');
+        std::ofstream o(dump_dir + "/" + file + ".out" + std::to_string(k) + ".raw", std::ios::binary);
+        o.write(reinterpret_cast<const char*>((*r)[k].data.data()),
+                static_cast<std::streamsize>((*r)[k].data.size() * sizeof(float)));
+      }
   }
 
   // GEMM peak: C = A * B, n x n x n, 2 n^3 flops, OpenBLAS's own threads (2 here).

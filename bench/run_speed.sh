@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/eb_speed}
 mkdir -p "$OUT"
 uptime > "$OUT/load_before.txt"
+# 0. the exports compute what PyTorch computes (facerec's outputs vs eager's, same input)
+/usr/bin/python3 bench/torch_original.py --out "$OUT" --check
 R="--out $OUT --rounds ${ROUNDS:-5} --reps ${REPS:-5}"
 # 1. PyTorch as it comes (2 threads; libgomp's default wait policy spins), with every manifest network
 /usr/bin/python3 bench/torch_original.py $R --with-manifest --json "$OUT/speed.json"

@@ -281,6 +281,8 @@ def main():
     ap.add_argument("--with-manifest", action="store_true", help="also time every manifest model in the same model_speed calls")
     ap.add_argument("--json", default=None)
     ap.add_argument("--torch-threads", type=int, default=2)
+    ap.add_argument("--check", action="store_true",
+                    help="only check that facerec's engine, run on the export, gives PyTorch eager's outputs")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     torch.set_num_threads(a.torch_threads)
@@ -304,6 +306,25 @@ def main():
             torch.onnx.export(model, xt, onnx_path, opset_version=12, input_names=["input"], do_constant_folding=True)
         nets[name] = {"model": model, "x": xt, "onnx": onnx_path, "raw": raw_path, "shape": list(x.shape), "input_from": src, "ms": []}
         print(f"{name}: exported {onnx_path}, input {x.shape} from {src}", flush=True)
+
+    if a.check:
+        worst = 0.0
+        cmd = [a.model_speed, "--models", "none", "--rounds", "1", "--reps", "1", "--dump", a.out]
+        for name, n in nets.items():
+            cmd += ["--onnx", f"torch:{name}={n['onnx']}:{n['raw']}:{'x'.join(map(str, n['shape']))}"]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        for name, n in nets.items():
+            with torch.no_grad():
+                ys = n["model"](n["x"])
+            ys = ys if isinstance(ys, tuple) else (ys,)
+            for k, y in enumerate(ys):
+                got = np.fromfile(os.path.join(a.out, f"torch_{name}.out{k}.raw"), np.float32)
+                ref = y.numpy().ravel()
+                err = float(np.abs(got - ref).max() / (np.abs(ref).max() + 1e-12))
+                worst = max(worst, err)
+                print(f"{name} output {k} {tuple(y.shape)}: max |facerec - eager| / max |eager| = {err:.2e}")
+        print(f"worst relative difference {worst:.2e}")
+        return
 
     cpp = []
     gemm = []
