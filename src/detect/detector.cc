@@ -111,8 +111,12 @@ Result<std::vector<Face>> DetectorBase::detect(const cv::Mat& image) const {
     cv::Mat bgr = image;
     if (image.channels() == 1) cv::cvtColor(image, bgr, cv::COLOR_GRAY2BGR);
     if (image.channels() == 4) cv::cvtColor(image, bgr, cv::COLOR_BGRA2BGR);
+    auto size = resolve_input_size(input_, spec_, options_, size_multiple());
+    if (!size.ok()) return size.status();
     Letterbox lb;
-    auto raw = run(bgr, lb);
+    auto out = forward(bgr, *size, lb);
+    if (!out.ok()) return out.status();
+    auto raw = decode(*out, *size);
     if (!raw.ok()) return raw.status();
     std::vector<Face> faces = nms(std::move(raw).value(), options_.nms_threshold);
     if (options_.max_faces > 0 && faces.size() > static_cast<size_t>(options_.max_faces))

@@ -64,16 +64,18 @@ class DetectorBase : public Detector {
   const DetectorOptions& options() const override { return options_; }
 
  protected:
-  // Faces in network-input pixels, not yet NMS'd; lb is how bgr was fitted.
-  virtual Result<std::vector<Face>> run(const cv::Mat& bgr, Letterbox& lb) const = 0;
+  // Decodes the network's outputs for an input of `size` into faces in
+  // network-input pixels, not yet NMS'd. detect() has already resolved the
+  // size, fitted the image and run the session.
+  virtual Result<std::vector<Face>> decode(const std::vector<Tensor>& out, cv::Size size) const = 0;
+  // Dynamic input sizes are rounded up to a multiple of this (the last stride).
+  virtual int size_multiple() const { return 32; }
   // Faces already in image pixels (after NMS); may fill landmarks.
   virtual Status refine(const cv::Mat& bgr, std::vector<Face>& faces) const { return Status::Ok(); }
 
   // Fits bgr into size per spec_.input, packs the blob and runs the session.
   Result<std::vector<Tensor>> forward(const cv::Mat& bgr, cv::Size size, Letterbox& lb) const;
 
-  // Network input size for this call (see resolve_input_size).
-  Result<cv::Size> input_size(int multiple) const { return resolve_input_size(input_, spec_, options_, multiple); }
   const InferenceSession& session() const { return *session_; }
   const NetInput& net_input() const { return input_; }
 

@@ -25,13 +25,9 @@ class RetinaFaceDetector final : public DetectorBase {
   using DetectorBase::DetectorBase;
 
  protected:
-  Result<std::vector<Face>> run(const cv::Mat& bgr, Letterbox& lb) const override {
-    auto size = input_size(32);
-    if (!size.ok()) return size.status();
-    auto out = forward(bgr, *size, lb);
-    if (!out.ok()) return out.status();
-    const Tensor& t = (*out)[0];
-    const size_t n = prior_count(size->width, size->height);
+  Result<std::vector<Face>> decode(const std::vector<Tensor>& out, cv::Size size) const override {
+    const Tensor& t = out[0];
+    const size_t n = prior_count(size.width, size.height);
     FACEREC_RETURN_IF_ERROR(check_numel(t, n * 16, "retinaface output0"));
     const float* row = t.data.data();
 
@@ -50,7 +46,7 @@ class RetinaFaceDetector final : public DetectorBase {
     size_t idx = 0;
     for (int k = 0; k < 3; ++k) {
       const int step = kSteps[k];
-      const int fw = (size->width + step - 1) / step, fh = (size->height + step - 1) / step;
+      const int fw = (size.width + step - 1) / step, fh = (size.height + step - 1) / step;
       for (int y = 0; y < fh; ++y)
         for (int x = 0; x < fw; ++x)
           for (float min_size : kMinSizes[k]) {

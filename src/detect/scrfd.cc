@@ -14,17 +14,13 @@ class ScrfdDetector final : public DetectorBase {
   using DetectorBase::DetectorBase;
 
  protected:
-  Result<std::vector<Face>> run(const cv::Mat& bgr, Letterbox& lb) const override {
-    auto size = input_size(32);
-    if (!size.ok()) return size.status();
-    auto out = forward(bgr, *size, lb);
-    if (!out.ok()) return out.status();
-    const std::vector<Tensor>& t = *out;
+  Result<std::vector<Face>> decode(const std::vector<Tensor>& out, cv::Size size) const override {
+    const std::vector<Tensor>& t = out;
     const float thr = options().score_threshold;
     std::vector<Face> faces;
     for (int k = 0; k < 3; ++k) {
       const int s = kStrides[k];
-      const int fw = size->width / s, fh = size->height / s;
+      const int fw = size.width / s, fh = size.height / s;
       const size_t n = static_cast<size_t>(fw) * fh * kAnchorsPerCell;
       const std::string at = "scrfd stride " + std::to_string(s);
       FACEREC_RETURN_IF_ERROR(check_numel(t[k], n, at + " scores"));

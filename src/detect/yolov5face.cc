@@ -37,12 +37,8 @@ class Yolov5FaceDetector final : public DetectorBase {
       : DetectorBase(std::move(spec), opt, std::move(s), in), raw_order_(std::move(raw_order)) {}
 
  protected:
-  Result<std::vector<Face>> run(const cv::Mat& bgr, Letterbox& lb) const override {
-    auto size = input_size(32);
-    if (!size.ok()) return size.status();
-    auto out = forward(bgr, *size, lb);
-    if (!out.ok()) return out.status();
-    return raw_order_.empty() ? decode_decoded(*out, *size) : decode_raw(*out, *size);
+  Result<std::vector<Face>> decode(const std::vector<Tensor>& out, cv::Size size) const override {
+    return raw_order_.empty() ? decode_decoded(out, size) : decode_raw(out, size);
   }
 
  private:

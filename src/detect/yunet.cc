@@ -25,17 +25,13 @@ class YuNetDetector final : public DetectorBase {
       : DetectorBase(std::move(spec), opt, std::move(s), in), order_(order) {}
 
  protected:
-  Result<std::vector<Face>> run(const cv::Mat& bgr, Letterbox& lb) const override {
-    auto size = input_size(32);
-    if (!size.ok()) return size.status();
-    auto out = forward(bgr, *size, lb);
-    if (!out.ok()) return out.status();
-    const std::vector<Tensor>& t = *out;
+  Result<std::vector<Face>> decode(const std::vector<Tensor>& out, cv::Size size) const override {
+    const std::vector<Tensor>& t = out;
     const float thr = options().score_threshold;
     std::vector<Face> faces;
     for (int k = 0; k < 3; ++k) {
       const int s = kStrides[k];
-      const int cols = size->width / s, rows = size->height / s;
+      const int cols = size.width / s, rows = size.height / s;
       const size_t n = static_cast<size_t>(cols) * rows;
       const Tensor* g[4];
       for (int j = 0; j < 4; ++j) {
