@@ -100,6 +100,7 @@ class Gallery {
 
  private:
   Gallery() = default;
+  static Result<std::unique_ptr<Gallery>> open_checked(const std::string& path, const EmbedderInfo* expected);
   std::unique_ptr<Impl> impl_;
   EmbedderInfo embedder_;
 };

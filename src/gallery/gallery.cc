@@ -557,10 +557,11 @@ Result<std::unique_ptr<Gallery::Impl>> open_impl(const std::string& path, const 
 
 }  // namespace
 
-Result<std::unique_ptr<Gallery>> Gallery::open(const std::string& path, const EmbedderInfo& embedder) {
+// Both public openers: `expected` null skips the embedder check.
+Result<std::unique_ptr<Gallery>> Gallery::open_checked(const std::string& path, const EmbedderInfo* expected) {
   try {
     EmbedderInfo stored;
-    auto impl = open_impl(path, &embedder, stored);
+    auto impl = open_impl(path, expected, stored);
     if (!impl.ok()) return impl.status();
     std::unique_ptr<Gallery> g(new Gallery());
     g->impl_ = std::move(impl.value());
@@ -571,18 +572,12 @@ Result<std::unique_ptr<Gallery>> Gallery::open(const std::string& path, const Em
   }
 }
 
+Result<std::unique_ptr<Gallery>> Gallery::open(const std::string& path, const EmbedderInfo& embedder) {
+  return open_checked(path, &embedder);
+}
+
 Result<std::unique_ptr<Gallery>> Gallery::open_existing(const std::string& path) {
-  try {
-    EmbedderInfo stored;
-    auto impl = open_impl(path, nullptr, stored);
-    if (!impl.ok()) return impl.status();
-    std::unique_ptr<Gallery> g(new Gallery());
-    g->impl_ = std::move(impl.value());
-    g->embedder_ = stored;
-    return g;
-  } catch (const std::exception& e) {
-    return Status(ErrorCode::kInternal, "opening gallery " + path + ": " + e.what());
-  }
+  return open_checked(path, nullptr);
 }
 
 Gallery::~Gallery() = default;
