@@ -12,6 +12,7 @@ outside itself raises TFLiteFormatError with the reason.
 from __future__ import annotations
 
 import dataclasses
+import struct
 
 import flatbuffers
 import numpy as np
@@ -286,13 +287,8 @@ def read_model(data: bytes) -> Model:
         sout = sg.vector(2, N.Int32Flags, np.int32)
         return Model(version, root.string(3, ""), tensors, operators,
                      [] if sin is None else [int(x) for x in sin], [] if sout is None else [int(x) for x in sout])
-    except (IndexError, struct_error()) as e:
+    except (IndexError, struct.error) as e:
         raise TFLiteFormatError(f"malformed TFLite flatbuffer: {e}") from e
-
-
-def struct_error():
-    import struct
-    return struct.error
 
 
 def read_file(path: str) -> Model:

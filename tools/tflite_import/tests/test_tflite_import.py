@@ -291,3 +291,14 @@ def test_fetch_says_what_to_install_without_python(expo_tarball, tmp_path):
     assert r.returncode != 0
     assert "python3-onnx" in r.stderr and "no-python3" in r.stderr
     assert not [f for f in os.listdir(cache / "models") if f.endswith(".onnx")]
+
+
+@pytest.mark.parametrize("keep", [100, 5000, 200000])
+def test_a_truncated_tflite_file_is_refused(tflite_dir, tmp_path, keep):
+    p = tmp_path / "trunc.tflite"
+    p.write_bytes((tflite_dir / "mtcnn_rnet.tflite").read_bytes()[:keep])
+    out = tmp_path / "o.onnx"
+    r = subprocess.run([sys.executable, "-m", "tools.tflite_import", str(p), str(out)], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "malformed TFLite flatbuffer" in r.stderr, r.stderr
+    assert not out.exists()
