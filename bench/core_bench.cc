@@ -634,6 +634,13 @@ int main(int argc, char** argv) {
   for (const auto& id : detectors) reg("detect/" + id, [id](benchmark::State& s) { BM_Detect(s, id, {}); });
   // YuNet takes any multiple of 32: a 640x480 photo needs no letterbox padding.
   reg("detect/yunet/input:640x480", [](benchmark::State& s) { BM_Detect(s, "yunet", {640, 480}); });
+  // Issue 8's fetchable candidates: MTCNN (dynamic pyramid on the photo itself),
+  // and the ../shared conversion of MobileFaceNet-192 (batch fixed at 1) beside
+  // the fetched one (dynamic batch) in the embedders' rows.
+  reg("detect/mtcnn", [](benchmark::State& s) { BM_Detect(s, "mtcnn", {}); });
+  for (int batch : {1, 8})
+    reg("embed/mobilefacenet_192_shared/batch:" + std::to_string(batch),
+        [batch](benchmark::State& s) { BM_Embed(s, "mobilefacenet_192_shared", batch, Engine::kDefault); });
   for (const auto& id : networks) {
     reg("forward/ort/" + id, [id](benchmark::State& s) { BM_ForwardOrt(s, id, Engine::kDefault); });
     reg("forward/ocv/" + id, [id](benchmark::State& s) { BM_ForwardOcv(s, id); });

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds (via setup.sh) and runs every test: the GoogleTest suite under ctest,
-# and the Python training tests under pytest when there are any.
+# the Python training tests under pytest when there are any, and the TFLite
+# importer's tests (tools/tflite_import/tests).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -13,3 +14,4 @@ fi
 if ls training/tests/test_*.py >/dev/null 2>&1; then
   /usr/bin/python3 -m pytest -q training/tests
 fi
+BUILD_DIR=$build /usr/bin/python3 -m pytest -q tools/tflite_import/tests

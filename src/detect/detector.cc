@@ -142,11 +142,11 @@ Result<std::unique_ptr<Detector>> create_detector(Runtime& runtime, const ModelS
   if (spec.task != ModelTask::kDetector)
     return Status(ErrorCode::kInvalidArgument,
                   "model '" + spec.id + "' is a " + to_string(spec.task) + ", not a detector");
-  static const char* kFamilies[] = {"yolov5face", "scrfd", "yunet", "retinaface", "ultraface"};
+  static const char* kFamilies[] = {"yolov5face", "scrfd", "yunet", "retinaface", "ultraface", "mtcnn"};
   if (std::find_if(std::begin(kFamilies), std::end(kFamilies), [&](const char* f) { return spec.family == f; }) ==
       std::end(kFamilies))
     return Status(ErrorCode::kInvalidArgument, "model '" + spec.id + "': unknown detector family '" + spec.family +
-                                                   "' (known: yolov5face, scrfd, yunet, retinaface, ultraface)");
+                                                   "' (known: yolov5face, scrfd, yunet, retinaface, ultraface, mtcnn)");
   if (!(options.score_threshold >= 0.f && options.score_threshold <= 1.f) ||
       !(options.nms_threshold >= 0.f && options.nms_threshold <= 1.f) || options.input_width < 0 ||
       options.input_height < 0 || options.max_faces < 0)
@@ -160,6 +160,7 @@ Result<std::unique_ptr<Detector>> create_detector(Runtime& runtime, const ModelS
   if (spec.family == "scrfd") det = create_scrfd(std::move(session).value(), spec, options);
   if (spec.family == "yunet") det = create_yunet(std::move(session).value(), spec, options);
   if (spec.family == "retinaface") det = create_retinaface(std::move(session).value(), spec, options);
+  if (spec.family == "mtcnn") det = create_mtcnn(runtime, std::move(session).value(), spec, options);
   if (spec.family == "ultraface") {
     if (!landmarks)
       return Status(ErrorCode::kInvalidArgument,

@@ -103,6 +103,18 @@ Result<std::unique_ptr<Detector>> create_yunet(std::unique_ptr<InferenceSession>
 Result<std::unique_ptr<Detector>> create_retinaface(std::unique_ptr<InferenceSession> s, const ModelSpec& spec,
                                                     const DetectorOptions& opt);
 
+// ---- MTCNN: PNet (spec's own file) -> RNet -> ONet (spec.stages) -----------
+
+struct MtcnnConfig {
+  int min_face_size = 20;     // pixels; the pyramid's first scale is 12 / this
+  float factor = 0.709f;      // pyramid step (the MTCNN paper's, via facenet)
+  float pnet_threshold = 0.6f;  // the paper's / facenet's; ONet uses the options' score_threshold
+  float rnet_threshold = 0.7f;
+};
+Result<std::unique_ptr<Detector>> create_mtcnn(Runtime& runtime, std::unique_ptr<InferenceSession> pnet,
+                                               const ModelSpec& spec, const DetectorOptions& opt,
+                                               const MtcnnConfig& config = {});
+
 // ---- ultraface + its 68-point landmark model (the npm default) -------------
 
 // How the 68 iBUG points (0-based; 36-41 is the image-left eye) become the 5

