@@ -82,7 +82,7 @@ Result<Context> make_context(CommonOptions o, bool need_models) {
     if (*o.max_pixels <= 0) return Status(ErrorCode::kInvalidArgument, "--max-pixels must be positive");
     ctx.limits.max_pixels = *o.max_pixels;
   }
-  auto manifest = Manifest::load(o.manifest.empty() ? Manifest::default_path() : o.manifest);
+  auto manifest = o.manifest.empty() ? Manifest::load_default() : Manifest::load(o.manifest);
   if (!manifest.ok()) return manifest.status();
   ctx.manifest = std::move(manifest).value();
   if (!need_models) return ctx;
