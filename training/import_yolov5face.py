@@ -12,7 +12,8 @@ It is unpickled by training/safe_unpickle.py: the original code base's classes
 ShuffleV2Block, ...) are mapped to facerec's own definitions in
 training/yolov5face.py, the torch.nn layers and tensors to torch's, and any
 other global is refused before anything runs. The model is then checked
-(every module of an allowed type, no instance overriding `forward`, a
+(every module of an allowed type, no instance overriding `forward` or
+carrying hooks, a
 3-level Detect with 3 anchors x 16 values per cell, yolov5-face's anchors,
 since the C++ decoder uses those), cast to float32 (released checkpoints are
 float16) and exported: input `data` [1,3,S,S] (RGB, pixel/255, letterbox with
@@ -77,6 +78,8 @@ def load_model(path):
     for m in model.modules():
         if not isinstance(m, allowed_types):
             raise NotSupportedError(f"{path}: unexpected module type {type(m).__name__}")
+        if any(getattr(m, h, None) for h in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks")):
+            raise NotSupportedError(f"{path}: a {type(m).__name__} carries hooks; a training checkpoint has none")
         if "forward" in vars(m):
             raise NotSupportedError(f"{path}: a {type(m).__name__} overrides forward (a fused or patched model); "
                                     "import the unfused training checkpoint")

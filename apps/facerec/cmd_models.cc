@@ -96,8 +96,9 @@ bool valid_import_id(const std::string& id) {
   return true;
 }
 
-// Runs argv (argv[0] an absolute path) with PYTHONPATH pointing at the source
-// tree; returns its exit status, 128+signal, or -1 when it could not start.
+// Runs argv (argv[0] a path, not searched in $PATH) with PYTHONPATH pointing at
+// the source tree; returns its exit status, 128+signal, or -1 when it could
+// not start.
 int spawn_and_wait(const std::vector<std::string>& argv) {
   std::vector<std::string> env_store;
   std::string pythonpath = std::string("PYTHONPATH=") + FACEREC_SOURCE_DIR;
@@ -111,8 +112,14 @@ int spawn_and_wait(const std::vector<std::string>& argv) {
   args.push_back(nullptr);
   for (auto& e : env_store) envp.push_back(e.data());
   envp.push_back(nullptr);
+  // The child's stdout goes to our stderr: stdout carries only the result.
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
   pid_t pid = 0;
-  if (posix_spawn(&pid, argv[0].c_str(), nullptr, nullptr, args.data(), envp.data()) != 0) return -1;
+  const int started = posix_spawn(&pid, argv[0].c_str(), &fa, nullptr, args.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  if (started != 0) return -1;
   int status = 0;
   while (waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) return -1;

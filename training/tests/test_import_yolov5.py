@@ -162,6 +162,15 @@ def test_missing_python_or_checkpoint_is_a_clear_error(tmp_path):
     rc, so, se = facerec("models", "import", "yolov5face", ck, "--id", "x", "--manifest", str(tmp_path / "m.json"),
                          env=env)
     assert rc == 1 and "apt-get install python3 python3-torch python3-onnx" in se, se
+    # a python without torch: /usr/bin/python3 -S (no site-packages)
+    fake = tmp_path / "python_without_torch"
+    fake.write_text(f"#!/bin/sh\nexec {sys.executable} -S \"$@\"\n")
+    fake.chmod(0o755)
+    env = dict(os.environ, FACEREC_PYTHON=str(fake))
+    rc, so, se = facerec("models", "import", "yolov5face", ck, "--id", "x", "--manifest", str(tmp_path / "m.json"),
+                         env=env)
+    assert rc == 1 and "apt-get install python3-torch python3-onnx" in se and "PyTorch/ONNX missing" in se, se
+    assert not (tmp_path / "m.json").exists()
     rc, so, se = facerec("models", "import", "yolov5face", str(tmp_path / "absent.pt"), "--id", "x")
     assert rc == 1 and "no checkpoint file" in se
     rc, so, se = facerec("models", "import", "yolov5face", ck, "--id", "../x")
