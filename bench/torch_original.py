@@ -117,90 +117,11 @@ def iresnet18():
 
 # ---- yolov5n-0.5-face (deepcam-cn/yolov5-face) -----------------------------------------
 
-def autopad(k, p=None):
-    return k // 2 if p is None else p
-
-
-class Conv(nn.Module):
-    def __init__(self, c1, c2, k=1, s=1, p=None, g=1, act=True):
-        super().__init__()
-        self.conv = nn.Conv2d(c1, c2, k, s, autopad(k, p), groups=g, bias=False)
-        self.bn = nn.BatchNorm2d(c2)
-        self.act = nn.SiLU() if act else nn.Identity()
-
-    def forward(self, x):
-        return self.act(self.bn(self.conv(x)))
-
-
-class StemBlock(nn.Module):
-    def __init__(self, c1, c2, k=3, s=2):
-        super().__init__()
-        self.stem_1 = Conv(c1, c2, k, s)
-        self.stem_2a = Conv(c2, c2 // 2, 1, 1, 0)
-        self.stem_2b = Conv(c2 // 2, c2, 3, 2, 1)
-        self.stem_2p = nn.MaxPool2d(kernel_size=2, stride=2, ceil_mode=True)
-        self.stem_3 = Conv(c2 * 2, c2, 1, 1, 0)
-
-    def forward(self, x):
-        s1 = self.stem_1(x)
-        return self.stem_3(torch.cat((self.stem_2b(self.stem_2a(s1)), self.stem_2p(s1)), 1))
-
-
-def channel_shuffle(x, groups):
-    b, c, h, w = x.size()
-    x = x.view(b, groups, c // groups, h, w)
-    x = torch.transpose(x, 1, 2).contiguous()
-    return x.view(b, -1, h, w)
-
-
-class ShuffleV2Block(nn.Module):
-    def __init__(self, inp, oup, stride):
-        super().__init__()
-        self.stride = stride
-        bf = oup // 2
-        if stride > 1:
-            self.branch1 = nn.Sequential(
-                nn.Conv2d(inp, inp, 3, stride, 1, bias=False, groups=inp), nn.BatchNorm2d(inp),
-                nn.Conv2d(inp, bf, 1, 1, 0, bias=False), nn.BatchNorm2d(bf), nn.SiLU())
-        else:
-            self.branch1 = nn.Sequential()
-        self.branch2 = nn.Sequential(
-            nn.Conv2d(inp if stride > 1 else bf, bf, 1, 1, 0, bias=False), nn.BatchNorm2d(bf), nn.SiLU(),
-            nn.Conv2d(bf, bf, 3, stride, 1, bias=False, groups=bf), nn.BatchNorm2d(bf),
-            nn.Conv2d(bf, bf, 1, 1, 0, bias=False), nn.BatchNorm2d(bf), nn.SiLU())
-
-    def forward(self, x):
-        if self.stride == 1:
-            x1, x2 = x.chunk(2, dim=1)
-            out = torch.cat((x1, self.branch2(x2)), dim=1)
-        else:
-            out = torch.cat((self.branch1(x), self.branch2(x)), dim=1)
-        return channel_shuffle(out, 2)
-
-
-class Bottleneck(nn.Module):
-    def __init__(self, c1, c2, shortcut=True, e=0.5):
-        super().__init__()
-        c_ = int(c2 * e)
-        self.cv1 = Conv(c1, c_, 1, 1)
-        self.cv2 = Conv(c_, c2, 3, 1)
-        self.add = shortcut and c1 == c2
-
-    def forward(self, x):
-        return x + self.cv2(self.cv1(x)) if self.add else self.cv2(self.cv1(x))
-
-
-class C3(nn.Module):
-    def __init__(self, c1, c2, n=1, shortcut=True, e=0.5):
-        super().__init__()
-        c_ = int(c2 * e)
-        self.cv1 = Conv(c1, c_, 1, 1)
-        self.cv2 = Conv(c1, c_, 1, 1)
-        self.cv3 = Conv(2 * c_, c2, 1)
-        self.m = nn.Sequential(*[Bottleneck(c_, c_, shortcut, e=1.0) for _ in range(n)])
-
-    def forward(self, x):
-        return self.cv3(torch.cat((self.m(self.cv1(x)), self.cv2(x)), dim=1))
+# Conv, StemBlock, ShuffleV2Block, C3 (Bottleneck inside): facerec's own
+# definitions of the original's blocks, the ones `facerec models import
+# yolov5face` unpickles checkpoints into (training/yolov5face.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from training.yolov5face import C3, Conv, ShuffleV2Block, StemBlock  # noqa: E402
 
 
 class YoloV5nFace05(nn.Module):

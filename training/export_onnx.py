@@ -64,11 +64,16 @@ def manifest_entry(model_id, onnx_path, input_size, norm, embedding_size=512, li
     return entry
 
 
-def append_to_manifest(entry, manifest_path, base_manifest=None):
+def append_to_manifest(entry, manifest_path, base_manifest=None, start_empty=False):
     """Adds (or replaces, by id) entry in manifest_path. A missing file starts
     as a copy of base_manifest (default: the repository's models/manifest.json),
-    so the detectors stay available."""
-    if not os.path.exists(manifest_path):
+    so the detectors stay available, or with no models when start_empty (a
+    local overlay that facerec merges into the default manifest)."""
+    if not os.path.exists(manifest_path) and start_empty:
+        os.makedirs(os.path.dirname(os.path.abspath(manifest_path)), exist_ok=True)
+        doc = {"version": 1, "comment": "models imported on this machine (facerec models import); "
+                                        "merged into the default manifest", "models": []}
+    elif not os.path.exists(manifest_path):
         base = base_manifest or os.path.join(os.path.dirname(__file__), "..", "models", "manifest.json")
         with open(base) as f:
             doc = json.load(f)

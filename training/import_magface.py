@@ -9,10 +9,16 @@ MagFace's checkpoints hold {"state_dict": ...} whose keys are
 read from the layer{1..4} block counts, not the file name. MagFace's networks
 take BGR pixels scaled to [0, 1] (cv2.imread + ToTensor, mean 0, std 1), i.e.
 mean 0 and std 255 on 0..255 pixels in the manifest.
+
+The file is unpickled by training/safe_unpickle.py: only tensors, state
+dicts and plain values are resolved, and any other global (a class, a
+callable) is refused before anything runs. `facerec models import magface
+<pth> --id X` runs this module.
 """
 import argparse
 import json
 import os
+import sys
 
 import torch
 
@@ -39,9 +45,14 @@ def strip_prefix(state_dict):
 
 def load_magface_backbone(path):
     """(iresnet with the checkpoint's weights, its name)."""
-    ck = torch.load(path, map_location="cpu")
+    from training.safe_unpickle import TENSOR_GLOBALS, load_checkpoint
+    ck = load_checkpoint(path, TENSOR_GLOBALS, "a MagFace checkpoint (state dicts of tensors)")
     sd = ck.get("state_dict", ck) if isinstance(ck, dict) else ck
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise ValueError(f"{path}: no state dict of tensors (MagFace's hold 'state_dict': module.features.*)")
     sd = strip_prefix(sd)
+    if "fc.weight" not in sd or "bn2.weight" not in sd:
+        raise ValueError(f"{path}: not an iresnet backbone (no fc.weight / bn2.weight after the MagFace prefixes)")
     name = infer_iresnet_depth(sd)
     side = int(round((sd["fc.weight"].shape[1] / sd["bn2.weight"].shape[0]) ** 0.5))
     backbone = build_backbone(name, sd["fc.weight"].shape[0], input_size=16 * side)
@@ -58,7 +69,8 @@ def load_any_backbone(path):
     return strip_prefix(ck.get("state_dict", ck))
 
 
-def import_checkpoint(pth, onnx_path, model_id, append_to=None, licence="MagFace (Apache-2.0 code; weights trained on MS1MV2: research use)"):
+def import_checkpoint(pth, onnx_path, model_id, append_to=None,
+                      licence="MagFace (Apache-2.0 code; weights trained on MS1MV2: research use)", local=False):
     backbone, name = load_magface_backbone(pth)
     size = backbone.input_size
     export_backbone(backbone, onnx_path, size)
@@ -68,7 +80,7 @@ def import_checkpoint(pth, onnx_path, model_id, append_to=None, licence="MagFace
         json.dump(entry, f, indent=1)
         f.write("\n")
     if append_to:
-        append_to_manifest(entry, append_to)
+        append_to_manifest(entry, append_to, start_empty=local)
     return entry, backbone
 
 
@@ -77,11 +89,19 @@ def main(argv=None):
     p.add_argument("checkpoint", help="magface_iresnet*.pth")
     p.add_argument("onnx")
     p.add_argument("--id", required=True)
-    p.add_argument("--append-to")
+    dest = p.add_mutually_exclusive_group()
+    dest.add_argument("--append-to", help="a full manifest (created as a copy of models/manifest.json)")
+    dest.add_argument("--append-to-local", help="a local overlay manifest (created empty)")
     a = p.parse_args(argv)
-    entry, _ = import_checkpoint(a.checkpoint, a.onnx, a.id, a.append_to)
-    print(json.dumps(entry, indent=1))
+
+    def body():
+        entry, _ = import_checkpoint(a.checkpoint, a.onnx, a.id, a.append_to or a.append_to_local,
+                                     local=bool(a.append_to_local))
+        print(json.dumps(entry, indent=1))
+
+    from training.import_cli import run_cli
+    return run_cli(body)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -27,7 +27,7 @@ void install_signal_handlers() {
 void add_model_options(CLI::App& cmd, CommonOptions& o) {
   cmd.add_option("--config", o.config, "JSON config file (keys: detector, embedder, threshold, score_threshold, "
                                        "nms_threshold, max_pixels, db, threads)");
-  cmd.add_option("--manifest", o.manifest, "model manifest (default: models/manifest.json or $FACEREC_MANIFEST)");
+  cmd.add_option("--manifest", o.manifest, "model manifest (default: models/manifest.json or $FACEREC_MANIFEST, plus the imported models of $FACEREC_CACHE/manifest.local.json)");
   cmd.add_option("--detector", o.detector, "detector: manifest id, .onnx path, or family:path");
   cmd.add_option("--embedder", o.embedder, "embedder: manifest id, .onnx path, or family:path");
   cmd.add_option("--det-score", o.score_threshold, "detection confidence threshold (default 0.5)");
@@ -82,7 +82,7 @@ Result<Context> make_context(CommonOptions o, bool need_models) {
     if (*o.max_pixels <= 0) return Status(ErrorCode::kInvalidArgument, "--max-pixels must be positive");
     ctx.limits.max_pixels = *o.max_pixels;
   }
-  auto manifest = Manifest::load(o.manifest.empty() ? Manifest::default_path() : o.manifest);
+  auto manifest = o.manifest.empty() ? Manifest::load_default() : Manifest::load(o.manifest);
   if (!manifest.ok()) return manifest.status();
   ctx.manifest = std::move(manifest).value();
   if (!need_models) return ctx;

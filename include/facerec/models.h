@@ -73,6 +73,13 @@ class Manifest {
   static std::string default_path();
   // $FACEREC_CACHE, else $XDG_CACHE_HOME/facerec, else ~/.cache/facerec.
   static std::string cache_dir();
+  // cache_dir()/manifest.local.json: the models imported on this machine
+  // (`facerec models import` without --manifest), kept apart from the
+  // repository's manifest.
+  static std::string local_path();
+  // default_path(), plus every entry of local_path() when that file exists.
+  // An id in both is kInvalidArgument naming both files.
+  static Result<Manifest> load_default();
 
   const std::vector<ModelSpec>& models() const { return models_; }
   const ModelSpec* find(const std::string& id) const;

@@ -134,6 +134,24 @@ std::string Manifest::cache_dir() {
   return env_or("HOME", "/tmp") + "/.cache/facerec";
 }
 
+std::string Manifest::local_path() { return (fs::path(cache_dir()) / "manifest.local.json").string(); }
+
+Result<Manifest> Manifest::load_default() {
+  auto base = load(default_path());
+  if (!base.ok()) return base.status();
+  const std::string local = local_path();
+  if (!fs::exists(local)) return base;
+  auto extra = load(local);
+  if (!extra.ok()) return extra.status();
+  for (const auto& m : extra->models()) {
+    if (base->find(m.id))
+      return Status(ErrorCode::kInvalidArgument, "model id '" + m.id + "' is in both " + default_path() + " and " +
+                                                     local + "; remove or rename the local one");
+    base->add(m);
+  }
+  return base;
+}
+
 Result<Manifest> Manifest::load(const std::string& path) {
   std::ifstream f(path);
   if (!f) return Status(ErrorCode::kNotFound, "cannot open model manifest " + path);

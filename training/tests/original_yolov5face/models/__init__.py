@@ -1,0 +1,1 @@
+# Test-only: the original design's `models` package path (see ../README.md).
