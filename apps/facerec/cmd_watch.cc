@@ -125,22 +125,19 @@ int run_watch(WatchArgs a) {
   // down to the tracker's low score, and the tracker decides what they mean.
   TrackerOptions topt;
   topt.track_buffer = a.track_buffer;
-  if (a.o.score_threshold) {
-    topt.low_score = *a.o.score_threshold;
+  // The detection score from the flag or the config file, else the tracker's.
+  auto layers = given_layers(a.o);
+  if (!layers.ok()) return fail(layers.status().to_string());
+  if (layers->score_threshold) {
+    topt.low_score = *layers->score_threshold;
     topt.high_score = std::max(topt.high_score, topt.low_score);
     topt.new_track_score = std::max(topt.new_track_score, topt.high_score);
   } else {
-    a.o.score_threshold = topt.low_score;
+    layers->score_threshold = topt.low_score;
   }
-  auto ctx = make_context(a.o);
+  auto ctx = make_context(a.o, true, GalleryMode::kMustExist, &*layers);
   if (!ctx.ok()) return fail(ctx.status().to_string());
   if (Status s = ctx->require_threshold(); !s.ok()) return fail(s.to_string());
-  if (!fs::exists(ctx->db))
-    return fail("no gallery at " + ctx->db + "; enrol people first (facerec enroll <dir> --db " + ctx->db + ")");
-  auto gallery = Gallery::open(ctx->db, ctx->embedder_info());
-  if (!gallery.ok()) return fail(gallery.status().to_string());
-  auto index = SearchIndex::from_gallery(**gallery, ctx->analyzer->embedder().spec().quality_magnitude);
-  if (!index.ok()) return fail(index.status().to_string());
 
   VideoSourceOptions vopt;
   vopt.realtime = a.realtime;
@@ -291,9 +288,11 @@ int run_watch(WatchArgs a) {
       if (!to_embed.empty()) {
         auto embedded = ctx->analyzer->embed_faces(frame.bgr, to_embed);
         if (!embedded.ok()) { failure = embedded.status(); break; }
-        std::vector<const float*> queries;
-        for (const auto& af : *embedded) queries.push_back(af.embedding.unit.data());
-        const auto results = index->search_batch(queries, 1);
+        std::vector<std::span<const float>> queries;
+        for (const auto& af : *embedded) queries.emplace_back(af.embedding.unit);
+        auto found = ctx->recognizer->search(queries, 1);
+        if (!found.ok()) { failure = found.status(); break; }
+        const auto& results = *found;
         embeddings += static_cast<long>(embedded->size());
         for (size_t i = 0; i < embedded->size(); ++i) {
           TrackInfo& ti = infos.at(to_embed_track[i]);
