@@ -15,6 +15,7 @@ build=${BUILD_DIR:-build}
 PKGS=(build-essential cmake ninja-build pkg-config git ca-certificates
       libopencv-dev libsqlite3-dev sqlite3 nlohmann-json3-dev libcli11-dev libspdlog-dev
       libopenblas-dev libmatio-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
+      libcpp-httplib-dev python3-jsonschema python3-yaml python3-requests wrk imagemagick
       python3-numpy python3-onnx python3-pytest python3-torch ffmpeg)
 if [ "${FACEREC_SKIP_APT:-0}" != 1 ]; then
   missing=()
