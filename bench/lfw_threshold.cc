@@ -72,9 +72,7 @@ int main(int argc, char** argv) {
     if (faces.ok() && faces->empty()) {
       DetectorOptions low = base;
       low.score_threshold = 0.2f;
-      a.detector().set_options(low);
-      faces = a.detect(*im);
-      a.detector().set_options(base);
+      faces = a.detect(*im, low);
       ++retried;
     }
     if (!faces.ok() || faces->empty()) { ++misses; continue; }

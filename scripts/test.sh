@@ -11,6 +11,8 @@ if [ ! -d "${FACEREC_SHARED:-$root/../shared}/models" ]; then
   echo "!!!!! test: ../shared is ABSENT: every real-data test will be SKIPPED. Set FACEREC_SHARED. !!!!!" >&2
 fi
 (cd "$build" && ctest --output-on-failure -j2 --timeout 1200)
+# facerec serve end to end (a real server on an ephemeral loopback port).
+/usr/bin/python3 -m pytest -q tests/serve
 if ls training/tests/test_*.py >/dev/null 2>&1; then
   /usr/bin/python3 -m pytest -q training/tests
 fi

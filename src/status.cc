@@ -17,6 +17,7 @@ const char* to_string(ErrorCode code) {
     case ErrorCode::kDatabase: return "database error";
     case ErrorCode::kCancelled: return "cancelled";
     case ErrorCode::kInternal: return "internal error";
+    case ErrorCode::kAlreadyExists: return "already exists";
   }
   return "unknown error";
 }

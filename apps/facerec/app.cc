@@ -51,72 +51,53 @@ Status Context::require_threshold() const {
                                                  "' has no measured default threshold in the manifest; pass --threshold");
 }
 
-EmbedderInfo Context::embedder_info() const {
-  const auto& s = analyzer->embedder().spec();
-  return {s.id, s.sha256, analyzer->embedder().dim()};
+EmbedderInfo Context::embedder_info() const { return recognizer->embedder_info(); }
+
+ConfigLayer flag_layer(const CommonOptions& o) {
+  ConfigLayer l;
+  if (!o.manifest.empty()) l.manifest = o.manifest;
+  if (!o.detector.empty()) l.detector = o.detector;
+  if (!o.embedder.empty()) l.embedder = o.embedder;
+  if (!o.db.empty()) l.db = o.db;
+  if (o.threads != 0) l.threads = o.threads;
+  l.threshold = o.threshold;
+  l.score_threshold = o.score_threshold;
+  l.nms_threshold = o.nms_threshold;
+  l.max_pixels = o.max_pixels;
+  return l;
 }
 
-Result<Context> make_context(CommonOptions o, bool need_models) {
-  using nlohmann::json;
-  if (!o.config.empty()) {
-    std::ifstream f(o.config);
-    if (!f) return Status(ErrorCode::kNotFound, "cannot open config file " + o.config);
-    try {
-      json j = json::parse(f);
-      if (o.detector.empty()) o.detector = j.value("detector", "");
-      if (o.embedder.empty()) o.embedder = j.value("embedder", "");
-      if (o.manifest.empty()) o.manifest = j.value("manifest", "");
-      if (o.db.empty()) o.db = j.value("db", "");
-      if (!o.threshold && j.contains("threshold")) o.threshold = j["threshold"].get<float>();
-      if (!o.score_threshold && j.contains("score_threshold")) o.score_threshold = j["score_threshold"].get<float>();
-      if (!o.nms_threshold && j.contains("nms_threshold")) o.nms_threshold = j["nms_threshold"].get<float>();
-      if (!o.max_pixels && j.contains("max_pixels")) o.max_pixels = j["max_pixels"].get<int64_t>();
-      if (o.threads == 0) o.threads = j.value("threads", 0);
-    } catch (const json::exception& e) {
-      return Status(ErrorCode::kInvalidArgument, "malformed config file " + o.config + ": " + e.what());
-    }
+Result<ConfigLayer> given_layers(const CommonOptions& o) {
+  ConfigLayer flags = flag_layer(o);
+  if (o.config.empty()) return flags;
+  FACEREC_ASSIGN_OR_RETURN(ConfigLayer file, load_config_file(o.config));
+  return overlay(flags, file);
+}
+
+Result<Context> make_context(const CommonOptions& o, bool need_models, GalleryMode gallery,
+                             const ConfigLayer* layer_override) {
+  ConfigLayer layer;
+  if (layer_override) {
+    layer = *layer_override;
+  } else {
+    FACEREC_ASSIGN_OR_RETURN(layer, given_layers(o));
   }
   Context ctx;
-  ctx.db = o.db.empty() ? "gallery.db" : o.db;
-  if (o.max_pixels) {
-    if (*o.max_pixels <= 0) return Status(ErrorCode::kInvalidArgument, "--max-pixels must be positive");
-    ctx.limits.max_pixels = *o.max_pixels;
+  FACEREC_ASSIGN_OR_RETURN(ctx.config, resolve_config(layer));
+  ctx.config.gallery = gallery;
+  ctx.db = ctx.config.db;
+  ctx.limits = ctx.config.limits;
+  if (!need_models) {
+    FACEREC_ASSIGN_OR_RETURN(ctx.manifest, ctx.config.manifest.empty() ? Manifest::load_default()
+                                                                        : Manifest::load(ctx.config.manifest));
+    return ctx;
   }
-  auto manifest = o.manifest.empty() ? Manifest::load_default() : Manifest::load(o.manifest);
-  if (!manifest.ok()) return manifest.status();
-  ctx.manifest = std::move(manifest).value();
-  if (!need_models) return ctx;
-
-  RuntimeOptions ro;
-  ro.intra_op_threads = o.threads;
-  auto rt = create_onnxruntime(ro);
-  if (!rt.ok()) return rt.status();
-  ctx.runtime = std::move(rt).value();
-  PipelineConfig pc;
-  pc.detector = o.detector;
-  pc.embedder = o.embedder;
-  if (o.score_threshold) {
-    if (*o.score_threshold < 0 || *o.score_threshold > 1)
-      return Status(ErrorCode::kInvalidArgument, "--det-score must be within 0..1");
-    pc.detector_options.score_threshold = *o.score_threshold;
-  }
-  if (o.nms_threshold) {
-    if (*o.nms_threshold <= 0 || *o.nms_threshold > 1)
-      return Status(ErrorCode::kInvalidArgument, "--nms must be within (0, 1]");
-    pc.detector_options.nms_threshold = *o.nms_threshold;
-  }
-  auto analyzer = FaceAnalyzer::create(*ctx.runtime, ctx.manifest, pc);
-  if (!analyzer.ok()) return analyzer.status();
-  ctx.analyzer = std::move(analyzer).value();
-  const auto& es = ctx.analyzer->embedder().spec();
-  if (o.threshold) {
-    if (*o.threshold < -1 || *o.threshold > 1)
-      return Status(ErrorCode::kInvalidArgument, "--threshold is a cosine similarity within -1..1");
-    ctx.threshold = *o.threshold;
-    ctx.threshold_source = "given";
-  } else if (es.match_threshold > 0) {
-    ctx.threshold = es.match_threshold;
-    ctx.threshold_source = "manifest default for " + es.id;
+  FACEREC_ASSIGN_OR_RETURN(ctx.recognizer, FaceRecognizer::create(ctx.config));
+  ctx.analyzer = &ctx.recognizer->analyzer();
+  ctx.manifest = ctx.recognizer->manifest();
+  if (auto t = ctx.recognizer->threshold(); t.ok()) {
+    ctx.threshold = t->value;
+    ctx.threshold_source = t->source;
   }  // else: no threshold; commands that match call require_threshold()
   return ctx;
 }
@@ -124,7 +105,7 @@ Result<Context> make_context(CommonOptions o, bool need_models) {
 Result<PickedFace> pick_largest_face(const Context& ctx, const std::string& path) {
   auto img = load_image(path, ctx.limits);
   if (!img.ok()) return img.status();
-  auto faces = ctx.analyzer->detect(*img);
+  auto faces = ctx.recognizer->detect(*img);
   if (!faces.ok()) return faces.status();
   if (faces->empty()) return Status(ErrorCode::kNoFace, path + ": no face found");
   PickedFace p;

@@ -13,6 +13,7 @@
 #include "facerec/image.h"
 #include "facerec/models.h"
 #include "facerec/pipeline.h"
+#include "facerec/recognizer.h"
 #include "facerec/runtime.h"
 #include "facerec/search.h"
 
@@ -38,20 +39,30 @@ void add_model_options(CLI::App& cmd, CommonOptions& o);
 void add_db_option(CLI::App& cmd, CommonOptions& o);
 void add_threshold_option(CLI::App& cmd, CommonOptions& o);
 
-// Everything a model-running command needs, built from CommonOptions.
+// The flags as the library's top ConfigLayer (unset flags say nothing).
+ConfigLayer flag_layer(const CommonOptions& o);
+// Flags over the --config file: what was given, before defaults.
+Result<ConfigLayer> given_layers(const CommonOptions& o);
+
+// Everything a model-running command needs: the FaceRecognizer built from
+// flags > config file > defaults (the library's resolve_config).
 struct Context {
-  std::unique_ptr<Runtime> runtime;
+  std::unique_ptr<FaceRecognizer> recognizer;  // null when no models were asked for
+  const FaceAnalyzer* analyzer = nullptr;      // recognizer->analyzer()
   Manifest manifest;
-  std::unique_ptr<FaceAnalyzer> analyzer;
   ImageLimits limits;
-  float threshold = 0.f;  // resolved match threshold
-  std::string threshold_source;
+  RecognizerConfig config;
   std::string db;
+  float threshold = 0.f;  // resolved match threshold (see require_threshold)
+  std::string threshold_source;
   EmbedderInfo embedder_info() const;
   Status require_threshold() const;
 };
-// Applies the config file to o (flags already given win), then loads models.
-Result<Context> make_context(CommonOptions o, bool need_models = true);
+// Resolves the options, then loads the models and (per `gallery`) the gallery.
+// `layer_override` (optional) replaces the given layers, for commands that
+// adjust them (watch).
+Result<Context> make_context(const CommonOptions& o, bool need_models = true, GalleryMode gallery = GalleryMode::kNone,
+                             const ConfigLayer* layer_override = nullptr);
 
 // Image files under each path (a file is taken as is; folders are walked,
 // sorted, keeping files with image extensions).
@@ -78,6 +89,7 @@ void register_verify(CLI::App& app, std::function<void(int)> set_rc);
 void register_models(CLI::App& app, std::function<void(int)> set_rc);
 void register_watch(CLI::App& app, std::function<void(int)> set_rc);
 void register_embed(CLI::App& app, std::function<void(int)> set_rc);
+void register_serve(CLI::App& app, std::function<void(int)> set_rc);
 
 // Exit codes.
 constexpr int kExitOk = 0;

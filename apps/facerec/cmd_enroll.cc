@@ -7,7 +7,6 @@
 #include <set>
 
 #include "app.h"
-#include "facerec/align.h"
 
 namespace fs = std::filesystem;
 
@@ -43,30 +42,25 @@ class Progress {
   bool tty_;
 };
 
+// The summary's reason for a skipped image.
+std::string skip_reason(const EnrollItem& item) {
+  switch (item.skip) {
+    case EnrollSkip::kUnreadable: return "unreadable file";
+    case EnrollSkip::kNotAligned: return "not an aligned crop";
+    case EnrollSkip::kLowQuality: return "quality below --min-quality";
+    default: return to_string(item.status.code());
+  }
+}
+
 int run_enroll(const EnrollArgs& a) {
   std::error_code ec;
   if (!fs::is_directory(a.dir, ec)) {
     std::cerr << "facerec enroll: " << a.dir << " is not a folder (expected <dir>/<Person>/<images>)\n";
     return kExitError;
   }
-  auto ctx = make_context(a.o);
+  auto ctx = make_context(a.o, true, GalleryMode::kCreate);
   if (!ctx.ok()) { std::cerr << "facerec enroll: " << ctx.status().to_string() << "\n"; return kExitError; }
-  auto gallery = Gallery::open(ctx->db, ctx->embedder_info());
-  if (!gallery.ok()) { std::cerr << "facerec enroll: " << gallery.status().to_string() << "\n"; return kExitError; }
-
-  // (person, file hash) already stored: enrolling the same file again is a no-op.
-  std::set<std::pair<std::string, std::string>> stored;
-  {
-    auto people = (*gallery)->list_people();
-    auto templates = (*gallery)->templates();
-    if (!people.ok() || !templates.ok()) {
-      std::cerr << "facerec enroll: cannot read the gallery\n";
-      return kExitError;
-    }
-    std::map<int64_t, std::string> names;
-    for (const auto& p : *people) names[p.id] = p.name;
-    for (const auto& t : *templates) stored.insert({names[t.person_id], t.source_sha256});
-  }
+  FaceRecognizer& rec = *ctx->recognizer;
 
   std::vector<std::pair<std::string, std::vector<std::string>>> work;
   size_t total = 0;
@@ -87,7 +81,11 @@ int run_enroll(const EnrollArgs& a) {
   Progress progress(total);
   std::map<std::string, int> skip_reasons;
   int people_enrolled = 0, added = 0, duplicates = 0, skipped = 0;
-  const int size = ctx->analyzer->embedder().spec().input.width;
+  EnrollOptions opt;
+  opt.aligned = a.aligned;
+  opt.min_quality = a.min_quality;
+  opt.cancel = &g_interrupted;
+  const auto rel = [&](const std::string& p) { return printable(fs::relative(p, a.dir).string()); };
   for (const auto& [person, images] : work) {
     if (g_interrupted) break;
     if (Status v = validate_identity_name(person); !v.ok()) {
@@ -96,73 +94,27 @@ int run_enroll(const EnrollArgs& a) {
       skip_reasons["invalid identity name"] += static_cast<int>(images.size());
       continue;
     }
-    std::vector<NewTemplate> batch;
-    std::vector<cv::Mat> crops;
-    std::vector<Face> faces;
-    for (const auto& path : images) {
-      if (g_interrupted) break;
-      progress.step(person + "/" + fs::path(path).filename().string());
-      auto skip = [&](const std::string& reason, const std::string& detail) {
-        progress.line("skip    " + printable(fs::relative(path, a.dir).string()) + ": " + detail);
-        ++skipped;
-        ++skip_reasons[reason];
-      };
-      auto sha = sha256_file(path);
-      if (!sha.ok()) { skip("unreadable file", sha.status().message()); continue; }
-      if (stored.count({person, *sha})) { ++duplicates; continue; }
-      if (a.aligned) {
-        auto img = load_image(path, ctx->limits);
-        if (!img.ok()) { skip(to_string(img.status().code()), img.status().message()); continue; }
-        if (img->cols != img->rows) {
-          skip("not an aligned crop", "is " + std::to_string(img->cols) + "x" + std::to_string(img->rows) +
-                                          "; --aligned expects square aligned crops");
-          continue;
-        }
-        Face f;
-        f.score = 1.f;
-        faces.push_back(f);
-        crops.push_back(std::move(img).value());
-      } else {
-        auto picked = pick_largest_face(*ctx, path);
-        if (!picked.ok()) { skip(to_string(picked.status().code()), picked.status().message()); continue; }
-        if (picked->faces_found > 1)
-          progress.line("note    " + printable(fs::relative(path, a.dir).string()) + ": " +
-                        std::to_string(picked->faces_found) + " faces, enrolled the largest");
-        faces.push_back(picked->face);
-        crops.push_back(align_face(picked->image, picked->face, size));
-      }
-      NewTemplate t;
-      t.source = path;
-      t.source_sha256 = *sha;
-      t.det_score = faces.back().score;
-      batch.push_back(std::move(t));
-      stored.insert({person, *sha});
-    }
-    if (g_interrupted) break;  // this person's batch is dropped whole: never half-written
-    if (batch.empty()) continue;
-    auto embedded = ctx->analyzer->embed_aligned(crops);
-    if (!embedded.ok()) { std::cerr << "facerec enroll: " << embedded.status().to_string() << "\n"; return kExitError; }
-    std::vector<NewTemplate> keep;
-    for (size_t i = 0; i < batch.size(); ++i) {
-      auto& af = (*embedded)[i];
-      if (!a.aligned) af.quality = ctx->analyzer->quality(&faces[i], crops[i], af.embedding);
-      if (a.min_quality && af.quality < *a.min_quality) {
-        progress.line("skip    " + printable(fs::relative(batch[i].source, a.dir).string()) + ": face quality " +
-                      std::to_string(af.quality) + " is below --min-quality " + std::to_string(*a.min_quality));
-        ++skipped;
-        ++skip_reasons["quality below --min-quality"];
-        continue;
-      }
-      batch[i].unit = std::move(af.embedding.unit);
-      batch[i].norm = af.embedding.norm;
-      keep.push_back(std::move(batch[i]));
-    }
-    if (keep.empty()) continue;
-    auto r = (*gallery)->enroll(person, keep);
+    std::vector<EnrollInput> inputs;
+    for (const auto& path : images) inputs.push_back({path, std::nullopt});
+    // One library call per person: it is written in one transaction, whole
+    // or (interrupted) not at all.
+    auto r = rec.enroll(person, inputs, opt);
+    if (!r.ok() && r.status().code() == ErrorCode::kCancelled) break;
     if (!r.ok()) { std::cerr << "facerec enroll: " << r.status().to_string() << "\n"; return kExitError; }
+    for (const auto& item : r->items) {
+      progress.step(person + "/" + fs::path(item.source).filename().string());
+      if (item.state == EnrollState::kSkipped) {
+        progress.line("skip    " + rel(item.source) + ": " + item.status.message());
+        ++skip_reasons[skip_reason(item)];
+      } else if (item.faces_found > 1) {
+        progress.line("note    " + rel(item.source) + ": " + std::to_string(item.faces_found) +
+                      " faces, enrolled the largest");
+      }
+    }
     added += r->added;
     duplicates += r->duplicates;
-    ++people_enrolled;
+    skipped += r->skipped;
+    if (r->added > 0) ++people_enrolled;
   }
   progress.finish();
   std::cout << "enrolled " << added << " templates for " << people_enrolled << " people into " << ctx->db << "; "

@@ -106,8 +106,8 @@ struct ImageTemplate {
 };
 
 // Loads, detects (retrying at lower confidence), picks, aligns and embeds
-// images, in chunks so that the embedder sees batches. Single-threaded: it
-// switches the shared detector's options for a retry.
+// images, in chunks so that the embedder sees batches. Single-threaded; the
+// retry passes its own detection options per call.
 class TemplateMaker {
  public:
   TemplateMaker(Context& ctx, TemplateOptions opt) : ctx_(ctx), opt_(opt), normal_(ctx.analyzer->detector().options()) {
@@ -153,9 +153,7 @@ class TemplateMaker {
     if (!faces.ok()) return faces.status();
     t.source = Source::kDetected;
     if (faces->empty() && do_retry_) {
-      ctx_.analyzer->detector().set_options(retry_);
-      faces = ctx_.analyzer->detect(*img);
-      ctx_.analyzer->detector().set_options(normal_);
+      faces = ctx_.analyzer->detect(*img, retry_);
       if (!faces.ok()) return faces.status();
       t.source = Source::kRetried;
     }
@@ -664,11 +662,8 @@ int run_detect_eval(DetectEvalArgs a) {
   if (!a.o.score_threshold) a.o.score_threshold = kDetectEvalScore;
   auto ctx = make_context(a.o);
   if (!ctx.ok()) return fail("detect", ctx.status());
-  {
-    DetectorOptions d = ctx->analyzer->detector().options();
-    d.max_faces = a.max_faces;
-    ctx->analyzer->detector().set_options(d);
-  }
+  DetectorOptions det_options = ctx->analyzer->detector().options();
+  det_options.max_faces = a.max_faces;
 
   std::vector<std::vector<eval::ScoredBox>> detections(gt->size());
   {
@@ -678,7 +673,7 @@ int run_detect_eval(DetectEvalArgs a) {
       const std::string path = (fs::path(a.images) / (*gt)[i].path).string();
       auto img = load_image(path, ctx->limits);
       if (!img.ok()) return fail("detect", img.status());  // every listed image is part of the measurement
-      auto faces = ctx->analyzer->detect(*img);
+      auto faces = ctx->analyzer->detect(*img, det_options);
       if (!faces.ok()) return fail("detect", faces.status());
       for (const auto& f : *faces) detections[i].push_back({f.box, f.score});
       progress.step();

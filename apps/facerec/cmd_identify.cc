@@ -9,6 +9,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "app.h"
+#include "facerec/json.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -53,20 +54,10 @@ void draw(cv::Mat& img, const Face& f, const Decision& d) {
 }
 
 int run_identify(const IdentifyArgs& a) {
-  auto ctx = make_context(a.o);
+  auto ctx = make_context(a.o, true, GalleryMode::kMustExist);
   if (!ctx.ok()) { std::cerr << "facerec identify: " << ctx.status().to_string() << "\n"; return kExitError; }
   if (Status s = ctx->require_threshold(); !s.ok()) { std::cerr << "facerec identify: " << s.to_string() << "\n"; return kExitError; }
-  if (!fs::exists(ctx->db)) {
-    std::cerr << "facerec identify: no gallery at " << ctx->db << "; enrol people first (facerec enroll <dir> --db "
-              << ctx->db << ")\n";
-    return kExitError;
-  }
-  auto gallery = Gallery::open(ctx->db, ctx->embedder_info());
-  if (!gallery.ok()) { std::cerr << "facerec identify: " << gallery.status().to_string() << "\n"; return kExitError; }
-  // MagFace-style models: a person is their quality (norm) weighted mean
-  // template; other models keep best-template matching.
-  auto index = SearchIndex::from_gallery(**gallery, ctx->analyzer->embedder().spec().quality_magnitude);
-  if (!index.ok()) { std::cerr << "facerec identify: " << index.status().to_string() << "\n"; return kExitError; }
+  const FaceRecognizer& rec = *ctx->recognizer;
   if (!a.annotate.empty()) {
     std::error_code ec;
     fs::create_directories(a.annotate, ec);
@@ -82,45 +73,36 @@ int run_identify(const IdentifyArgs& a) {
       images.emplace_back(p, dir ? fs::path(p).lexically_relative(input) : fs::path(p).filename());
   }
   const bool single = images.size() == 1 && !fs::is_directory(a.inputs[0]);
+  IdentifyOptions opt;
+  opt.top_k = a.top_k;
   int failures = 0;
   std::set<std::string> written;
   for (const auto& [path, out_name] : images) {
     if (g_interrupted) break;
-    auto img = load_image(path, ctx->limits);
-    Result<std::vector<AnalyzedFace>> faces = img.ok() ? ctx->analyzer->analyze(*img)
-                                                       : Result<std::vector<AnalyzedFace>>(img.status());
-    if (!faces.ok()) {
+    auto img = rec.load(path);
+    Result<IdentifyResult> result = img.ok() ? rec.identify(*img, opt) : Result<IdentifyResult>(img.status());
+    if (!result.ok()) {
       ++failures;
-      if (a.o.json) std::cout << json({{"image", path}, {"error", faces.status().to_string()}}).dump() << "\n";
-      std::cerr << "skip    " << printable(path) << ": " << faces.status().message() << "\n";
+      if (a.o.json) std::cout << json({{"image", path}, {"error", result.status().to_string()}}).dump() << "\n";
+      std::cerr << "skip    " << printable(path) << ": " << result.status().message() << "\n";
       continue;
     }
-    json jfaces = json::array();
-    if (!a.o.json) std::cout << printable(path) << ": " << img->cols << "x" << img->rows << ", " << faces->size() << " face(s)\n";
+    if (a.o.json) std::cout << identify_json(path, *result).dump() << "\n";
+    else std::cout << printable(path) << ": " << img->cols << "x" << img->rows << ", " << result->faces.size() << " face(s)\n";
     cv::Mat canvas = a.annotate.empty() ? cv::Mat() : img->clone();
     int n = 0;
-    for (const auto& af : *faces) {
-      Decision d = decide(index->search(af.embedding.unit.data(), a.top_k), ctx->threshold);
-      const auto& b = af.face.box;
-      if (a.o.json) {
-        json lm = json::array(), cands = json::array();
-        for (const auto& p : af.face.landmarks) lm.push_back({p.x, p.y});
-        for (const auto& c : d.candidates) cands.push_back({{"identity", c.identity}, {"similarity", c.similarity}});
-        jfaces.push_back({{"box", {b.x, b.y, b.x + b.width, b.y + b.height}}, {"score", af.face.score},
-                          {"landmarks", lm}, {"identity", d.known() ? json(d.identity) : json(nullptr)},
-                          {"similarity", d.known() ? d.similarity : (d.candidates.empty() ? 0.f : d.candidates[0].similarity)},
-                          {"quality", af.quality}, {"candidates", cands}});
-      } else {
-        std::printf("  #%d [%.0f,%.0f,%.0f,%.0f] score %.2f: ", ++n, b.x, b.y, b.x + b.width, b.y + b.height, af.face.score);
+    for (const auto& f : result->faces) {
+      const Decision& d = f.decision;
+      const auto& b = f.face.face.box;
+      if (!a.o.json) {
+        std::printf("  #%d [%.0f,%.0f,%.0f,%.0f] score %.2f: ", ++n, b.x, b.y, b.x + b.width, b.y + b.height, f.face.face.score);
         if (d.known()) std::printf("%s (%.3f)\n", printable(d.identity).c_str(), d.similarity);
         else if (d.candidates.empty()) std::printf("unknown (empty gallery)\n");
         else std::printf("unknown (closest %s at %.3f < %.3f)\n", printable(d.candidates[0].identity).c_str(),
-                         d.candidates[0].similarity, ctx->threshold);
+                         d.candidates[0].similarity, result->threshold.value);
       }
-      if (!canvas.empty()) draw(canvas, af.face, d);
+      if (!canvas.empty()) draw(canvas, f.face.face, d);
     }
-    if (a.o.json)
-      std::cout << json({{"image", path}, {"width", img->cols}, {"height", img->rows}, {"faces", jfaces}}).dump() << "\n";
     if (!canvas.empty()) {
       // out_name comes from names found on disk below a given folder; one that
       // would still leave --annotate (e.g. through "..") falls back to the bare

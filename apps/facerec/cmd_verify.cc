@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app.h"
+#include "facerec/json.h"
 
 namespace facerec::cli {
 namespace {
@@ -17,30 +18,33 @@ int run_verify(const VerifyArgs& a) {
   auto ctx = make_context(a.o);
   if (!ctx.ok()) { std::cerr << "facerec verify: " << ctx.status().to_string() << "\n"; return kExitError; }
   if (Status s = ctx->require_threshold(); !s.ok()) { std::cerr << "facerec verify: " << s.to_string() << "\n"; return kExitError; }
-  AnalyzedFace faces[2];
-  int found[2];
+  const FaceRecognizer& rec = *ctx->recognizer;
+  cv::Mat images[2];
   const std::string* paths[2] = {&a.img1, &a.img2};
   for (int i = 0; i < 2; ++i) {
-    auto p = pick_largest_face(*ctx, *paths[i]);
-    if (!p.ok()) { std::cerr << "facerec verify: " << p.status().to_string() << "\n"; return kExitError; }
-    auto e = ctx->analyzer->embed_faces(p->image, {p->face});
-    if (!e.ok()) { std::cerr << "facerec verify: " << e.status().to_string() << "\n"; return kExitError; }
-    faces[i] = std::move((*e)[0]);
-    found[i] = p->faces_found;
+    auto img = rec.load(*paths[i]);
+    if (!img.ok()) { std::cerr << "facerec verify: " << img.status().to_string() << "\n"; return kExitError; }
+    images[i] = std::move(img).value();
   }
-  const float sim = cosine(faces[0].embedding, faces[1].embedding);
-  const bool same = sim >= ctx->threshold;
+  auto v = rec.verify(images[0], images[1]);
+  if (!v.ok()) {
+    Status s = v.status();
+    // The library says "image N: ..."; name the file instead.
+    for (int i = 0; i < 2; ++i) {
+      const std::string tag = "image " + std::to_string(i + 1) + ": ";
+      if (s.message().rfind(tag, 0) == 0) s = Status(s.code(), *paths[i] + ": " + s.message().substr(tag.size()));
+    }
+    std::cerr << "facerec verify: " << s.to_string() << "\n";
+    return kExitError;
+  }
   if (a.o.json) {
-    std::cout << nlohmann::json({{"image1", a.img1}, {"image2", a.img2}, {"similarity", sim}, {"same", same},
-                                 {"threshold", ctx->threshold}, {"faces1", found[0]}, {"faces2", found[1]},
-                                 {"quality1", faces[0].quality}, {"quality2", faces[1].quality},
-                                 {"detector", ctx->analyzer->detector().spec().id},
-                                 {"embedder", ctx->analyzer->embedder().spec().id}}).dump() << "\n";
+    std::cout << verify_json(a.img1, a.img2, *v, rec.detector_spec().id, rec.embedder_spec().id).dump() << "\n";
   } else {
+    const int found[2] = {v->faces1, v->faces2};
     for (int i = 0; i < 2; ++i)
       if (found[i] > 1) std::cout << "note: " << *paths[i] << " has " << found[i] << " faces; used the largest\n";
-    std::printf("similarity %.4f %s threshold %.3f: %s\n", sim, same ? ">=" : "<", ctx->threshold,
-                same ? "same person" : "different people");
+    std::printf("similarity %.4f %s threshold %.3f: %s\n", v->similarity, v->same ? ">=" : "<", v->threshold.value,
+                v->same ? "same person" : "different people");
   }
   return kExitOk;
 }

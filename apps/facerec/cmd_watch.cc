@@ -22,6 +22,7 @@
 #include "facerec/track.h"
 #include "facerec/track_identity.h"
 #include "facerec/video.h"
+#include "facerec/video_recognizer.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -43,22 +44,6 @@ struct WatchArgs {
   float cut_threshold = 20.f;
 };
 
-// Per-track state beside the tracker's.
-struct TrackInfo {
-  TrackIdentity identity;
-  EmbedSchedule schedule;
-  long first_frame = 0, last_frame = 0;  // frames with a matched detection
-  double first_time = 0, last_time = 0;  // seconds
-  int frames_seen = 0;
-};
-
-struct PersonSeen {
-  double seconds = 0;
-  int tracks = 0;
-  double first_time = -1;
-  float best_similarity = 0;
-};
-
 struct StageTimes {
   double detect = 0, track = 0, embed = 0, output = 0;  // seconds, summed over frames
 };
@@ -74,16 +59,15 @@ std::string ascii_label(const std::string& s) {
   return out;
 }
 
-void draw_track(cv::Mat& img, const TrackedFace& t, const TrackInfo& info) {
-  const bool known = info.identity.known();
+void draw_track(cv::Mat& img, const TrackView& t) {
+  const bool known = !t.identity.empty();
   const cv::Scalar colour = known ? cv::Scalar(0, 200, 0) : cv::Scalar(0, 0, 230);
   const int thick = std::max(1, img.cols / 500);
   cv::rectangle(img, t.box, colour, thick);
   char sim[32];
-  std::snprintf(sim, sizeof sim, " %.2f", info.identity.similarity());
+  std::snprintf(sim, sizeof sim, " %.2f", t.similarity);
   const std::string label = "#" + std::to_string(t.id) + " " +
-                            (known ? ascii_label(info.identity.identity()) : std::string("unknown")) +
-                            (info.identity.votes() ? sim : "");
+                            (known ? ascii_label(t.identity) : std::string("unknown")) + (t.votes ? sim : "");
   const double scale = std::max(0.4, img.cols / 1400.0);
   int base = 0;
   const cv::Size ts = cv::getTextSize(label, cv::FONT_HERSHEY_SIMPLEX, scale, thick, &base);
@@ -125,22 +109,19 @@ int run_watch(WatchArgs a) {
   // down to the tracker's low score, and the tracker decides what they mean.
   TrackerOptions topt;
   topt.track_buffer = a.track_buffer;
-  if (a.o.score_threshold) {
-    topt.low_score = *a.o.score_threshold;
+  // The detection score from the flag or the config file, else the tracker's.
+  auto layers = given_layers(a.o);
+  if (!layers.ok()) return fail(layers.status().to_string());
+  if (layers->score_threshold) {
+    topt.low_score = *layers->score_threshold;
     topt.high_score = std::max(topt.high_score, topt.low_score);
     topt.new_track_score = std::max(topt.new_track_score, topt.high_score);
   } else {
-    a.o.score_threshold = topt.low_score;
+    layers->score_threshold = topt.low_score;
   }
-  auto ctx = make_context(a.o);
+  auto ctx = make_context(a.o, true, GalleryMode::kMustExist, &*layers);
   if (!ctx.ok()) return fail(ctx.status().to_string());
   if (Status s = ctx->require_threshold(); !s.ok()) return fail(s.to_string());
-  if (!fs::exists(ctx->db))
-    return fail("no gallery at " + ctx->db + "; enrol people first (facerec enroll <dir> --db " + ctx->db + ")");
-  auto gallery = Gallery::open(ctx->db, ctx->embedder_info());
-  if (!gallery.ok()) return fail(gallery.status().to_string());
-  auto index = SearchIndex::from_gallery(**gallery, ctx->analyzer->embedder().spec().quality_magnitude);
-  if (!index.ok()) return fail(index.status().to_string());
 
   VideoSourceOptions vopt;
   vopt.realtime = a.realtime;
@@ -176,44 +157,62 @@ int run_watch(WatchArgs a) {
               << (src.fps() > 0 ? std::to_string(src.fps()) : std::string("unknown")) << " fps), threshold "
               << ctx->threshold << " (" << ctx->threshold_source << "); Ctrl-C to stop\n";
 
-  IdentityVoteOptions vote;
-  vote.threshold = ctx->threshold;
-  EmbedScheduleOptions sched;
-  sched.refresh_frames = a.refresh_frames;
-  sched.unknown_refresh_frames = std::max(1, a.refresh_frames / 3);
-  ByteTracker tracker(topt);
-  CutDetector cuts(a.cut_threshold);
-  std::map<int, TrackInfo> infos;
-  std::map<std::string, PersonSeen> people;
-  StageTimes st;
-  long frames = 0, embeddings = 0, faces_total = 0;
+  VideoRecognizerOptions vopts;
+  vopts.tracker = topt;
+  vopts.vote.threshold = ctx->threshold;
+  vopts.schedule.refresh_frames = a.refresh_frames;
+  vopts.schedule.unknown_refresh_frames = std::max(1, a.refresh_frames / 3);
+  vopts.cut_threshold = a.cut_threshold;
+  auto video = VideoRecognizer::create(*ctx->recognizer, vopts, fps_nominal);
+  if (!video.ok()) return fail(video.status().to_string());
+  VideoRecognizer& vr = **video;
+  double output_s = 0;
   double last_time = 0;
   long last_index = 0;
   Status failure;
   bool window = false;
   bool user_quit = false;
 
-  const auto end_track = [&](int id) {
-    auto it = infos.find(id);
-    if (it == infos.end()) return;
-    const TrackInfo& ti = it->second;
-    // Seconds in view: from the first to the last matched frame, inclusive.
-    const double duration = ti.last_time - ti.first_time + 1.0 / fps_nominal;
-    const std::string& who = ti.identity.identity();
-    emit({{"event", "track_end"}, {"track", id}, {"frame", ti.last_frame}, {"time", ti.last_time},
-          {"duration", duration}, {"frames", ti.frames_seen}, {"identity", who.empty() ? json(nullptr) : json(who)},
-          {"similarity", ti.identity.similarity()}, {"embeddings", ti.schedule.count()}});
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "%8.2fs  track %d ended after %.2fs: ", ti.last_time, id, duration);
-    say(buf + (who.empty() ? std::string("unknown") : printable(who)));
-    if (!who.empty()) {
-      PersonSeen& p = people[who];
-      p.seconds += duration;
-      ++p.tracks;
-      if (p.first_time < 0 || ti.first_time < p.first_time) p.first_time = ti.first_time;
-      p.best_similarity = std::max(p.best_similarity, ti.identity.similarity());
+  // The library decides; this prints each event as a JSON line or text.
+  const VideoEventSink sink = [&](const VideoEvent& e) {
+    char buf[192];
+    switch (e.kind) {
+      case VideoEvent::Kind::kCut:
+        emit({{"event", "cut"}, {"frame", e.frame}, {"time", e.time}, {"difference", e.difference}});
+        break;
+      case VideoEvent::Kind::kTrackStart: {
+        const cv::Rect2f& b = e.box;
+        emit({{"event", "track_start"}, {"track", e.track}, {"frame", e.frame}, {"time", e.time},
+              {"box", {b.x, b.y, b.x + b.width, b.y + b.height}}});
+        std::snprintf(buf, sizeof buf, "%8.2fs  track %d started (frame %ld)", e.time, e.track, e.frame);
+        say(buf);
+        break;
+      }
+      case VideoEvent::Kind::kIdentified: {
+        emit({{"event", "identified"}, {"track", e.track}, {"identity", e.identity}, {"similarity", e.similarity},
+              {"frame", e.frame}, {"time", e.time}, {"quality", e.quality},
+              {"previous", e.previous.empty() ? json(nullptr) : json(e.previous)}});
+        std::snprintf(buf, sizeof buf, "%8.2fs  track %d is ", e.time, e.track);
+        char tail[48];
+        std::snprintf(tail, sizeof tail, " (%.3f, frame %ld)", e.similarity, e.frame);
+        say(buf + printable(e.identity) + tail);
+        break;
+      }
+      case VideoEvent::Kind::kUnidentified:
+        emit({{"event", "unidentified"}, {"track", e.track}, {"previous", e.previous}, {"frame", e.frame},
+              {"time", e.time}});
+        std::snprintf(buf, sizeof buf, "%8.2fs  track %d is unknown again", e.time, e.track);
+        say(buf);
+        break;
+      case VideoEvent::Kind::kTrackEnd:
+        emit({{"event", "track_end"}, {"track", e.track}, {"frame", e.frame}, {"time", e.time},
+              {"duration", e.duration}, {"frames", e.frames},
+              {"identity", e.identity.empty() ? json(nullptr) : json(e.identity)}, {"similarity", e.similarity},
+              {"embeddings", e.embeddings}});
+        std::snprintf(buf, sizeof buf, "%8.2fs  track %d ended after %.2fs: ", e.time, e.track, e.duration);
+        say(buf + (e.identity.empty() ? std::string("unknown") : printable(e.identity)));
+        break;
     }
-    infos.erase(it);
   };
 
   // Rolling processing rate for the overlay, over the last second or so.
@@ -222,117 +221,26 @@ int run_watch(WatchArgs a) {
   VideoFrame frame;
   try {
     while (!g_interrupted && !user_quit) {
-      if (a.max_frames > 0 && frames >= a.max_frames) break;
+      if (a.max_frames > 0 && vr.stats().frames >= a.max_frames) break;
       const NextResult r = src.next(frame, 100);
       if (r == NextResult::kTimeout) continue;
       if (r == NextResult::kEnd) {
         failure = src.end_status();
         break;
       }
-      ++frames;
       last_time = frame.time_s;
       last_index = frame.index;
+      auto tracks = vr.process(frame.bgr, frame.index, frame.time_s, sink);
+      if (!tracks.ok()) { failure = tracks.status(); break; }
+
       auto t0 = Clock::now();
-      // A cut ends every track: nobody keeps a track id, or a name, across a
-      // change of camera.
-      const float diff = cuts.update(frame.bgr);
-      if (cuts.is_cut()) {
-        emit({{"event", "cut"}, {"frame", frame.index}, {"time", frame.time_s}, {"difference", diff}});
-        for (int id : tracker.finish()) end_track(id);
-      }
-      st.track += since(t0);
-      t0 = Clock::now();
-      auto faces = ctx->analyzer->detect(frame.bgr);
-      if (!faces.ok()) { failure = faces.status(); break; }
-      st.detect += since(t0);
-
-      t0 = Clock::now();
-      std::vector<TrackerDetection> dets;
-      dets.reserve(faces->size());
-      for (const auto& f : *faces) dets.push_back({f.box, f.score});
-      const TrackerUpdate up = tracker.update(dets);
-      st.track += since(t0);
-
-      t0 = Clock::now();
-      for (int id : up.started) {
-        TrackInfo ti{TrackIdentity(vote), EmbedSchedule(sched)};
-        ti.first_frame = ti.last_frame = frame.index;
-        ti.first_time = ti.last_time = frame.time_s;
-        infos.emplace(id, std::move(ti));
-      }
-      std::vector<Face> to_embed;
-      std::vector<int> to_embed_track;
-      std::vector<float> to_embed_view;
-      for (const auto& t : up.tracks) {
-        if (t.detection < 0) continue;
-        ++faces_total;
-        TrackInfo& ti = infos.at(t.id);
-        ti.last_frame = frame.index;
-        ti.last_time = frame.time_s;
-        ++ti.frames_seen;
-        const Face& f = (*faces)[t.detection];
-        const float v = view_score(f);
-        if (ti.schedule.due(frame.index, v, ti.identity.known())) {
-          to_embed.push_back(f);
-          to_embed_track.push_back(t.id);
-          to_embed_view.push_back(v);
-        }
-      }
-      for (int id : up.started) {
-        const TrackInfo& ti = infos.at(id);
-        const auto it = std::find_if(up.tracks.begin(), up.tracks.end(), [&](const TrackedFace& t) { return t.id == id; });
-        const cv::Rect2f b = it != up.tracks.end() ? it->box : cv::Rect2f();
-        emit({{"event", "track_start"}, {"track", id}, {"frame", ti.first_frame}, {"time", ti.first_time},
-              {"box", {b.x, b.y, b.x + b.width, b.y + b.height}}});
-        char buf[96];
-        std::snprintf(buf, sizeof buf, "%8.2fs  track %d started (frame %ld)", ti.first_time, id, ti.first_frame);
-        say(buf);
-      }
-      if (!to_embed.empty()) {
-        auto embedded = ctx->analyzer->embed_faces(frame.bgr, to_embed);
-        if (!embedded.ok()) { failure = embedded.status(); break; }
-        std::vector<const float*> queries;
-        for (const auto& af : *embedded) queries.push_back(af.embedding.unit.data());
-        const auto results = index->search_batch(queries, 1);
-        embeddings += static_cast<long>(embedded->size());
-        for (size_t i = 0; i < embedded->size(); ++i) {
-          TrackInfo& ti = infos.at(to_embed_track[i]);
-          const std::string best = results[i].empty() ? std::string() : results[i][0].identity;
-          const float sim = results[i].empty() ? 0.f : results[i][0].similarity;
-          ti.schedule.embedded(frame.index, to_embed_view[i]);
-          const IdentityChange c = ti.identity.add(best, sim, (*embedded)[i].quality);
-          if (!c.changed) continue;
-          const int id = to_embed_track[i];
-          if (ti.identity.known()) {
-            emit({{"event", "identified"}, {"track", id}, {"identity", ti.identity.identity()},
-                  {"similarity", ti.identity.similarity()}, {"frame", frame.index}, {"time", frame.time_s},
-                  {"quality", (*embedded)[i].quality},
-                  {"previous", c.previous.empty() ? json(nullptr) : json(c.previous)}});
-            char buf[128];
-            std::snprintf(buf, sizeof buf, "%8.2fs  track %d is ", frame.time_s, id);
-            char tail[48];
-            std::snprintf(tail, sizeof tail, " (%.3f, frame %ld)", ti.identity.similarity(), frame.index);
-            say(buf + printable(ti.identity.identity()) + tail);
-          } else {
-            emit({{"event", "unidentified"}, {"track", id}, {"previous", c.previous}, {"frame", frame.index},
-                  {"time", frame.time_s}});
-            char buf[96];
-            std::snprintf(buf, sizeof buf, "%8.2fs  track %d is unknown again", frame.time_s, id);
-            say(buf);
-          }
-        }
-      }
-      for (int id : up.ended) end_track(id);
-      st.embed += since(t0);
-
-      t0 = Clock::now();
       recent.push_back(Clock::now());
       while (recent.size() > 2 && std::chrono::duration<double>(recent.back() - recent.front()).count() > 1.0)
         recent.pop_front();
       if (a.view || !a.save.empty()) {
         cv::Mat canvas = frame.bgr.clone();
-        for (const auto& t : up.tracks)
-          if (t.detection >= 0) draw_track(canvas, t, infos.at(t.id));
+        for (const auto& t : *tracks)
+          if (t.matched) draw_track(canvas, t);
         const double span = std::chrono::duration<double>(recent.back() - recent.front()).count();
         draw_fps(canvas, span > 0 ? (recent.size() - 1) / span : 0.0);
         if (!a.save.empty()) {
@@ -349,7 +257,7 @@ int run_watch(WatchArgs a) {
           if (key == 'q' || key == 27) user_quit = true;
         }
       }
-      st.output += since(t0);
+      output_s += since(t0);
     }
   } catch (const std::exception& e) {
     // OpenCV throws from imshow (no GUI backend) and from a failing writer.
@@ -360,7 +268,11 @@ int run_watch(WatchArgs a) {
   // Close the video first: whatever happens below, the file must play.
   writer.release();
   if (window) cv::destroyAllWindows();
-  for (int id : tracker.finish()) end_track(id);
+  vr.finish(sink);
+  const VideoStats& vs = vr.stats();
+  const long frames = vs.frames, embeddings = vs.embeddings, faces_total = vs.faces;
+  const StageTimes st{vs.detect_s, vs.track_s, vs.embed_s, output_s};
+  const auto& people = vs.people;
 
   const CaptureStats cs = src.stats();
   const double n = std::max<long>(frames, 1);

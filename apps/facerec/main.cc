@@ -14,7 +14,7 @@ int main(int argc, char** argv) {
   struct Entry { void (*reg)(CLI::App&, std::function<void(int)>); };
   const Entry kCommands[] = {{register_models}, {register_align}, {register_enroll}, {register_gallery},
                              {register_identify}, {register_verify}, {register_watch},
-                             {register_eval}, {register_embed}};
+                             {register_eval}, {register_embed}, {register_serve}};
   for (const auto& c : kCommands) c.reg(app, set_rc);
   install_signal_handlers();
   try {

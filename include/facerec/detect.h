@@ -1,7 +1,8 @@
 // Face detection: every family decodes into the same typed Face.
 //
-// Thread safety: detect() is const and may be called from several threads at
-// once (the session is shared, all scratch state is per call).
+// Thread safety: a Detector is immutable after create_detector(); detect() is
+// const and may be called from several threads at once, each with its own
+// options (the session is shared, all scratch state is per call).
 #pragma once
 
 #include <memory>
@@ -22,15 +23,25 @@ struct DetectorOptions {
   int input_width = 0, input_height = 0;  // 0: the model's own (or 640 for dynamic models)
   int max_faces = 0;             // 0: no limit; otherwise keep the highest-scoring
 };
+// The per-call name: detect(image, DetectOptions{...}).
+using DetectOptions = DetectorOptions;
+
+// kInvalidArgument when a threshold is outside 0..1 (NaN included), a size or
+// max_faces is negative. `what` prefixes the message (e.g. "--det-score").
+Status validate_detect_options(const DetectorOptions& options);
 
 class Detector {
  public:
   virtual ~Detector() = default;
-  // bgr: 8-bit 3-channel BGR, any size. Returns faces in original-image pixels,
-  // sorted by descending score, after NMS.
-  virtual Result<std::vector<Face>> detect(const cv::Mat& bgr) const = 0;
+  // bgr: 8-bit BGR (1- and 4-channel are converted), any size. Returns faces
+  // in original-image pixels, sorted by descending score, after NMS. Options
+  // out of range are kInvalidArgument; so is an input size a fixed-size model
+  // cannot take.
+  virtual Result<std::vector<Face>> detect(const cv::Mat& bgr, const DetectOptions& options) const = 0;
+  // Same with the options given at creation.
+  Result<std::vector<Face>> detect(const cv::Mat& bgr) const { return detect(bgr, options()); }
   virtual const ModelSpec& spec() const = 0;
-  virtual void set_options(const DetectorOptions& options) = 0;
+  // The options given at creation (the default for detect(bgr)). Immutable.
   virtual const DetectorOptions& options() const = 0;
 };
 

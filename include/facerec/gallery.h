@@ -57,6 +57,8 @@ struct PersonInfo {
 struct EnrollOutcome {
   int added = 0;
   int duplicates = 0;  // same person + same source_sha256 already stored
+  // One per template given, in order: its new row id, or 0 for a duplicate.
+  std::vector<int64_t> template_ids;
 };
 
 Status validate_identity_name(const std::string& name);

@@ -69,7 +69,9 @@ class Manifest {
   // Reads a manifest file. Unknown keys are ignored; missing required ones are
   // a kInvalidArgument naming the entry.
   static Result<Manifest> load(const std::string& path);
-  // $FACEREC_MANIFEST, else models/manifest.json in the source tree.
+  // The search path: $FACEREC_MANIFEST when set, else the copy `cmake
+  // --install` put in <prefix>/share/facerec/manifest.json when it exists,
+  // else models/manifest.json in the source tree this was built from.
   static std::string default_path();
   // $FACEREC_CACHE, else $XDG_CACHE_HOME/facerec, else ~/.cache/facerec.
   static std::string cache_dir();

@@ -1,8 +1,9 @@
 // The end-to-end stage chain: detect -> align -> embed, plus face quality.
 //
 // Ownership: a FaceAnalyzer owns its detector and embedder sessions; the
-// Runtime passed to create() must outlive it. analyze() is const and
-// thread-safe.
+// Runtime passed to create() must outlive it. It is immutable after create():
+// every call is const and thread-safe, and detection options travel with the
+// call (the overloads without options use the ones given at creation).
 #pragma once
 
 #include <memory>
@@ -40,8 +41,10 @@ class FaceAnalyzer {
 
   // Every face in the image (8-bit BGR), sorted by score.
   Result<std::vector<Face>> detect(const cv::Mat& bgr) const;
+  Result<std::vector<Face>> detect(const cv::Mat& bgr, const DetectOptions& options) const;
   // Detects, aligns and embeds every face (batched through the embedder).
   Result<std::vector<AnalyzedFace>> analyze(const cv::Mat& bgr) const;
+  Result<std::vector<AnalyzedFace>> analyze(const cv::Mat& bgr, const DetectOptions& options) const;
   // Aligns and embeds the given faces of an image.
   Result<std::vector<AnalyzedFace>> embed_faces(const cv::Mat& bgr, const std::vector<Face>& faces) const;
   // Embeds already-aligned crops (the embedder's input size).
@@ -52,7 +55,6 @@ class FaceAnalyzer {
   float quality(const Face* face, const cv::Mat& aligned, const Embedding& e) const;
 
   const Detector& detector() const { return *detector_; }
-  Detector& detector() { return *detector_; }
   const Embedder& embedder() const { return *embedder_; }
 
  private:

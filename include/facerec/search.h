@@ -4,10 +4,14 @@
 // scores as their best template, or, when the index has row weights, as the
 // cosine to their quality-weighted mean template (see the constructor).
 // search_reference() is the plain-loop twin the tests compare against.
-// Thread safety: search() is const; the index is immutable after build.
+// Thread safety: the const calls (search*) may run together from many
+// threads; add_person/remove_person/rename_person mutate and need the caller
+// to exclude readers (FaceRecognizer holds a std::shared_mutex: shared for
+// search, exclusive for updates, as hnswlib documents add_items vs knn_query).
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -49,10 +53,31 @@ class SearchIndex {
   // Same for many queries at once (one sgemm).
   std::vector<std::vector<Candidate>> search_batch(const std::vector<const float*>& queries, int top_k) const;
   std::vector<Candidate> search_reference(const float* query, int top_k) const;
+  // Checked form: a query whose length is not dim() is kInvalidArgument.
+  Result<std::vector<Candidate>> search(std::span<const float> query, int top_k) const;
+
+  // ---- In-place updates (src/index/search_update.cc) -------------------------
+  // Each costs O(rows) index bookkeeping and, for add, O(added rows * dim)
+  // copying; nothing is re-read from the gallery. The result equals an index
+  // built from scratch over the same rows (tested against that).
+  //
+  // Appends unit rows (rows.size() == n * dim(); a fresh, empty index takes
+  // its dim from the first add when dim() is 0 and `dim` is given) to a
+  // person, created when new. weights: empty for an unweighted index, else one
+  // weight > 0 per row (and the index must already be weighted or be empty).
+  Status add_person_rows(const std::string& name, std::span<const float> rows, std::span<const float> weights = {},
+                         int dim = 0);
+  // Drops every row of a person. kNotFound when absent.
+  Status remove_person(const std::string& name);
+  // kNotFound when `from` is absent, kAlreadyExists when `to` is present.
+  Status rename_person(const std::string& from, const std::string& to);
+  // Rows per person, in name order.
+  std::vector<std::pair<std::string, int>> people_rows() const;
 
  private:
   std::vector<Candidate> top_people(const float* scores, int top_k) const;
   std::vector<Candidate> rank_people(std::vector<float> person_score, int top_k) const;
+  void update_person_norm(int32_t person);
   int dim_ = 0;
   std::vector<float> row_weight_;      // empty = unweighted (max over templates)
   std::vector<float> person_inv_norm_; // 1 / |sum_r w_r u_r| per person, when weighted

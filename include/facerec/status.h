@@ -27,6 +27,7 @@ enum class ErrorCode {
   kDatabase,         // SQLite failure
   kCancelled,        // interrupted by the user
   kInternal,
+  kAlreadyExists,    // e.g. renaming a person to a name already enrolled
 };
 
 const char* to_string(ErrorCode code);
@@ -89,6 +90,18 @@ class [[nodiscard]] Result {
       std::abort();                                                                      \
     }                                                                                    \
   } while (0)
+
+// Declares/assigns `lhs` from a Result-returning expression, or returns its
+// Status from the current function:
+//   FACEREC_ASSIGN_OR_RETURN(cv::Mat img, load_image(path));
+#define FACEREC_CONCAT_INNER_(a, b) a##b
+#define FACEREC_CONCAT_(a, b) FACEREC_CONCAT_INNER_(a, b)
+#define FACEREC_ASSIGN_OR_RETURN(lhs, expr) \
+  FACEREC_ASSIGN_OR_RETURN_IMPL_(FACEREC_CONCAT_(facerec_result_, __LINE__), lhs, expr)
+#define FACEREC_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
+  auto tmp = (expr);                                   \
+  if (!tmp.ok()) return tmp.status();                  \
+  lhs = std::move(tmp).value()
 
 // Propagate a failed Status/Result from the current function.
 #define FACEREC_RETURN_IF_ERROR(expr)          \

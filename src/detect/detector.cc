@@ -102,7 +102,8 @@ Result<std::vector<Tensor>> DetectorBase::forward(const cv::Mat& bgr, cv::Size s
   return session_->run({TensorView{blob.data(), {1, input_.channels, size.height, size.width}}});
 }
 
-Result<std::vector<Face>> DetectorBase::detect(const cv::Mat& image) const {
+Result<std::vector<Face>> DetectorBase::detect(const cv::Mat& image, const DetectOptions& options) const {
+  FACEREC_RETURN_IF_ERROR(validate_detect_options(options));
   if (image.empty()) return Status(ErrorCode::kInvalidArgument, "detect: empty image");
   if (image.depth() != CV_8U || (image.channels() != 3 && image.channels() != 1 && image.channels() != 4))
     return Status(ErrorCode::kInvalidArgument, "detect: expected an 8-bit BGR image, got type " +
@@ -111,16 +112,16 @@ Result<std::vector<Face>> DetectorBase::detect(const cv::Mat& image) const {
     cv::Mat bgr = image;
     if (image.channels() == 1) cv::cvtColor(image, bgr, cv::COLOR_GRAY2BGR);
     if (image.channels() == 4) cv::cvtColor(image, bgr, cv::COLOR_BGRA2BGR);
-    auto size = resolve_input_size(input_, spec_, options_, size_multiple());
+    auto size = resolve_input_size(input_, spec_, options, size_multiple());
     if (!size.ok()) return size.status();
     Letterbox lb;
     auto out = forward(bgr, *size, lb);
     if (!out.ok()) return out.status();
-    auto raw = decode(*out, *size);
+    auto raw = decode(*out, *size, options);
     if (!raw.ok()) return raw.status();
-    std::vector<Face> faces = nms(std::move(raw).value(), options_.nms_threshold);
-    if (options_.max_faces > 0 && faces.size() > static_cast<size_t>(options_.max_faces))
-      faces.resize(static_cast<size_t>(options_.max_faces));
+    std::vector<Face> faces = nms(std::move(raw).value(), options.nms_threshold);
+    if (options.max_faces > 0 && faces.size() > static_cast<size_t>(options.max_faces))
+      faces.resize(static_cast<size_t>(options.max_faces));
     map_to_image(faces, lb, bgr.size());
     // A box squeezed to nothing by clipping (a detection wholly in the padding)
     // is not a face in this image.
@@ -131,10 +132,22 @@ Result<std::vector<Face>> DetectorBase::detect(const cv::Mat& image) const {
     return faces;
   } catch (const cv::Exception& e) {
     return Status(ErrorCode::kInternal, std::string("detect: OpenCV error: ") + e.what());
+  } catch (const std::exception& e) {
+    return Status(ErrorCode::kInternal, std::string("detect: ") + e.what());
   }
 }
 
 }  // namespace detect_internal
+
+Status validate_detect_options(const DetectorOptions& o) {
+  if (!(o.score_threshold >= 0.f && o.score_threshold <= 1.f))
+    return Status(ErrorCode::kInvalidArgument, "detection score threshold must be within 0..1");
+  if (!(o.nms_threshold >= 0.f && o.nms_threshold <= 1.f))
+    return Status(ErrorCode::kInvalidArgument, "NMS IoU threshold must be within 0..1");
+  if (o.input_width < 0 || o.input_height < 0 || o.max_faces < 0)
+    return Status(ErrorCode::kInvalidArgument, "detector input size and max_faces must not be negative");
+  return Status::Ok();
+}
 
 Result<std::unique_ptr<Detector>> create_detector(Runtime& runtime, const ModelSpec& spec,
                                                    const DetectorOptions& options, const ModelSpec* landmarks) {
@@ -147,10 +160,7 @@ Result<std::unique_ptr<Detector>> create_detector(Runtime& runtime, const ModelS
       std::end(kFamilies))
     return Status(ErrorCode::kInvalidArgument, "model '" + spec.id + "': unknown detector family '" + spec.family +
                                                    "' (known: yolov5face, scrfd, yunet, retinaface, ultraface, mtcnn)");
-  if (!(options.score_threshold >= 0.f && options.score_threshold <= 1.f) ||
-      !(options.nms_threshold >= 0.f && options.nms_threshold <= 1.f) || options.input_width < 0 ||
-      options.input_height < 0 || options.max_faces < 0)
-    return Status(ErrorCode::kInvalidArgument, "detector options out of range (thresholds must be in 0..1)");
+  FACEREC_RETURN_IF_ERROR(validate_detect_options(options));
   FACEREC_RETURN_IF_ERROR(verify_model_file(spec));
   auto session = runtime.load(spec.path, spec.session);
   if (!session.ok()) return session.status();

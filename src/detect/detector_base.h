@@ -51,23 +51,24 @@ Result<cv::Size> resolve_input_size(const NetInput& in, const ModelSpec& spec, c
 // pixels, then NMS, max_faces, maps to the image, and refine() (the npm
 // default's landmark stage). Catches cv::Exception at the boundary.
 //
-// Thread safety: detect() is const and reentrant; set_options() must not run
-// concurrently with detect().
+// Thread safety: immutable after construction; detect() is const and reentrant.
 class DetectorBase : public Detector {
  public:
   DetectorBase(ModelSpec spec, DetectorOptions options, std::unique_ptr<InferenceSession> session, NetInput input)
       : spec_(std::move(spec)), options_(options), session_(std::move(session)), input_(input) {}
 
-  Result<std::vector<Face>> detect(const cv::Mat& bgr) const final;
+  using Detector::detect;
+  Result<std::vector<Face>> detect(const cv::Mat& bgr, const DetectOptions& options) const final;
   const ModelSpec& spec() const override { return spec_; }
-  void set_options(const DetectorOptions& options) override { options_ = options; }
   const DetectorOptions& options() const override { return options_; }
 
  protected:
   // Decodes the network's outputs for an input of `size` into faces in
-  // network-input pixels, not yet NMS'd. detect() has already resolved the
-  // size, fitted the image and run the session.
-  virtual Result<std::vector<Face>> decode(const std::vector<Tensor>& out, cv::Size size) const = 0;
+  // network-input pixels, not yet NMS'd, keeping those at or above
+  // options.score_threshold. detect() has already resolved the size, fitted
+  // the image and run the session.
+  virtual Result<std::vector<Face>> decode(const std::vector<Tensor>& out, cv::Size size,
+                                           const DetectorOptions& options) const = 0;
   // Dynamic input sizes are rounded up to a multiple of this (the last stride).
   virtual int size_multiple() const { return 32; }
   // Faces already in image pixels (after NMS); may fill landmarks.
@@ -81,7 +82,7 @@ class DetectorBase : public Detector {
 
  private:
   ModelSpec spec_;
-  DetectorOptions options_;
+  const DetectorOptions options_;
   std::unique_ptr<InferenceSession> session_;
   NetInput input_;
 };

@@ -588,19 +588,20 @@ TEST(DetectOptions, ThresholdsAndMaxFaces) {
   for (size_t i = 1; i < all.size(); ++i) EXPECT_GE(all[i - 1].score, all[i].score);
   DetectorOptions o = d->options();
   o.max_faces = 2;
-  d->set_options(o);
-  auto two = d->detect(img).value();
+  auto two = d->detect(img, o).value();
   ASSERT_EQ(two.size(), 2u);
   EXPECT_EQ(two[0].box, all[0].box);
   EXPECT_EQ(two[1].box, all[1].box);
   o.max_faces = 0;
   o.score_threshold = all[2].score + 1e-4f;  // above the third face's score
-  d->set_options(o);
-  EXPECT_EQ(d->detect(img).value().size(), 2u);
+  EXPECT_EQ(d->detect(img, o).value().size(), 2u);
   o.score_threshold = 0.5f;
   o.nms_threshold = 0.f;  // any overlap at all suppresses: still 6 separate faces
-  d->set_options(o);
+  EXPECT_EQ(d->detect(img, o).value().size(), 6u);
+  // The detector itself is unchanged by per-call options.
   EXPECT_EQ(d->detect(img).value().size(), 6u);
+  o.score_threshold = 1.5f;
+  EXPECT_EQ(d->detect(img, o).status().code(), ErrorCode::kInvalidArgument);
 }
 
 TEST(DetectOptions, YuNetRunsAtAnOverriddenInputSize) {
@@ -781,14 +782,13 @@ TEST(DetectErrors, CallerMistakesAreInvalidArgument) {
   bad.score_threshold = 1.5f;
   EXPECT_EQ(code(create_detector(runtime(), spec_of("scrfd_500m"), bad)), ErrorCode::kInvalidArgument);
   // A fixed 640x640 model cannot run at 320: refused at creation, and on
-  // detect() when set later.
+  // detect() when asked per call.
   DetectorOptions small;
   small.input_width = small.input_height = 320;
   EXPECT_EQ(code(create_detector(runtime(), spec_of("scrfd_500m"), small)), ErrorCode::kInvalidArgument);
   auto d = make("scrfd_500m");
   ASSERT_TRUE(d);
-  d->set_options(small);
-  auto r = d->detect(lfw200()[0]);
+  auto r = d->detect(lfw200()[0], small);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
   // The npm detector without its landmark model.

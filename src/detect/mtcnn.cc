@@ -145,7 +145,8 @@ class MtcnnDetector final : public Detector {
     return Status::Ok();
   }
 
-  Result<std::vector<Face>> detect(const cv::Mat& image) const override {
+  Result<std::vector<Face>> detect(const cv::Mat& image, const DetectOptions& opt) const override {
+    FACEREC_RETURN_IF_ERROR(validate_detect_options(opt));
     if (image.empty()) return Status(ErrorCode::kInvalidArgument, "detect: empty image");
     if (image.depth() != CV_8U || (image.channels() != 3 && image.channels() != 1 && image.channels() != 4))
       return Status(ErrorCode::kInvalidArgument, "detect: expected an 8-bit BGR image, got type " +
@@ -158,7 +159,7 @@ class MtcnnDetector final : public Detector {
       if (!boxes.ok()) return boxes.status();
       auto r = stage_r(bgr, std::move(boxes).value());
       if (!r.ok()) return r.status();
-      auto o = stage_o(bgr, std::move(r).value());
+      auto o = stage_o(bgr, std::move(r).value(), opt.score_threshold);
       if (!o.ok()) return o.status();
       std::vector<Face> faces;
       for (const auto& c : *o) {
@@ -168,9 +169,9 @@ class MtcnnDetector final : public Detector {
         f.landmarks = c.landmarks;
         faces.push_back(f);
       }
-      faces = nms(std::move(faces), options_.nms_threshold);
-      if (options_.max_faces > 0 && faces.size() > static_cast<size_t>(options_.max_faces))
-        faces.resize(static_cast<size_t>(options_.max_faces));
+      faces = nms(std::move(faces), opt.nms_threshold);
+      if (opt.max_faces > 0 && faces.size() > static_cast<size_t>(opt.max_faces))
+        faces.resize(static_cast<size_t>(opt.max_faces));
       const cv::Rect2f frame(0.f, 0.f, static_cast<float>(bgr.cols), static_cast<float>(bgr.rows));
       for (auto& f : faces) f.box &= frame;
       faces.erase(std::remove_if(faces.begin(), faces.end(),
@@ -183,7 +184,6 @@ class MtcnnDetector final : public Detector {
   }
 
   const ModelSpec& spec() const override { return spec_; }
-  void set_options(const DetectorOptions& options) override { options_ = options; }
   const DetectorOptions& options() const override { return options_; }
 
  private:
@@ -262,7 +262,7 @@ class MtcnnDetector final : public Detector {
     return kept;
   }
 
-  Result<std::vector<Candidate>> stage_o(const cv::Mat& bgr, std::vector<Candidate> c) const {
+  Result<std::vector<Candidate>> stage_o(const cv::Mat& bgr, std::vector<Candidate> c, float score_threshold) const {
     if (c.empty()) return c;
     auto out = run_crops(*onet_, bgr, c, 48, spec_.stages[1].input);
     if (!out.ok()) return out.status();
@@ -272,7 +272,7 @@ class MtcnnDetector final : public Detector {
     std::vector<Candidate> kept;
     for (size_t i = 0; i < c.size(); ++i) {
       const float s = (*out)[o_prob_].data[2 * i + 1];
-      if (!(s >= options_.score_threshold)) continue;
+      if (!(s >= score_threshold)) continue;
       c[i].score = s;
       for (int j = 0; j < 4; ++j) c[i].reg[j] = (*out)[o_reg_].data[4 * i + j];
       const float* lm = (*out)[o_lm_].data.data() + 10 * i;

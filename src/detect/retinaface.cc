@@ -25,7 +25,8 @@ class RetinaFaceDetector final : public DetectorBase {
   using DetectorBase::DetectorBase;
 
  protected:
-  Result<std::vector<Face>> decode(const std::vector<Tensor>& out, cv::Size size) const override {
+  Result<std::vector<Face>> decode(const std::vector<Tensor>& out, cv::Size size,
+                                   const DetectorOptions& opt) const override {
     const Tensor& t = out[0];
     const size_t n = prior_count(size.width, size.height);
     FACEREC_RETURN_IF_ERROR(check_numel(t, n * 16, "retinaface output0"));
@@ -38,7 +39,7 @@ class RetinaFaceDetector final : public DetectorBase {
       const float c0 = row[i * 16 + 4], c1 = row[i * 16 + 5];
       probabilities = c0 >= 0.f && c1 >= 0.f && std::fabs(c0 + c1 - 1.f) < 1e-3f;
     }
-    const float thr = options().score_threshold;
+    const float thr = opt.score_threshold;
     // softmax(c)[1] = sigmoid(c1 - c0) >= thr  <=>  c1 - c0 >= logit(thr).
     const float thr_logit = logit(thr);
 

@@ -14,9 +14,10 @@ class ScrfdDetector final : public DetectorBase {
   using DetectorBase::DetectorBase;
 
  protected:
-  Result<std::vector<Face>> decode(const std::vector<Tensor>& out, cv::Size size) const override {
+  Result<std::vector<Face>> decode(const std::vector<Tensor>& out, cv::Size size,
+                                   const DetectorOptions& opt) const override {
     const std::vector<Tensor>& t = out;
-    const float thr = options().score_threshold;
+    const float thr = opt.score_threshold;
     std::vector<Face> faces;
     for (int k = 0; k < 3; ++k) {
       const int s = kStrides[k];

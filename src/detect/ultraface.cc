@@ -74,13 +74,14 @@ class UltraFaceDetector final : public DetectorBase {
 
  protected:
   int size_multiple() const override { return 1; }
-  Result<std::vector<Face>> decode(const std::vector<Tensor>& out, cv::Size size) const override {
+  Result<std::vector<Face>> decode(const std::vector<Tensor>& out, cv::Size size,
+                                   const DetectorOptions& opt) const override {
     const Tensor& scores = out[scores_at_];
     const Tensor& boxes = out[boxes_at_];
     const size_t n = scores.data.size() / 2;
     FACEREC_RETURN_IF_ERROR(check_numel(scores, 2 * n, "ultraface scores"));
     FACEREC_RETURN_IF_ERROR(check_numel(boxes, 4 * n, "ultraface boxes"));
-    const float thr = options().score_threshold;
+    const float thr = opt.score_threshold;
     const float W = static_cast<float>(size.width), H = static_cast<float>(size.height);
     std::vector<Face> faces;
     for (size_t i = 0; i < n; ++i) {

@@ -37,13 +37,15 @@ class Yolov5FaceDetector final : public DetectorBase {
       : DetectorBase(std::move(spec), opt, std::move(s), in), raw_order_(std::move(raw_order)) {}
 
  protected:
-  Result<std::vector<Face>> decode(const std::vector<Tensor>& out, cv::Size size) const override {
-    return raw_order_.empty() ? decode_decoded(out, size) : decode_raw(out, size);
+  Result<std::vector<Face>> decode(const std::vector<Tensor>& out, cv::Size size,
+                                   const DetectorOptions& opt) const override {
+    return raw_order_.empty() ? decode_decoded(out, size, opt) : decode_raw(out, size, opt);
   }
 
  private:
-  Result<std::vector<Face>> decode_raw(const std::vector<Tensor>& t, cv::Size size) const {
-    const float thr = options().score_threshold;
+  Result<std::vector<Face>> decode_raw(const std::vector<Tensor>& t, cv::Size size,
+                                       const DetectorOptions& opt) const {
+    const float thr = opt.score_threshold;
     // score = sigmoid(obj) * sigmoid(cls) <= sigmoid(obj), so a raw obj below
     // logit(thr) cannot pass: skip it before any exp().
     const float obj_min = logit(thr);
@@ -81,10 +83,11 @@ class Yolov5FaceDetector final : public DetectorBase {
     return faces;
   }
 
-  Result<std::vector<Face>> decode_decoded(const std::vector<Tensor>& t, cv::Size size) const {
+  Result<std::vector<Face>> decode_decoded(const std::vector<Tensor>& t, cv::Size size,
+                                           const DetectorOptions& opt) const {
     const Tensor& out = t[0];
     FACEREC_RETURN_IF_ERROR(check_numel(out, decoded_rows(size) * kRow, "yolov5face decoded output"));
-    const float thr = options().score_threshold;
+    const float thr = opt.score_threshold;
     const size_t n = out.data.size() / kRow;
     std::vector<Face> faces;
     for (size_t i = 0; i < n; ++i) {

@@ -25,9 +25,10 @@ class YuNetDetector final : public DetectorBase {
       : DetectorBase(std::move(spec), opt, std::move(s), in), order_(order) {}
 
  protected:
-  Result<std::vector<Face>> decode(const std::vector<Tensor>& out, cv::Size size) const override {
+  Result<std::vector<Face>> decode(const std::vector<Tensor>& out, cv::Size size,
+                                   const DetectorOptions& opt) const override {
     const std::vector<Tensor>& t = out;
-    const float thr = options().score_threshold;
+    const float thr = opt.score_threshold;
     std::vector<Face> faces;
     for (int k = 0; k < 3; ++k) {
       const int s = kStrides[k];

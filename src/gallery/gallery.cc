@@ -361,8 +361,13 @@ struct Gallery::Impl {
       sqlite3_bind_double(ins.s, 6, t.det_score);
       sqlite3_bind_int64(ins.s, 7, now);
       if (sqlite3_step(ins.s) != SQLITE_DONE) return db_error(db, path, "inserting a template");
-      if (sqlite3_changes(db) == 1) ++out.added;
-      else ++out.duplicates;
+      if (sqlite3_changes(db) == 1) {
+        ++out.added;
+        out.template_ids.push_back(static_cast<int64_t>(sqlite3_last_insert_rowid(db)));
+      } else {
+        ++out.duplicates;
+        out.template_ids.push_back(0);
+      }
     }
     return out;
   }

@@ -125,7 +125,13 @@ Result<ModelSpec> parse_entry(const json& e, const std::string& cache) {
 }  // namespace
 
 std::string Manifest::default_path() {
-  return env_or("FACEREC_MANIFEST", (fs::path(FACEREC_SOURCE_DIR) / "models" / "manifest.json").string());
+  if (const char* m = std::getenv("FACEREC_MANIFEST"); m && *m) return m;
+#ifdef FACEREC_INSTALL_MANIFEST
+  // An installed library: the manifest `cmake --install` put beside it.
+  std::error_code ec;
+  if (fs::exists(FACEREC_INSTALL_MANIFEST, ec)) return FACEREC_INSTALL_MANIFEST;
+#endif
+  return (fs::path(FACEREC_SOURCE_DIR) / "models" / "manifest.json").string();
 }
 
 std::string Manifest::cache_dir() {

@@ -37,17 +37,28 @@ Result<std::unique_ptr<FaceAnalyzer>> FaceAnalyzer::create(Runtime& runtime, con
 
 Result<std::vector<Face>> FaceAnalyzer::detect(const cv::Mat& bgr) const { return detector_->detect(bgr); }
 
+Result<std::vector<Face>> FaceAnalyzer::detect(const cv::Mat& bgr, const DetectOptions& options) const {
+  return detector_->detect(bgr, options);
+}
+
 Result<std::vector<AnalyzedFace>> FaceAnalyzer::analyze(const cv::Mat& bgr) const {
-  auto faces = detector_->detect(bgr);
-  if (!faces.ok()) return faces.status();
-  return embed_faces(bgr, *faces);
+  return analyze(bgr, detector_->options());
+}
+
+Result<std::vector<AnalyzedFace>> FaceAnalyzer::analyze(const cv::Mat& bgr, const DetectOptions& options) const {
+  FACEREC_ASSIGN_OR_RETURN(std::vector<Face> faces, detector_->detect(bgr, options));
+  return embed_faces(bgr, faces);
 }
 
 Result<std::vector<AnalyzedFace>> FaceAnalyzer::embed_faces(const cv::Mat& bgr, const std::vector<Face>& faces) const {
   const int size = embedder_->spec().input.width;
   std::vector<cv::Mat> crops;
   crops.reserve(faces.size());
-  for (const auto& f : faces) crops.push_back(align_face(bgr, f, size));
+  try {
+    for (const auto& f : faces) crops.push_back(align_face(bgr, f, size));
+  } catch (const cv::Exception& e) {
+    return Status(ErrorCode::kInvalidArgument, std::string("align: ") + e.what());
+  }
   auto embs = embedder_->embed(crops);
   if (!embs.ok()) return embs.status();
   std::vector<AnalyzedFace> out(faces.size());

@@ -1,0 +1,161 @@
+#include "serve_support.h"
+
+#include <openssl/evp.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace facerec::serve {
+
+const char* to_string(Role r) {
+  switch (r) {
+    case Role::kRecognize: return "recognize";
+    case Role::kEnroll: return "enroll";
+    case Role::kAdmin: return "admin";
+    default: return "none";
+  }
+}
+
+Result<Role> parse_role(const std::string& s) {
+  if (s == "recognize") return Role::kRecognize;
+  if (s == "enroll") return Role::kEnroll;
+  if (s == "admin") return Role::kAdmin;
+  return Status(ErrorCode::kInvalidArgument, "unknown role '" + s + "' (recognize, enroll or admin)");
+}
+
+std::string sha256_hex(const std::string& bytes) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(bytes.data(), bytes.size(), md, &n, EVP_sha256(), nullptr);
+  std::string out;
+  char buf[3];
+  for (unsigned int i = 0; i < n; ++i) {
+    std::snprintf(buf, sizeof buf, "%02x", md[i]);
+    out += buf;
+  }
+  return out;
+}
+
+Result<KeyStore> KeyStore::load(const std::string& path) {
+  try {
+    std::ifstream f(path);
+    if (!f) return Status(ErrorCode::kNotFound, "cannot open keys file " + path);
+    const auto j = nlohmann::json::parse(f);
+    KeyStore ks;
+    for (const auto& k : j.at("keys")) {
+      std::string h = k.at("sha256").get<std::string>();
+      for (auto& c : h) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (h.size() != 64 || h.find_first_not_of("0123456789abcdef") != std::string::npos)
+        return Status(ErrorCode::kInvalidArgument, "keys file " + path + ": sha256 must be 64 hex digits");
+      FACEREC_ASSIGN_OR_RETURN(Role r, parse_role(k.at("role").get<std::string>()));
+      ks.by_hash_[h] = r;
+    }
+    if (ks.by_hash_.empty()) return Status(ErrorCode::kInvalidArgument, "keys file " + path + " has no keys");
+    return ks;
+  } catch (const std::exception& e) {
+    return Status(ErrorCode::kInvalidArgument, "malformed keys file " + path + ": " + e.what());
+  }
+}
+
+Role KeyStore::role_of(const std::string& key) const {
+  if (key.empty()) return Role::kNone;
+  auto it = by_hash_.find(sha256_hex(key));
+  return it == by_hash_.end() ? Role::kNone : it->second;
+}
+
+Result<ListenAddress> parse_listen(const std::string& s) {
+  const auto bad = [&] { return Status(ErrorCode::kInvalidArgument, "--listen expects host:port, got '" + s + "'"); };
+  ListenAddress a;
+  std::string port;
+  if (!s.empty() && s[0] == '[') {
+    const auto close = s.find(']');
+    if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':') return bad();
+    a.host = s.substr(1, close - 1);
+    port = s.substr(close + 2);
+  } else {
+    const auto colon = s.rfind(':');
+    if (colon == std::string::npos || colon == 0) return bad();
+    a.host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+  }
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return bad();
+  a.port = std::stoi(port);
+  if (a.port > 65535) return bad();
+  return a;
+}
+
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+ApiError api_error(const Status& s) {
+  switch (s.code()) {
+    case ErrorCode::kDecode: return {400, "bad_image"};
+    case ErrorCode::kTooLarge: return {413, "too_large"};
+    case ErrorCode::kNoFace: return {422, "no_face"};
+    case ErrorCode::kNotFound: return {404, "not_found"};
+    case ErrorCode::kAlreadyExists: return {409, "conflict"};
+    case ErrorCode::kInvalidArgument: return {400, "bad_request"};
+    case ErrorCode::kCancelled: return {503, "overloaded"};
+    default: return {500, "internal"};
+  }
+}
+
+std::string error_body(const char* code, const std::string& message) {
+  return nlohmann::json({{"error", {{"code", code}, {"message", message}}}}).dump();
+}
+
+void Metrics::record(const std::string& route, int status, double seconds, int faces) {
+  std::lock_guard lock(mu_);
+  ++requests_[{route, status}];
+  Histogram& h = latency_[route];
+  for (size_t i = 0; i < kLatencyBuckets.size(); ++i)
+    if (seconds <= kLatencyBuckets[i]) ++h.counts[i];
+  ++h.n;
+  h.sum += seconds;
+  if (faces >= 0) {
+    for (size_t i = 0; i < kFaceBuckets.size(); ++i)
+      if (faces <= kFaceBuckets[i]) ++faces_.counts[i];
+    ++faces_.n;
+    faces_.sum += faces;
+  }
+}
+
+std::string Metrics::text(size_t people, size_t templates) const {
+  std::lock_guard lock(mu_);
+  std::ostringstream o;
+  const auto esc = [](const std::string& s) {
+    std::string out;
+    for (char c : s) out += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+    return out;
+  };
+  o << "# HELP facerec_requests_total HTTP requests by route and status.\n# TYPE facerec_requests_total counter\n";
+  for (const auto& [k, n] : requests_)
+    o << "facerec_requests_total{route=\"" << esc(k.first) << "\",status=\"" << k.second << "\"} " << n << "\n";
+  o << "# HELP facerec_request_duration_seconds Request latency by route.\n"
+       "# TYPE facerec_request_duration_seconds histogram\n";
+  for (const auto& [route, h] : latency_) {
+    for (size_t i = 0; i < kLatencyBuckets.size(); ++i)
+      o << "facerec_request_duration_seconds_bucket{route=\"" << esc(route) << "\",le=\"" << kLatencyBuckets[i]
+        << "\"} " << h.counts[i] << "\n";
+    o << "facerec_request_duration_seconds_bucket{route=\"" << esc(route) << "\",le=\"+Inf\"} " << h.n << "\n";
+    o << "facerec_request_duration_seconds_sum{route=\"" << esc(route) << "\"} " << h.sum << "\n";
+    o << "facerec_request_duration_seconds_count{route=\"" << esc(route) << "\"} " << h.n << "\n";
+  }
+  o << "# HELP facerec_faces_per_request Faces found per image request.\n# TYPE facerec_faces_per_request histogram\n";
+  for (size_t i = 0; i < kFaceBuckets.size(); ++i)
+    o << "facerec_faces_per_request_bucket{le=\"" << kFaceBuckets[i] << "\"} " << faces_.counts[i] << "\n";
+  o << "facerec_faces_per_request_bucket{le=\"+Inf\"} " << faces_.n << "\n";
+  o << "facerec_faces_per_request_sum " << faces_.sum << "\nfacerec_faces_per_request_count " << faces_.n << "\n";
+  o << "# HELP facerec_gallery_people People enrolled.\n# TYPE facerec_gallery_people gauge\nfacerec_gallery_people "
+    << people << "\n";
+  o << "# HELP facerec_gallery_templates Templates enrolled.\n# TYPE facerec_gallery_templates gauge\n"
+       "facerec_gallery_templates "
+    << templates << "\n";
+  return o.str();
+}
+
+}  // namespace facerec::serve

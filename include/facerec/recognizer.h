@@ -1,0 +1,256 @@
+// FaceRecognizer: the product in one object. Configuration, the match
+// threshold, enrolment, the gallery -> index -> decision chain and verify live
+// here, so the CLI, the REST service (`facerec serve`) and any C++ program
+// print or serialise the same results and never re-implement them.
+//
+//   auto config = facerec::resolve_config(flags, "config.json");   // flags > file > defaults
+//   auto rec = facerec::FaceRecognizer::create(*config);
+//   auto who = (*rec)->identify(image);                            // typed result or Status
+//
+// Ownership: a FaceRecognizer owns its models (loaded once), its gallery
+// connection and its in-memory search index. create() either builds its own
+// ONNX Runtime or borrows one (tests pass a fake Runtime); a borrowed Runtime
+// must outlive the recognizer.
+//
+// Threads: every public call is safe from any number of threads at once.
+// - analyze/detect/verify touch only immutable models.
+// - identify and people() take the index lock shared; enroll, remove and rename
+//   take it exclusively only for the moment they change the gallery and the
+//   index (detection and embedding run outside any lock). Writers are also
+//   serialised among themselves. An enrolment is visible to every identify
+//   that starts after enroll() returns; the index is updated in place
+//   (SearchIndex::add_person_rows), never rebuilt.
+// - The gallery file is the truth at create(); changes made by another
+//   process afterwards are not seen until the next create().
+// Errors: every call returns a Status or Result; no exception escapes.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <opencv2/core/mat.hpp>
+
+#include "facerec/detect.h"
+#include "facerec/gallery.h"
+#include "facerec/image.h"
+#include "facerec/models.h"
+#include "facerec/pipeline.h"
+#include "facerec/runtime.h"
+#include "facerec/search.h"
+#include "facerec/status.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace facerec {
+
+// ---- Configuration ------------------------------------------------------------
+
+enum class GalleryMode {
+  kNone,       // no gallery: analyze, detect and verify only
+  kCreate,     // open the gallery at db, creating it when absent
+  kMustExist,  // open the gallery at db; kNotFound when the file is absent
+};
+
+struct RecognizerConfig {
+  std::string manifest;   // model manifest; empty: Manifest::default_path()
+  std::string detector;   // manifest id, .onnx path, or family:path; empty: the manifest default
+  std::string embedder;   // same for the embedder
+  std::string db = "gallery.db";  // the gallery file (SQLite)
+  GalleryMode gallery = GalleryMode::kCreate;
+  int threads = 0;        // ONNX Runtime intra-op threads per session; 0: one per core
+  int max_batch = 8;      // faces per embedder call
+  DetectOptions detection;  // the default detection options (per call overridable)
+  // The open-set decision: below this cosine similarity the answer is
+  // unknown. Unset: the embedder's manifest default (its LFW FAR=1e-3 point).
+  std::optional<float> threshold;
+  ImageLimits limits;     // pixels (checked from the header before decoding) and file bytes
+  // Where the library's messages go (e.g. "enrolled the largest of 3 faces").
+  // Null: nowhere. The library never writes to stderr itself.
+  std::shared_ptr<spdlog::logger> logger;
+};
+
+// One layer of settings, as given by flags or a JSON config file; an unset
+// field says nothing. JSON keys: manifest, detector, embedder, db, threads,
+// threshold, score_threshold, nms_threshold, max_pixels (unknown keys are
+// ignored).
+struct ConfigLayer {
+  std::optional<std::string> manifest, detector, embedder, db;
+  std::optional<int> threads;
+  std::optional<float> threshold, score_threshold, nms_threshold;
+  std::optional<int64_t> max_pixels;
+};
+// kNotFound for a missing file, kInvalidArgument (naming the file and the
+// key) for malformed JSON or a value of the wrong type.
+Result<ConfigLayer> load_config_file(const std::string& path);
+// `top` wins field by field.
+ConfigLayer overlay(const ConfigLayer& top, const ConfigLayer& below);
+// The precedence the CLI and the service share: flags, then the config file
+// (when config_file is not empty), then the defaults. Ranges are checked here
+// (kInvalidArgument naming the flag: --det-score 0..1, --nms (0,1],
+// --threshold -1..1, --max-pixels > 0, --threads >= 0).
+Result<RecognizerConfig> resolve_config(const ConfigLayer& flags, const std::string& config_file = "");
+
+// The match threshold actually used, and why. The ONE place the decision
+// threshold is resolved (an FPIR-based policy plugs in here: it may depend on
+// the gallery size). kInvalidArgument when nothing gives a threshold (an
+// embedder without a measured default and none configured).
+struct ThresholdChoice {
+  float value = 0.f;
+  std::string source;  // "given", or "manifest default for <embedder id>"
+};
+Result<ThresholdChoice> resolve_threshold(const RecognizerConfig& config, const ModelSpec& embedder,
+                                          size_t gallery_people);
+
+// ---- Results --------------------------------------------------------------------
+
+struct IdentifyOptions {
+  int top_k = 5;                          // candidates per face, 1..1000
+  std::optional<float> threshold;         // this call only; -1..1
+  std::optional<DetectOptions> detection; // this call only
+};
+
+struct IdentifiedFace {
+  AnalyzedFace face;   // box, landmarks, score (original-image pixels), embedding, quality
+  Decision decision;   // identity ("" = unknown), best similarity, top-k candidates
+};
+
+struct IdentifyResult {
+  int width = 0, height = 0;  // the image, pixels
+  ThresholdChoice threshold;
+  std::vector<IdentifiedFace> faces;  // by descending detection score
+};
+
+struct VerifyResult {
+  float similarity = 0.f;  // cosine of the two largest faces, -1..1
+  bool same = false;       // similarity >= threshold
+  ThresholdChoice threshold;
+  AnalyzedFace face1, face2;
+  int faces1 = 0, faces2 = 0;  // faces found in each image (the largest is used)
+};
+
+// One image to enrol: a file path, or encoded bytes already in memory (an
+// HTTP upload), named by `source` in messages and in the gallery.
+struct EnrollInput {
+  std::string source;
+  std::optional<std::string> bytes;
+};
+
+struct EnrollOptions {
+  bool aligned = false;  // inputs are aligned square crops: no detection
+  std::optional<float> min_quality;  // refuse faces below this quality
+  const std::atomic<bool>* cancel = nullptr;  // set -> kCancelled, nothing written for this person
+};
+
+enum class EnrollState { kAdded, kDuplicate, kSkipped };
+enum class EnrollSkip {
+  kNone,
+  kUnreadable,   // the file could not be read (hashing it failed)
+  kImage,        // load/decode/detect failed: `status` says why (kDecode, kTooLarge, kNoFace, ...)
+  kNotAligned,   // --aligned but not a square crop
+  kLowQuality,   // below min_quality
+};
+
+struct EnrollItem {
+  std::string source;
+  EnrollState state = EnrollState::kSkipped;
+  EnrollSkip skip = EnrollSkip::kNone;
+  Status status;          // why it was skipped
+  int faces_found = 0;    // raw photos: faces detected (the largest is enrolled)
+  float quality = 0.f;
+  int64_t template_id = 0;  // kAdded: the gallery row
+};
+
+struct EnrollReport {
+  std::string name;
+  std::vector<EnrollItem> items;  // one per input, in order
+  int added = 0, duplicates = 0, skipped = 0;
+};
+
+struct PersonSummary {
+  std::string name;
+  int templates = 0;
+};
+
+// ---- The facade -------------------------------------------------------------------
+
+class FaceRecognizer {
+ public:
+  // Loads the manifest, builds an ONNX Runtime, loads the models and opens
+  // the gallery (per config.gallery). Any failure is a Status; nothing is
+  // created on disk unless the gallery mode is kCreate.
+  static Result<std::unique_ptr<FaceRecognizer>> create(const RecognizerConfig& config);
+  // Same over a caller's runtime and manifest (e.g. a fake Runtime in tests).
+  static Result<std::unique_ptr<FaceRecognizer>> create(Runtime& runtime, const Manifest& manifest,
+                                                        const RecognizerConfig& config);
+  ~FaceRecognizer();
+  FaceRecognizer(const FaceRecognizer&) = delete;
+  FaceRecognizer& operator=(const FaceRecognizer&) = delete;
+
+  // Image loading under the configured limits (8-bit BGR out).
+  Result<cv::Mat> load(const std::string& path) const;
+  Result<cv::Mat> decode(const std::string& bytes, const std::string& what) const;
+
+  // Every face (8-bit BGR in), by descending score.
+  Result<std::vector<Face>> detect(const cv::Mat& bgr, const std::optional<DetectOptions>& options = {}) const;
+  // Detect, align and embed every face; quality per face.
+  Result<std::vector<AnalyzedFace>> analyze(const cv::Mat& bgr,
+                                            const std::optional<DetectOptions>& options = {}) const;
+  // The largest face of an image, embedded; kNoFace when there is none.
+  // faces_found (optional) receives how many faces there were.
+  Result<AnalyzedFace> analyze_largest(const cv::Mat& bgr, int* faces_found = nullptr) const;
+
+  // Every face named against the gallery, or unknown. An empty gallery names
+  // nobody. Needs a gallery (kInvalidArgument without).
+  Result<IdentifyResult> identify(const cv::Mat& bgr, const IdentifyOptions& options = {}) const;
+  // The top-k gallery candidates of embeddings already made (a video track's),
+  // one list per query, best first (one sgemm). A query whose length is not
+  // the embedder's dimension is kInvalidArgument.
+  Result<std::vector<std::vector<Candidate>>> search(const std::vector<std::span<const float>>& queries,
+                                                     int top_k) const;
+  // Are the largest faces of two images the same person? kNoFace when either
+  // image has none.
+  Result<VerifyResult> verify(const cv::Mat& bgr1, const cv::Mat& bgr2,
+                              const std::optional<float>& threshold = {}) const;
+
+  // Enrols every usable input as a template of `name`, in ONE gallery
+  // transaction: the person is written whole or not at all (a crash or
+  // cancel leaves nothing of this call). Inputs the person already has (same
+  // content sha256) are duplicates; unusable ones are skipped with the
+  // reason. An invalid name is kInvalidArgument; a call where nothing is
+  // usable returns the report with added == 0 and writes nothing.
+  Result<EnrollReport> enroll(const std::string& name, const std::vector<EnrollInput>& inputs,
+                              const EnrollOptions& options = {});
+  Status remove(const std::string& name);                           // kNotFound when absent
+  Status rename(const std::string& from, const std::string& to);    // kNotFound / kAlreadyExists
+
+  // The gallery's people, by name.
+  std::vector<PersonSummary> people() const;
+  size_t template_count() const;
+  bool has_gallery() const;
+
+  // The threshold identify() would use now (see resolve_threshold).
+  Result<ThresholdChoice> threshold() const;
+  const ModelSpec& detector_spec() const;
+  const ModelSpec& embedder_spec() const;
+  EmbedderInfo embedder_info() const;
+  const RecognizerConfig& config() const;
+  const Manifest& manifest() const;
+  // The stage chain (immutable, thread-safe): for tools that need the stages
+  // themselves (alignment, evaluation).
+  const FaceAnalyzer& analyzer() const;
+
+  struct Impl;
+
+ private:
+  explicit FaceRecognizer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace facerec

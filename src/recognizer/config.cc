@@ -1,0 +1,104 @@
+// RecognizerConfig: the JSON config file, the flags > file > defaults
+// precedence, and the one place the match threshold is resolved.
+#include <cmath>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "facerec/recognizer.h"
+
+namespace facerec {
+
+Result<ConfigLayer> load_config_file(const std::string& path) {
+  using nlohmann::json;
+  try {
+    std::ifstream f(path);
+    if (!f) return Status(ErrorCode::kNotFound, "cannot open config file " + path);
+    json j = json::parse(f);
+    if (!j.is_object()) return Status(ErrorCode::kInvalidArgument, "malformed config file " + path + ": not a JSON object");
+    ConfigLayer c;
+    auto str = [&](const char* key, std::optional<std::string>& out) {
+      if (j.contains(key)) out = j[key].get<std::string>();
+    };
+    str("manifest", c.manifest);
+    str("detector", c.detector);
+    str("embedder", c.embedder);
+    str("db", c.db);
+    if (j.contains("threads")) c.threads = j["threads"].get<int>();
+    if (j.contains("threshold")) c.threshold = j["threshold"].get<float>();
+    if (j.contains("score_threshold")) c.score_threshold = j["score_threshold"].get<float>();
+    if (j.contains("nms_threshold")) c.nms_threshold = j["nms_threshold"].get<float>();
+    if (j.contains("max_pixels")) c.max_pixels = j["max_pixels"].get<int64_t>();
+    return c;
+  } catch (const std::exception& e) {
+    return Status(ErrorCode::kInvalidArgument, "malformed config file " + path + ": " + e.what());
+  }
+}
+
+ConfigLayer overlay(const ConfigLayer& top, const ConfigLayer& below) {
+  ConfigLayer c = below;
+  if (top.manifest) c.manifest = top.manifest;
+  if (top.detector) c.detector = top.detector;
+  if (top.embedder) c.embedder = top.embedder;
+  if (top.db) c.db = top.db;
+  if (top.threads) c.threads = top.threads;
+  if (top.threshold) c.threshold = top.threshold;
+  if (top.score_threshold) c.score_threshold = top.score_threshold;
+  if (top.nms_threshold) c.nms_threshold = top.nms_threshold;
+  if (top.max_pixels) c.max_pixels = top.max_pixels;
+  return c;
+}
+
+Result<RecognizerConfig> resolve_config(const ConfigLayer& flags, const std::string& config_file) {
+  ConfigLayer layer = flags;
+  if (!config_file.empty()) {
+    FACEREC_ASSIGN_OR_RETURN(ConfigLayer file, load_config_file(config_file));
+    layer = overlay(flags, file);
+  }
+  RecognizerConfig c;
+  if (layer.manifest) c.manifest = *layer.manifest;
+  if (layer.detector) c.detector = *layer.detector;
+  if (layer.embedder) c.embedder = *layer.embedder;
+  if (layer.db && !layer.db->empty()) c.db = *layer.db;
+  if (layer.threads) {
+    if (*layer.threads < 0) return Status(ErrorCode::kInvalidArgument, "--threads must not be negative");
+    c.threads = *layer.threads;
+  }
+  if (layer.max_pixels) {
+    if (*layer.max_pixels <= 0) return Status(ErrorCode::kInvalidArgument, "--max-pixels must be positive");
+    c.limits.max_pixels = *layer.max_pixels;
+  }
+  if (layer.score_threshold) {
+    if (!(*layer.score_threshold >= 0 && *layer.score_threshold <= 1))
+      return Status(ErrorCode::kInvalidArgument, "--det-score must be within 0..1");
+    c.detection.score_threshold = *layer.score_threshold;
+  }
+  if (layer.nms_threshold) {
+    if (!(*layer.nms_threshold > 0 && *layer.nms_threshold <= 1))
+      return Status(ErrorCode::kInvalidArgument, "--nms must be within (0, 1]");
+    c.detection.nms_threshold = *layer.nms_threshold;
+  }
+  if (layer.threshold) {
+    if (!(*layer.threshold >= -1 && *layer.threshold <= 1))
+      return Status(ErrorCode::kInvalidArgument, "--threshold is a cosine similarity within -1..1");
+    c.threshold = *layer.threshold;
+  }
+  return c;
+}
+
+Result<ThresholdChoice> resolve_threshold(const RecognizerConfig& config, const ModelSpec& embedder,
+                                          size_t /*gallery_people*/) {
+  if (config.threshold) {
+    if (!(*config.threshold >= -1 && *config.threshold <= 1))
+      return Status(ErrorCode::kInvalidArgument, "--threshold is a cosine similarity within -1..1");
+    return ThresholdChoice{*config.threshold, "given"};
+  }
+  // The manifest's value is the embedder's FAR = 1e-3 point on LFW; see its
+  // threshold_reason. A larger gallery raises a stranger's chance of a false
+  // accept about N-fold; an FPIR policy would use gallery_people here.
+  if (embedder.match_threshold > 0) return ThresholdChoice{embedder.match_threshold, "manifest default for " + embedder.id};
+  return Status(ErrorCode::kInvalidArgument, "embedder '" + embedder.id +
+                                                 "' has no measured default threshold in the manifest; pass --threshold");
+}
+
+}  // namespace facerec

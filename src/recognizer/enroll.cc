@@ -1,0 +1,158 @@
+// The enrolment workflow, in one function: every input of one person is
+// hashed (the duplicate key), decoded, detected (largest face) or taken as an
+// aligned crop, embedded in batches, checked against the minimum quality, and
+// written to the gallery in ONE transaction, then added to the live index.
+#include <opencv2/imgproc.hpp>
+
+#include "facerec/align.h"
+#include "recognizer/recognizer_impl.h"
+
+namespace facerec {
+
+Status add_to_index(FaceRecognizer::Impl& impl, const std::string& name, const std::vector<NewTemplate>& written);
+
+namespace {
+
+struct Prepared {
+  size_t item = 0;  // index into the report
+  NewTemplate t;
+  Face face;
+  cv::Mat crop;
+  bool has_face = false;  // false for aligned crops
+};
+
+}  // namespace
+
+Result<EnrollReport> FaceRecognizer::enroll(const std::string& name, const std::vector<EnrollInput>& inputs,
+                                            const EnrollOptions& options) {
+  try {
+    Impl& impl = *impl_;
+    if (!impl.gallery) return Status(ErrorCode::kInvalidArgument, "enroll needs a gallery");
+    FACEREC_RETURN_IF_ERROR(validate_identity_name(name));
+    const auto cancelled = [&] { return options.cancel && options.cancel->load(); };
+    EnrollReport report;
+    report.name = name;
+    report.items.resize(inputs.size());
+    std::set<std::string> stored;
+    {
+      std::shared_lock lock(impl.mu);
+      auto it = impl.people.find(name);
+      if (it != impl.people.end()) stored = it->second.sources;
+    }
+    const int size = impl.analyzer->embedder().spec().input.width;
+    std::vector<Prepared> work;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (cancelled()) return Status(ErrorCode::kCancelled, "interrupted; nothing written for '" + name + "'");
+      const EnrollInput& in = inputs[i];
+      EnrollItem& item = report.items[i];
+      item.source = in.source;
+      const auto skip = [&](EnrollSkip why, Status s) {
+        item.state = EnrollState::kSkipped;
+        item.skip = why;
+        item.status = std::move(s);
+      };
+      std::string sha;
+      if (in.bytes) {
+        sha = sha256_hex_of(*in.bytes);
+      } else {
+        auto h = sha256_file(in.source);
+        if (!h.ok()) { skip(EnrollSkip::kUnreadable, h.status()); continue; }
+        sha = std::move(h).value();
+      }
+      if (stored.count(sha)) { item.state = EnrollState::kDuplicate; continue; }
+      auto img = in.bytes ? decode(*in.bytes, in.source) : load(in.source);
+      if (!img.ok()) { skip(EnrollSkip::kImage, img.status()); continue; }
+      Prepared p;
+      p.item = i;
+      if (options.aligned) {
+        if (img->cols != img->rows) {
+          skip(EnrollSkip::kNotAligned, Status(ErrorCode::kInvalidArgument,
+                                               "is " + std::to_string(img->cols) + "x" + std::to_string(img->rows) +
+                                                   "; --aligned expects square aligned crops"));
+          continue;
+        }
+        p.face.score = 1.f;
+        p.crop = std::move(img).value();
+      } else {
+        auto faces = impl.analyzer->detect(*img, impl.config.detection);
+        if (!faces.ok()) { skip(EnrollSkip::kImage, faces.status()); continue; }
+        if (faces->empty()) { skip(EnrollSkip::kImage, Status(ErrorCode::kNoFace, in.source + ": no face found")); continue; }
+        item.faces_found = static_cast<int>(faces->size());
+        p.face = (*faces)[static_cast<size_t>(largest_face(*faces))];
+        p.has_face = true;
+        p.crop = align_face(*img, p.face, size);
+        if (item.faces_found > 1)
+          impl.log_info(in.source + ": " + std::to_string(item.faces_found) + " faces, enrolled the largest");
+      }
+      p.t.source = in.source;
+      p.t.source_sha256 = sha;
+      p.t.det_score = p.face.score;
+      stored.insert(sha);
+      item.state = EnrollState::kAdded;  // provisional: embedding and quality still to come
+      work.push_back(std::move(p));
+    }
+    if (cancelled()) return Status(ErrorCode::kCancelled, "interrupted; nothing written for '" + name + "'");
+
+    std::vector<NewTemplate> keep;
+    std::vector<size_t> keep_item;
+    if (!work.empty()) {
+      std::vector<cv::Mat> crops;
+      crops.reserve(work.size());
+      for (const auto& p : work) crops.push_back(p.crop);
+      FACEREC_ASSIGN_OR_RETURN(std::vector<AnalyzedFace> embedded, impl.analyzer->embed_aligned(crops));
+      for (size_t k = 0; k < work.size(); ++k) {
+        AnalyzedFace& af = embedded[k];
+        Prepared& p = work[k];
+        EnrollItem& item = report.items[p.item];
+        if (p.has_face) af.quality = impl.analyzer->quality(&p.face, p.crop, af.embedding);
+        item.quality = af.quality;
+        if (options.min_quality && af.quality < *options.min_quality) {
+          item.state = EnrollState::kSkipped;
+          item.skip = EnrollSkip::kLowQuality;
+          item.status = Status(ErrorCode::kInvalidArgument, "face quality " + std::to_string(af.quality) +
+                                                                " is below --min-quality " +
+                                                                std::to_string(*options.min_quality));
+          continue;
+        }
+        p.t.unit = std::move(af.embedding.unit);
+        p.t.norm = af.embedding.norm;
+        keep.push_back(std::move(p.t));
+        keep_item.push_back(p.item);
+      }
+    }
+    if (!keep.empty()) {
+      if (cancelled()) return Status(ErrorCode::kCancelled, "interrupted; nothing written for '" + name + "'");
+      std::lock_guard write(impl.write_mu);
+      std::unique_lock lock(impl.mu);
+      FACEREC_ASSIGN_OR_RETURN(EnrollOutcome out, impl.gallery->enroll(name, keep));
+      std::vector<NewTemplate> written;
+      Impl::Person& person = impl.people[name];
+      for (size_t k = 0; k < keep.size(); ++k) {
+        EnrollItem& item = report.items[keep_item[k]];
+        const int64_t id = k < out.template_ids.size() ? out.template_ids[k] : 0;
+        if (id == 0) {  // written meanwhile by another call
+          item.state = EnrollState::kDuplicate;
+          continue;
+        }
+        item.template_id = id;
+        person.sources.insert(keep[k].source_sha256);
+        written.push_back(std::move(keep[k]));
+      }
+      person.templates += static_cast<int>(written.size());
+      impl.templates += written.size();
+      // The gallery has committed; an index that fails to follow is a bug.
+      Status s = add_to_index(impl, name, written);
+      if (!s.ok()) return Status(ErrorCode::kInternal, "index update after enrolment: " + s.message());
+    }
+    for (const auto& item : report.items) {
+      if (item.state == EnrollState::kAdded) ++report.added;
+      else if (item.state == EnrollState::kDuplicate) ++report.duplicates;
+      else ++report.skipped;
+    }
+    return report;
+  } catch (const std::exception& e) {
+    return Status(ErrorCode::kInternal, "enrolling '" + name + "': " + e.what());
+  }
+}
+
+}  // namespace facerec
