@@ -8,6 +8,7 @@
 
 #include "app.h"
 #include "facerec/align.h"
+#include "facerec/duplicates.h"
 
 namespace fs = std::filesystem;
 
@@ -67,6 +68,13 @@ int run_enroll(const EnrollArgs& a) {
     for (const auto& p : *people) names[p.id] = p.name;
     for (const auto& t : *templates) stored.insert({names[t.person_id], t.source_sha256});
   }
+
+  // Duplicates under other names (same photo, or a face at or above the
+  // same-person threshold): warned about, still enrolled. Without a measured
+  // threshold only the same photo is checked.
+  auto finder = DuplicateFinder::from_gallery(**gallery, ctx->threshold_source.empty() ? 2.f : ctx->threshold);
+  if (!finder.ok()) { std::cerr << "facerec enroll: " << finder.status().to_string() << "\n"; return kExitError; }
+  int duplicate_warnings = 0;
 
   std::vector<std::pair<std::string, std::vector<std::string>>> work;
   size_t total = 0;
@@ -158,8 +166,21 @@ int run_enroll(const EnrollArgs& a) {
       keep.push_back(std::move(batch[i]));
     }
     if (keep.empty()) continue;
+    for (const auto& t : keep) {
+      for (const auto& m : finder->check(person, t.source_sha256, t.unit)) {
+        char sim[16];
+        std::snprintf(sim, sizeof sim, "%.3f", m.similarity);
+        progress.line("warning " + printable(fs::relative(t.source, a.dir).string()) + " (" + printable(person) + "): " +
+                      to_string(m.kind) + " as " + printable(m.person) + "'s " +
+                      (m.template_id ? "template #" + std::to_string(m.template_id) : std::string("photo")) + " (" +
+                      printable(m.source) + "), similarity " + sim +
+                      (m.kind == DuplicateKind::kSameFace ? " >= same-person threshold " + std::to_string(finder->threshold()).substr(0, 5) : ""));
+        ++duplicate_warnings;
+      }
+    }
     auto r = (*gallery)->enroll(person, keep);
     if (!r.ok()) { std::cerr << "facerec enroll: " << r.status().to_string() << "\n"; return kExitError; }
+    for (const auto& t : keep) (void)finder->add(person, 0, t.source, t.source_sha256, t.unit);
     added += r->added;
     duplicates += r->duplicates;
     ++people_enrolled;
@@ -174,6 +195,9 @@ int run_enroll(const EnrollArgs& a) {
     std::cout << ")";
   }
   std::cout << "\n";
+  if (duplicate_warnings)
+    std::cout << "warning: " << duplicate_warnings << " enrolled face(s) duplicate another person's (same photo or same face); "
+              << "list them with: facerec gallery duplicates --db " << ctx->db << "\n";
   if (g_interrupted) {
     std::cout << "interrupted: every person above was written whole; the one in progress was not written\n";
     return kExitInterrupted;

@@ -101,6 +101,11 @@ int run_identify(const IdentifyArgs& a) {
     int n = 0;
     for (const auto& af : *faces) {
       Decision d = decide(index->search(af.embedding.unit.data(), a.top_k), ctx->threshold);
+      // A face too small, turned or blurred to be trusted abstains: unknown,
+      // whatever it matches (candidates are still reported).
+      const std::string low_quality = ctx->analyzer->low_quality_reason(af);
+      if (!low_quality.empty()) d.identity.clear();
+      const char* reason = !low_quality.empty() ? "low_quality" : d.known() ? "match" : d.candidates.empty() ? "empty_gallery" : "below_threshold";
       const auto& b = af.face.box;
       if (a.o.json) {
         json lm = json::array(), cands = json::array();
@@ -109,10 +114,12 @@ int run_identify(const IdentifyArgs& a) {
         jfaces.push_back({{"box", {b.x, b.y, b.x + b.width, b.y + b.height}}, {"score", af.face.score},
                           {"landmarks", lm}, {"identity", d.known() ? json(d.identity) : json(nullptr)},
                           {"similarity", d.known() ? d.similarity : (d.candidates.empty() ? 0.f : d.candidates[0].similarity)},
-                          {"quality", af.quality}, {"candidates", cands}});
+                          {"quality", af.quality}, {"reason", reason},
+                          {"low_quality", low_quality.empty() ? json(nullptr) : json(low_quality)}, {"candidates", cands}});
       } else {
         std::printf("  #%d [%.0f,%.0f,%.0f,%.0f] score %.2f: ", ++n, b.x, b.y, b.x + b.width, b.y + b.height, af.face.score);
-        if (d.known()) std::printf("%s (%.3f)\n", printable(d.identity).c_str(), d.similarity);
+        if (!low_quality.empty()) std::printf("unknown (low quality: %s)\n", low_quality.c_str());
+        else if (d.known()) std::printf("%s (%.3f)\n", printable(d.identity).c_str(), d.similarity);
         else if (d.candidates.empty()) std::printf("unknown (empty gallery)\n");
         else std::printf("unknown (closest %s at %.3f < %.3f)\n", printable(d.candidates[0].identity).c_str(),
                          d.candidates[0].similarity, ctx->threshold);

@@ -30,6 +30,16 @@ struct OutputSpec {
   std::vector<int64_t> dims;  // -1 dynamic
 };
 
+// The face-quality floor of an embedder: below any of these, a face answers
+// unknown with reason "low_quality" (see include/facerec/quality.h). 0 = no
+// floor on that measure. Set from measurements; the manifest gives the reason.
+struct QualityFloor {
+  float min_inter_ocular_px = 0.f;  // eye-to-eye distance in the original image, pixels
+  float min_frontal = 0.f;          // QualityFeatures::frontal, 0..1
+  float min_sharpness = 0.f;        // QualityFeatures::sharpness (Laplacian variance)
+  std::string reason;
+};
+
 struct ModelSpec {
   std::string id;
   ModelTask task = ModelTask::kDetector;
@@ -47,6 +57,7 @@ struct ModelSpec {
   // LFW (see the manifest's threshold_reason). 0 when not measured.
   float match_threshold = 0.f;
   std::string threshold_reason;
+  QualityFloor quality_floor;  // embedders: manifest "quality_floor"; all 0 when absent
   std::string path;  // where the .onnx is (or will be) on this machine
   SessionConfig session;  // e.g. a lower graph optimisation level where measured faster
 };

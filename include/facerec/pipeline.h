@@ -14,6 +14,7 @@
 #include "facerec/detect.h"
 #include "facerec/embed.h"
 #include "facerec/models.h"
+#include "facerec/quality.h"
 #include "facerec/types.h"
 
 namespace facerec {
@@ -24,6 +25,9 @@ struct AnalyzedFace {
   // Face quality: the raw feature norm for models flagged quality: magnitude
   // (MagFace); otherwise the fallback of face_quality_fallback(), in 0..1.
   float quality = 0.f;
+  // The measurements behind quality and the low-quality floor
+  // (low_quality_reason() with the embedder's ModelSpec::quality_floor).
+  QualityFeatures features;
 };
 
 struct PipelineConfig {
@@ -50,6 +54,9 @@ class FaceAnalyzer {
   // The quality of an embedded face (see AnalyzedFace::quality); face may be
   // null for a pre-aligned crop.
   float quality(const Face* face, const cv::Mat& aligned, const Embedding& e) const;
+  // Why this face is too poor to be named under the embedder's quality floor
+  // (manifest "quality_floor"), or empty when it may be named.
+  std::string low_quality_reason(const AnalyzedFace& face) const;
 
   const Detector& detector() const { return *detector_; }
   Detector& detector() { return *detector_; }

@@ -55,6 +55,7 @@ Result<std::vector<AnalyzedFace>> FaceAnalyzer::embed_faces(const cv::Mat& bgr, 
     out[i].face = faces[i];
     out[i].embedding = std::move((*embs)[i]);
     out[i].quality = quality(&faces[i], crops[i], out[i].embedding);
+    out[i].features = measure_quality(&faces[i], crops[i], out[i].embedding);
   }
   return out;
 }
@@ -69,6 +70,7 @@ Result<std::vector<AnalyzedFace>> FaceAnalyzer::embed_aligned(const std::vector<
     for (int k = 0; k < 5; ++k) out[i].face.landmarks[k] = kArcFaceTemplate112[k] * (crops[i].cols / 112.f);
     out[i].embedding = std::move((*embs)[i]);
     out[i].quality = quality(nullptr, crops[i], out[i].embedding);
+    out[i].features = measure_quality(nullptr, crops[i], out[i].embedding);
   }
   return out;
 }
@@ -76,6 +78,10 @@ Result<std::vector<AnalyzedFace>> FaceAnalyzer::embed_aligned(const std::vector<
 float FaceAnalyzer::quality(const Face* face, const cv::Mat& aligned, const Embedding& e) const {
   if (embedder_->spec().quality_magnitude) return e.norm;
   return face_quality_fallback(face, aligned);
+}
+
+std::string FaceAnalyzer::low_quality_reason(const AnalyzedFace& face) const {
+  return facerec::low_quality_reason(face.features, embedder_->spec().quality_floor);
 }
 
 int largest_face(const std::vector<Face>& faces) {

@@ -1,0 +1,175 @@
+// Issue 8 end to end: a face too small to be trusted abstains (unknown, reason
+// low_quality) instead of being named; the same photo, or a near-identical
+// face, enrolled under two names is flagged by enroll and by
+// `gallery duplicates`.
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "test_support.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace facerec {
+namespace {
+
+using testing::run_cli;
+
+fs::path celeb(const std::string& split, const std::string& person) {
+  return fs::path(testing::shared_dir()) / "data" / "celeb5" / split / person;
+}
+
+std::vector<fs::path> photos(const fs::path& dir, size_t n) {
+  std::vector<fs::path> v;
+  for (const auto& e : fs::directory_iterator(dir)) v.push_back(e.path());
+  std::sort(v.begin(), v.end());
+  if (v.size() > n) v.resize(n);
+  return v;
+}
+
+std::vector<json> json_lines(const std::string& out) {
+  std::vector<json> v;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) v.push_back(json::parse(line));
+  return v;
+}
+
+// The gallery: 4 photos each of three celeb5 people.
+std::string enrolled_gallery() {
+  const fs::path root = testing::temp_dir("tree");
+  for (const char* p : {"Ben Afflek", "Elton John", "Madonna"}) {
+    fs::create_directories(root / p);
+    for (const auto& f : photos(celeb("train", p), 4)) fs::copy_file(f, root / p / f.filename());
+  }
+  const std::string db = testing::temp_dir("db") + "/g.db";
+  auto r = run_cli({"enroll", root.string(), "--db", db});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return db;
+}
+
+// The first face of a one-image identify --json run.
+json first_face(const std::string& image, const std::string& db) {
+  auto r = run_cli({"identify", image, "--db", db, "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const auto lines = json_lines(r.out);
+  if (lines.size() != 1 || !lines[0].contains("faces") || lines[0]["faces"].empty()) {
+    ADD_FAILURE() << "no face in " << image << ": " << r.out << r.err;
+    return json();
+  }
+  return lines[0]["faces"][0];
+}
+
+TEST(LowQuality, TwelvePixelFaceAnswersUnknownWithReasonLowQuality) {
+  FACEREC_REQUIRE_SHARED();
+  const std::string db = enrolled_gallery();
+  // A val photo of an enrolled person, at full size: named, reason "match".
+  const fs::path probe = photos(celeb("val", "elton_john"), 1)[0];
+  const json big = first_face(probe.string(), db);
+  ASSERT_FALSE(big.is_null());
+  EXPECT_EQ(big["identity"], "Elton John") << big.dump();
+  EXPECT_EQ(big["reason"], "match");
+  // The same photo downscaled so that the face box is 12 px wide.
+  const cv::Mat img = cv::imread(probe.string());
+  const double box_w = big["box"][2].get<double>() - big["box"][0].get<double>();
+  const double s = 12.0 / box_w;
+  cv::Mat small;
+  cv::resize(img, small, cv::Size(), s, s, cv::INTER_AREA);
+  const std::string small_path = testing::temp_dir("small") + "/elton_12px.png";
+  ASSERT_TRUE(cv::imwrite(small_path, small));
+  const json tiny = first_face(small_path, db);
+  ASSERT_FALSE(tiny.is_null());
+  const double tiny_w = tiny["box"][2].get<double>() - tiny["box"][0].get<double>();
+  EXPECT_LT(tiny_w, 20.0) << "the detector should see the downscaled face: " << tiny.dump();
+  EXPECT_TRUE(tiny["identity"].is_null()) << tiny.dump();
+  EXPECT_EQ(tiny["reason"], "low_quality") << tiny.dump();
+  EXPECT_NE(tiny["low_quality"].get<std::string>().find("too small"), std::string::npos) << tiny.dump();
+  EXPECT_FALSE(tiny["candidates"].empty()) << "candidates are still reported";
+  // The human output says so too.
+  auto human = run_cli({"identify", small_path, "--db", db});
+  ASSERT_EQ(human.exit_code, 0) << human.err;
+  EXPECT_NE(human.out.find("unknown (low quality"), std::string::npos) << human.out;
+}
+
+// A tree of person folders; each entry is (person, file name, image).
+fs::path tree_of(const std::vector<std::tuple<std::string, std::string, cv::Mat>>& files) {
+  const fs::path root = testing::temp_dir("duptree");
+  for (const auto& [person, name, img] : files) {
+    fs::create_directories(root / person);
+    EXPECT_TRUE(cv::imwrite((root / person / name).string(), img));
+  }
+  return root;
+}
+
+TEST(DuplicatesCli, SamePhotoUnderTwoNamesIsFlagged) {
+  FACEREC_REQUIRE_SHARED();
+  const auto ben = photos(celeb("train", "Ben Afflek"), 2);
+  const auto madonna = photos(celeb("train", "Madonna"), 1);
+  const fs::path root = testing::temp_dir("duptree");
+  fs::create_directories(root / "Ben Afflek");
+  fs::create_directories(root / "Benjamin");
+  fs::create_directories(root / "Madonna");
+  fs::copy_file(ben[0], root / "Ben Afflek" / "a.jpg");
+  fs::copy_file(ben[0], root / "Benjamin" / "copy.jpg");  // byte-identical, another name
+  fs::copy_file(madonna[0], root / "Madonna" / "m.jpg");
+  const std::string db = testing::temp_dir("db") + "/g.db";
+  auto r = run_cli({"enroll", root.string(), "--db", db});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("same photo as Ben Afflek"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("warning: 1 enrolled face(s) duplicate"), std::string::npos) << r.out;
+
+  auto d = run_cli({"gallery", "duplicates", "--db", db, "--json"});
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  const auto pairs = json_lines(d.out);
+  ASSERT_EQ(pairs.size(), 1u) << d.out;
+  EXPECT_EQ(pairs[0]["a"]["identity"], "Ben Afflek");
+  EXPECT_EQ(pairs[0]["b"]["identity"], "Benjamin");
+  EXPECT_EQ(pairs[0]["why"], "same photo");
+  EXPECT_GT(pairs[0]["a"]["template"].get<int>(), 0);
+  auto human = run_cli({"gallery", "duplicates", "--db", db});
+  ASSERT_EQ(human.exit_code, 0) << human.err;
+  EXPECT_NE(human.out.find("1 duplicate pair(s)"), std::string::npos) << human.out;
+}
+
+TEST(DuplicatesCli, NearIdenticalFaceUnderAnotherNameIsFlagged) {
+  FACEREC_REQUIRE_SHARED();
+  // Another file of the same shot: resized to 90% and re-encoded as JPEG 70,
+  // so its hash differs while the face is the same.
+  const cv::Mat ben = cv::imread(photos(celeb("train", "Ben Afflek"), 1)[0].string());
+  cv::Mat resized;
+  cv::resize(ben, resized, cv::Size(), 0.9, 0.9, cv::INTER_AREA);
+  std::vector<uchar> buf;
+  ASSERT_TRUE(cv::imencode(".jpg", resized, buf, {cv::IMWRITE_JPEG_QUALITY, 70}));
+  const cv::Mat reencoded = cv::imdecode(buf, cv::IMREAD_COLOR);
+  const cv::Mat elton = cv::imread(photos(celeb("train", "Elton John"), 1)[0].string());
+  const fs::path root = tree_of({{"Ben Afflek", "a.png", ben}, {"Elton John", "e.png", elton}});
+  const std::string db = testing::temp_dir("db") + "/g.db";
+  ASSERT_EQ(run_cli({"enroll", root.string(), "--db", db}).exit_code, 0);
+  // Enrolled later, in another run, under another name.
+  const fs::path later = tree_of({{"B. Affleck", "b.jpg", reencoded}});
+  auto r = run_cli({"enroll", later.string(), "--db", db});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("same face as Ben Afflek's template #1"), std::string::npos) << r.err;
+
+  auto d = run_cli({"gallery", "duplicates", "--db", db, "--json"});
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  const auto pairs = json_lines(d.out);
+  ASSERT_EQ(pairs.size(), 1u) << d.out;  // Elton John is nobody's duplicate
+  EXPECT_EQ(pairs[0]["a"]["identity"], "Ben Afflek");
+  EXPECT_EQ(pairs[0]["b"]["identity"], "B. Affleck");
+  EXPECT_EQ(pairs[0]["why"], "same face");
+  EXPECT_GT(pairs[0]["similarity"].get<double>(), 0.9);
+  // A stricter threshold than the pair's similarity lists nothing.
+  auto strict = run_cli({"gallery", "duplicates", "--db", db, "--json", "--threshold", "0.9999"});
+  ASSERT_EQ(strict.exit_code, 0) << strict.err;
+  EXPECT_TRUE(json_lines(strict.out).empty()) << strict.out;
+}
+
+}  // namespace
+}  // namespace facerec
