@@ -97,6 +97,41 @@ TEST(LowQuality, TwelvePixelFaceAnswersUnknownWithReasonLowQuality) {
   EXPECT_NE(human.out.find("unknown (low quality"), std::string::npos) << human.out;
 }
 
+// Issue 11, fault 12: a black bar over the eyes raised the old fallback
+// quality (its sharpness term counts the bar's edges). Quality must fall
+// when the eyes are hidden, on every val photo of two people.
+TEST(LowQuality, BlackBarOverTheEyesLowersQuality) {
+  FACEREC_REQUIRE_SHARED();
+  const std::string db = enrolled_gallery();
+  int compared = 0;
+  for (const char* person : {"elton_john", "madonna"}) {
+    for (const auto& photo : photos(celeb("val", person), 3)) {
+      const json clean = first_face(photo.string(), db);
+      ASSERT_FALSE(clean.is_null());
+      const auto& lm = clean["landmarks"];
+      const cv::Point2f le(lm[0][0].get<float>(), lm[0][1].get<float>()), re(lm[1][0].get<float>(), lm[1][1].get<float>());
+      const float d = static_cast<float>(cv::norm(re - le));
+      cv::Mat img = cv::imread(photo.string());
+      const float y = (le.y + re.y) / 2;
+      cv::rectangle(img, cv::Point2f(std::min(le.x, re.x) - 0.35f * d, y - 0.22f * d),
+                    cv::Point2f(std::max(le.x, re.x) + 0.35f * d, y + 0.22f * d), cv::Scalar(0, 0, 0), cv::FILLED);
+      const std::string barred = testing::temp_dir("bar") + "/" + photo.filename().string() + ".png";
+      ASSERT_TRUE(cv::imwrite(barred, img));
+      auto r = run_cli({"identify", barred, "--db", db, "--json"});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      const auto lines = json_lines(r.out);
+      ASSERT_EQ(lines.size(), 1u);
+      if (lines[0]["faces"].empty()) continue;  // not even found: nothing to rate
+      // The face at the same place (the largest overlap with the clean box).
+      const json& f = lines[0]["faces"][0];
+      EXPECT_LT(f["quality"].get<double>(), clean["quality"].get<double>())
+          << photo << ": clean " << clean.dump() << "\nbarred " << f.dump();
+      ++compared;
+    }
+  }
+  EXPECT_GE(compared, 4);
+}
+
 // A tree of person folders; each entry is (person, file name, image).
 fs::path tree_of(const std::vector<std::tuple<std::string, std::string, cv::Mat>>& files) {
   const fs::path root = testing::temp_dir("duptree");

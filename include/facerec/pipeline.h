@@ -23,7 +23,9 @@ struct AnalyzedFace {
   Face face;
   Embedding embedding;
   // Face quality: the raw feature norm for models flagged quality: magnitude
-  // (MagFace); otherwise the fallback of face_quality_fallback(), in 0..1.
+  // (MagFace); the norm mapped to 0..1 for models with a measured
+  // "quality_norm" (ModelSpec::norm_quality: the default fr_feature);
+  // otherwise face_quality_fallback(), in 0..1.
   float quality = 0.f;
   // The measurements behind quality and the low-quality floor
   // (low_quality_reason() with the embedder's ModelSpec::quality_floor).
@@ -73,7 +75,11 @@ int largest_face(const std::vector<Face>& faces);
 // The face whose box centre is nearest the image centre; -1 when none.
 int most_central_face(const std::vector<Face>& faces, cv::Size image_size);
 
-// Quality in 0..1 for embedders without magnitude quality: the product of a
+// Quality in 0..1 for embedders with neither magnitude quality nor a measured
+// norm quality. It did not beat random rejection on LFW with fr_feature
+// (BENCHMARKS.md, "Face quality: ERC"): its sharpness term rises with hard
+// edges such as a black bar over the eyes. Kept for embedders whose norm has
+// not been measured. The product of a
 // size term (inter-ocular distance in the original image, saturating at 40 px),
 // a frontal-pose term (how centred the nose is between the eyes), and a
 // sharpness term (variance of the Laplacian of the aligned crop, saturating).

@@ -76,7 +76,10 @@ Result<std::vector<AnalyzedFace>> FaceAnalyzer::embed_aligned(const std::vector<
 }
 
 float FaceAnalyzer::quality(const Face* face, const cv::Mat& aligned, const Embedding& e) const {
-  if (embedder_->spec().quality_magnitude) return e.norm;
+  const ModelSpec& spec = embedder_->spec();
+  if (spec.quality_magnitude) return e.norm;
+  if (spec.norm_quality.measured())
+    return std::clamp((e.norm - spec.norm_quality.zero) / (spec.norm_quality.one - spec.norm_quality.zero), 0.f, 1.f);
   return face_quality_fallback(face, aligned);
 }
 

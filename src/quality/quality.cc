@@ -49,6 +49,9 @@ std::string low_quality_reason(const QualityFeatures& q, const QualityFloor& flo
            num(floor.min_inter_ocular_px) + " px";
   if (floor.min_frontal > 0 && q.frontal < floor.min_frontal)
     return "face turned too far: frontal " + num(q.frontal) + ", the floor is " + num(floor.min_frontal);
+  if (floor.min_norm > 0 && q.norm < floor.min_norm)
+    return "face too poor for the embedder (blurred, turned, occluded or small): feature norm " + num(q.norm) +
+           ", the floor is " + num(floor.min_norm);
   if (floor.min_sharpness > 0 && q.sharpness < floor.min_sharpness)
     return "face too blurred: sharpness " + num(q.sharpness) + ", the floor is " + num(floor.min_sharpness);
   return {};
