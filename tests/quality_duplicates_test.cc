@@ -1,8 +1,9 @@
 // Issue 8 end to end: a face too small to be trusted abstains (unknown, reason
 // low_quality) instead of being named; the same photo, or a near-identical
 // face, enrolled under two names is flagged by enroll and by
-// `gallery duplicates`.
+// `gallery duplicates`; and `facerec eval erc` runs and reuses its cache.
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -209,6 +210,49 @@ TEST(DuplicatesCli, NearIdenticalFaceUnderAnotherNameIsFlagged) {
   auto strict = run_cli({"gallery", "duplicates", "--db", db, "--json", "--threshold", "0.9999"});
   ASSERT_EQ(strict.exit_code, 0) << strict.err;
   EXPECT_TRUE(json_lines(strict.out).empty()) << strict.out;
+}
+
+}  // namespace
+}  // namespace facerec
+
+namespace facerec {
+namespace {
+
+// facerec eval erc end to end on 20 LFW pairs: a curve per score, the plot,
+// and a second run that measures nothing (everything comes from the cache).
+TEST(EvalErc, RunsOnLfwPairsAndReusesItsCache) {
+  FACEREC_REQUIRE_SHARED();
+  const fs::path lfw = fs::path(testing::shared_dir()) / "data" / "lfw";
+  std::ifstream in(lfw / "pairs.txt");
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::string> lines;
+  while (std::getline(in, line) && lines.size() < 600) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 600u);
+  const std::string dir = testing::temp_dir("erc");
+  {
+    std::ofstream out(dir + "/pairs.txt");
+    out << "1\t10\n";
+    for (int i = 0; i < 10; ++i) out << lines[static_cast<size_t>(i)] << "\n";         // same person
+    for (int i = 300; i < 310; ++i) out << lines[static_cast<size_t>(i)] << "\n";      // different people
+  }
+  const std::vector<std::string> args = {"eval", "erc", "--root", (lfw / "images").string(), "--pairs", dir + "/pairs.txt",
+                                         "--cache", dir + "/cache.tsv", "--plot", dir + "/erc.png", "--json"};
+  auto r = testing::run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["genuine_pairs"], 10);
+  EXPECT_EQ(j["impostor_pairs"], 10);
+  ASSERT_GE(j["scores"].size(), 5u);
+  for (const auto& s : j["scores"]) {
+    EXPECT_TRUE(s["kept"].is_boolean());
+    EXPECT_EQ(s["points"].size(), 21u);  // 0..20% in steps of 1%
+  }
+  EXPECT_FALSE(cv::imread(dir + "/erc.png").empty());
+  auto again = testing::run_cli(args);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.err.find("cached measurements"), std::string::npos) << again.err;
+  EXPECT_EQ(json::parse(again.out)["scores"], j["scores"]);
 }
 
 }  // namespace
