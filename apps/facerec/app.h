@@ -83,6 +83,7 @@ Result<PickedFace> pick_largest_face(const Context& ctx, const std::string& path
 void register_align(CLI::App& app, std::function<void(int)> set_rc);
 void register_enroll(CLI::App& app, std::function<void(int)> set_rc);
 void register_eval(CLI::App& app, std::function<void(int)> set_rc);
+void register_eval_erc(CLI::App& eval, std::function<void(int)> set_rc);  // cmd_eval_erc.cc
 void register_gallery(CLI::App& app, std::function<void(int)> set_rc);
 void register_identify(CLI::App& app, std::function<void(int)> set_rc);
 void register_verify(CLI::App& app, std::function<void(int)> set_rc);

@@ -62,6 +62,11 @@ int run_enroll(const EnrollArgs& a) {
   if (!ctx.ok()) { std::cerr << "facerec enroll: " << ctx.status().to_string() << "\n"; return kExitError; }
   FaceRecognizer& rec = *ctx->recognizer;
 
+  // Duplicates under other names (same photo, or a face at or above the
+  // same-person threshold) come back per item from the library: warned
+  // about, still enrolled.
+  int duplicate_warnings = 0;
+
   std::vector<std::pair<std::string, std::vector<std::string>>> work;
   size_t total = 0;
   std::vector<fs::path> dirs;
@@ -110,6 +115,13 @@ int run_enroll(const EnrollArgs& a) {
         progress.line("note    " + rel(item.source) + ": " + std::to_string(item.faces_found) +
                       " faces, enrolled the largest");
       }
+      for (const auto& m : item.duplicates_elsewhere) {
+        char sim[16];
+        std::snprintf(sim, sizeof sim, "%.3f", m.similarity);
+        progress.line("warning " + rel(item.source) + " (" + printable(person) + "): " + to_string(m.kind) + " as " +
+                      printable(m.person) + (m.kind == DuplicateKind::kSameFace ? std::string(", similarity ") + sim : std::string()));
+        ++duplicate_warnings;
+      }
     }
     added += r->added;
     duplicates += r->duplicates;
@@ -126,6 +138,9 @@ int run_enroll(const EnrollArgs& a) {
     std::cout << ")";
   }
   std::cout << "\n";
+  if (duplicate_warnings)
+    std::cout << "warning: " << duplicate_warnings << " enrolled face(s) duplicate another person's (same photo or same face); "
+              << "list them with: facerec gallery duplicates --db " << ctx->db << "\n";
   if (g_interrupted) {
     std::cout << "interrupted: every person above was written whole; the one in progress was not written\n";
     return kExitInterrupted;

@@ -780,6 +780,8 @@ void register_eval(CLI::App& app, std::function<void(int)> set_rc) {
       ->check(CLI::Range(0, 1000000));
   add_output_options(*d, det.o, det.out, "the precision/recall curves");
   d->callback([set_rc] { set_rc(run_detect_eval(det)); });
+
+  register_eval_erc(*ev, set_rc);
 }
 
 }  // namespace facerec::cli

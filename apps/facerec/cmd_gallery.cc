@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app.h"
+#include "facerec/duplicates.h"
 
 namespace facerec::cli {
 namespace {
@@ -15,6 +16,7 @@ struct GalleryArgs {
   std::string embeddings_txt, label_map;
   std::string embedder;  // import: which embedder made the legacy vectors
   std::string manifest;
+  std::optional<float> threshold;  // duplicates: same-person cosine (default: the manifest's)
 };
 
 Result<std::unique_ptr<Gallery>> open_existing(const std::string& db) { return Gallery::open_existing(db); }
@@ -22,6 +24,47 @@ Result<std::unique_ptr<Gallery>> open_existing(const std::string& db) { return G
 int fail(const char* what, const Status& s) {
   std::cerr << "facerec gallery " << what << ": " << s.to_string() << "\n";
   return kExitError;
+}
+
+// facerec gallery duplicates: every flagged pair (see facerec/duplicates.h).
+int list_duplicates(const GalleryArgs& a) {
+  auto g = open_existing(a.db);
+  if (!g.ok()) return fail("duplicates", g.status());
+  float threshold = 0.f;
+  std::string why;
+  if (a.threshold) {
+    threshold = *a.threshold;
+    why = "--threshold";
+  } else {
+    auto man = Manifest::load(a.manifest.empty() ? Manifest::default_path() : a.manifest);
+    if (!man.ok()) return fail("duplicates", man.status());
+    const ModelSpec* m = man->find((*g)->embedder().model_id);
+    if (!m || m->match_threshold <= 0.f)
+      return fail("duplicates", Status(ErrorCode::kInvalidArgument, "the manifest has no measured threshold for the gallery's embedder '" +
+                                                                    (*g)->embedder().model_id + "'; pass --threshold"));
+    threshold = m->match_threshold;
+    why = "the manifest's threshold for " + m->id;
+  }
+  auto f = DuplicateFinder::from_gallery(**g, threshold);
+  if (!f.ok()) return fail("duplicates", f.status());
+  const auto pairs = f->all_pairs();
+  auto side = [](const DuplicateMatch& m) {
+    return nlohmann::json({{"identity", m.person}, {"template", m.template_id}, {"source", m.source}});
+  };
+  if (!a.json)
+    std::printf("%s: %zu duplicate pair(s) among %zu templates (same photo, or same face at cosine >= %.3f, %s)\n", a.db.c_str(),
+                pairs.size(), f->size(), threshold, why.c_str());
+  for (const auto& p : pairs) {
+    if (a.json) {
+      std::cout << nlohmann::json({{"a", side(p.a)}, {"b", side(p.b)}, {"similarity", p.similarity}, {"why", to_string(p.kind)}}).dump()
+                << "\n";
+    } else {
+      std::printf("  %s #%lld (%s)  <->  %s #%lld (%s): %s, similarity %.3f\n", printable(p.a.person).c_str(),
+                  static_cast<long long>(p.a.template_id), printable(p.a.source).c_str(), printable(p.b.person).c_str(),
+                  static_cast<long long>(p.b.template_id), printable(p.b.source).c_str(), to_string(p.kind), p.similarity);
+    }
+  }
+  return kExitOk;
 }
 
 }  // namespace
@@ -94,7 +137,14 @@ void register_gallery(CLI::App& app, std::function<void(int)> set_rc) {
   auto* exp = cmd->add_subcommand("export", "export to the original design's face_embdding.txt + label_map.json");
   exp->add_option("embeddings", a.embeddings_txt, "face_embdding.txt to write")->required();
   exp->add_option("label_map", a.label_map, "label_map.json to write")->required();
-  for (auto* sub : {list, remove, rename, imp, exp}) sub->add_option("--db", a.db, "gallery database (default gallery.db)");
+  auto* dup = cmd->add_subcommand("duplicates", "pairs of templates of two different people that are the same photo or the same face");
+  dup->add_flag("--json", a.json, "one JSON object per pair");
+  dup->add_option("--threshold", a.threshold, "same-person cosine (default: the gallery embedder's threshold in the manifest)")
+      ->check(CLI::Range(-1.0, 1.0));
+  dup->add_option("--manifest", a.manifest, "model manifest");
+  dup->callback([set_rc] { set_rc(list_duplicates(a)); });
+
+  for (auto* sub : {list, remove, rename, imp, exp, dup}) sub->add_option("--db", a.db, "gallery database (default gallery.db)");
   exp->callback([set_rc] {
     auto g = open_existing(a.db);
     if (!g.ok()) return set_rc(fail("export", g.status()));

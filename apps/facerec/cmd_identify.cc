@@ -96,7 +96,8 @@ int run_identify(const IdentifyArgs& a) {
       const auto& b = f.face.face.box;
       if (!a.o.json) {
         std::printf("  #%d [%.0f,%.0f,%.0f,%.0f] score %.2f: ", ++n, b.x, b.y, b.x + b.width, b.y + b.height, f.face.face.score);
-        if (d.known()) std::printf("%s (%.3f)\n", printable(d.identity).c_str(), d.similarity);
+        if (!f.low_quality.empty()) std::printf("unknown (low quality: %s)\n", f.low_quality.c_str());
+        else if (d.known()) std::printf("%s (%.3f)\n", printable(d.identity).c_str(), d.similarity);
         else if (d.candidates.empty()) std::printf("unknown (empty gallery)\n");
         else std::printf("unknown (closest %s at %.3f < %.3f)\n", printable(d.candidates[0].identity).c_str(),
                          d.candidates[0].similarity, result->threshold.value);

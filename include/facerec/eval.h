@@ -155,6 +155,53 @@ OpenSetPoint dir_at_fpir(std::span<const SearchOutcome> searches, double target_
 // Sweeps every distinct top score as the threshold with plain loops.
 OpenSetPoint dir_at_fpir_reference(std::span<const SearchOutcome> searches, double target_fpir);
 
+// ===================== Quality: error-versus-reject curves ===================
+//
+// How well a face-quality score predicts recognition errors (Grother &
+// Tabassi's error-versus-reject characteristic, as the MagFace paper plots
+// it): the match threshold is fixed first (typically at FMR = 1e-3 on all
+// pairs), then the lowest-quality fraction r of the same-person pairs is
+// rejected, and the FNMR of the pairs kept is read at that threshold. A pair's
+// quality is the lower of its two faces' qualities (the weaker face decides).
+// A useful quality score makes FNMR fall as r grows; rejecting at random
+// leaves FNMR where it was (its expected value is the r = 0 FNMR).
+//
+// Ties in quality are split fairly: when the cut falls inside a group of
+// pairs with equal quality, the group is rejected in proportion (the
+// expected result of breaking the tie at random), so a coarse score is
+// neither flattered nor penalised by the order of the input.
+
+struct QualityPair {
+  float score = 0.f;    // similarity
+  bool same = false;    // same person (only these enter FNMR)
+  float quality = 0.f;  // the pair's quality: min of its two faces'
+};
+
+struct ErcPoint {
+  double rejected = 0.0;  // fraction of same-person pairs rejected, 0..1
+  double fnmr = 0.0;      // false non-match rate of the kept same-person pairs at the threshold
+};
+
+struct ErcCurve {
+  float threshold = 0.f;
+  int64_t genuine = 0;           // same-person pairs before rejection
+  double fnmr0 = 0.0;            // FNMR with nothing rejected (= random rejection's expected FNMR)
+  std::vector<ErcPoint> points;  // one per reject fraction asked for, in that order
+  // Mean FNMR over the curve (trapezoids over the fractions, which must be
+  // ascending, divided by their span): lower is better. Random rejection's
+  // mean is fnmr0, so gain() > 0 means the score beats rejecting at random.
+  double mean_fnmr = 0.0;
+  double gain() const { return fnmr0 > 0 ? 1.0 - mean_fnmr / fnmr0 : 0.0; }
+  // The quality value at each point's cut: pairs below it were rejected
+  // (NaN for r = 0).
+  std::vector<float> quality_at_cut;
+};
+
+// The ERC of `pairs` at `threshold` (a pair matches when score >= threshold),
+// at each fraction in reject_fractions (each in [0, 1)). NaN FNMRs when there
+// is no same-person pair.
+ErcCurve erc(std::span<const QualityPair> pairs, float threshold, std::span<const double> reject_fractions);
+
 // ============================ Detection (WIDER FACE) ========================
 //
 // The official WIDER FACE evaluation (eval_tools/evaluation.m, and its widely

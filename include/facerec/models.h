@@ -30,6 +30,29 @@ struct OutputSpec {
   std::vector<int64_t> dims;  // -1 dynamic
 };
 
+// The face-quality floor of an embedder: below any of these, a face answers
+// unknown with reason "low_quality" (see include/facerec/quality.h). 0 = no
+// floor on that measure. Set from measurements; the manifest gives the reason.
+struct QualityFloor {
+  float min_inter_ocular_px = 0.f;  // eye-to-eye distance in the original image, pixels
+  float min_frontal = 0.f;          // QualityFeatures::frontal, 0..1
+  float min_sharpness = 0.f;        // QualityFeatures::sharpness (Laplacian variance)
+  // The embedder's raw output norm (QualityFeatures::norm), for embedders
+  // whose norm was measured to predict their errors (ERC, BENCHMARKS.md).
+  float min_norm = 0.f;
+  std::string reason;
+};
+
+// Reported face quality from the raw embedding norm, for embedders where the
+// norm was measured to predict errors but is not MagFace's scale: quality =
+// (norm - zero) / (one - zero), clamped to 0..1. Manifest "quality_norm":
+// {"zero": ..., "one": ..., "reason": ...}; absent (one <= zero) = not measured.
+struct NormQuality {
+  float zero = 0.f, one = 0.f;
+  std::string reason;
+  bool measured() const { return one > zero; }
+};
+
 struct ModelSpec {
   std::string id;
   ModelTask task = ModelTask::kDetector;
@@ -54,6 +77,8 @@ struct ModelSpec {
   // LFW (see the manifest's threshold_reason). 0 when not measured.
   float match_threshold = 0.f;
   std::string threshold_reason;
+  QualityFloor quality_floor;  // embedders: manifest "quality_floor"; all 0 when absent
+  NormQuality norm_quality;    // embedders: manifest "quality_norm"
   std::string path;  // where the .onnx is (or will be) on this machine
   SessionConfig session;  // e.g. a lower graph optimisation level where measured faster
   // Further networks of a multi-stage model, each with its own source and

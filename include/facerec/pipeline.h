@@ -15,6 +15,7 @@
 #include "facerec/detect.h"
 #include "facerec/embed.h"
 #include "facerec/models.h"
+#include "facerec/quality.h"
 #include "facerec/types.h"
 
 namespace facerec {
@@ -23,8 +24,13 @@ struct AnalyzedFace {
   Face face;
   Embedding embedding;
   // Face quality: the raw feature norm for models flagged quality: magnitude
-  // (MagFace); otherwise the fallback of face_quality_fallback(), in 0..1.
+  // (MagFace); the norm mapped to 0..1 for models with a measured
+  // "quality_norm" (ModelSpec::norm_quality: the default fr_feature);
+  // otherwise face_quality_fallback(), in 0..1.
   float quality = 0.f;
+  // The measurements behind quality and the low-quality floor
+  // (low_quality_reason() with the embedder's ModelSpec::quality_floor).
+  QualityFeatures features;
 };
 
 struct PipelineConfig {
@@ -53,6 +59,9 @@ class FaceAnalyzer {
   // The quality of an embedded face (see AnalyzedFace::quality); face may be
   // null for a pre-aligned crop.
   float quality(const Face* face, const cv::Mat& aligned, const Embedding& e) const;
+  // Why this face is too poor to be named under the embedder's quality floor
+  // (manifest "quality_floor"), or empty when it may be named.
+  std::string low_quality_reason(const AnalyzedFace& face) const;
 
   const Detector& detector() const { return *detector_; }
   const Embedder& embedder() const { return *embedder_; }
@@ -68,7 +77,12 @@ int largest_face(const std::vector<Face>& faces);
 // The face whose box centre is nearest the image centre; -1 when none.
 int most_central_face(const std::vector<Face>& faces, cv::Size image_size);
 
-// Quality in 0..1 for embedders without magnitude quality: the product of a
+// Quality in 0..1 for embedders with neither magnitude quality nor a measured
+// norm quality. On LFW with fr_feature it beat random rejection only barely
+// (ERC gain 0.062 against 0.048 for random; the feature norm: 0.45;
+// BENCHMARKS.md, "Face quality: ERC"), and its sharpness term rises with hard
+// edges such as a black bar over the eyes. Kept for embedders whose norm has
+// not been measured. The product of a
 // size term (inter-ocular distance in the original image, saturating at 40 px),
 // a frontal-pose term (how centred the nose is between the eyes), and a
 // sharpness term (variance of the Laplacian of the aligned crop, saturating).

@@ -36,6 +36,7 @@
 #include <opencv2/core/mat.hpp>
 
 #include "facerec/detect.h"
+#include "facerec/duplicates.h"
 #include "facerec/gallery.h"
 #include "facerec/image.h"
 #include "facerec/models.h"
@@ -119,6 +120,17 @@ struct IdentifyOptions {
 struct IdentifiedFace {
   AnalyzedFace face;   // box, landmarks, score (original-image pixels), embedding, quality
   Decision decision;   // identity ("" = unknown), best similarity, top-k candidates
+  // Non-empty when the face is too small, blurred or turned to be trusted
+  // (FaceAnalyzer::low_quality_reason: the embedder's measured quality
+  // floor). Such a face abstains: decision.identity is empty whatever it
+  // matched; candidates are still reported.
+  std::string low_quality;
+  // Why the answer is what it is: "match", "below_threshold",
+  // "empty_gallery" or "low_quality".
+  const char* reason() const {
+    return !low_quality.empty() ? "low_quality" : decision.known() ? "match"
+           : decision.candidates.empty() ? "empty_gallery" : "below_threshold";
+  }
 };
 
 struct IdentifyResult {
@@ -165,6 +177,11 @@ struct EnrollItem {
   int faces_found = 0;    // raw photos: faces detected (the largest is enrolled)
   float quality = 0.f;
   int64_t template_id = 0;  // kAdded: the gallery row
+  // kAdded: templates of OTHER people this one duplicates (the same photo by
+  // content hash, or a face at or above the embedder's one-to-one
+  // same-person threshold, ModelSpec::match_threshold). A warning: the
+  // template is still enrolled. A common way galleries go wrong.
+  std::vector<DuplicateMatch> duplicates_elsewhere;
 };
 
 struct EnrollReport {

@@ -63,6 +63,25 @@ Result<ModelSpec> parse_entry(const json& e, const std::string& cache) {
   m.quality_magnitude = e.value("quality", "") == "magnitude";
   m.match_threshold = e.value("threshold", 0.f);
   m.threshold_reason = e.value("threshold_reason", "");
+  if (e.contains("quality_floor")) {
+    const json& q = e["quality_floor"];
+    m.quality_floor.min_inter_ocular_px = q.value("min_inter_ocular_px", 0.f);
+    m.quality_floor.min_frontal = q.value("min_frontal", 0.f);
+    m.quality_floor.min_sharpness = q.value("min_sharpness", 0.f);
+    m.quality_floor.min_norm = q.value("min_norm", 0.f);
+    m.quality_floor.reason = q.value("reason", "");
+    if (m.quality_floor.min_inter_ocular_px < 0 || m.quality_floor.min_frontal < 0 || m.quality_floor.min_frontal > 1 ||
+        m.quality_floor.min_sharpness < 0 || m.quality_floor.min_norm < 0)
+      return Status(ErrorCode::kInvalidArgument, "model '" + m.id + "': quality_floor values must be >= 0 (min_frontal <= 1)");
+  }
+  if (e.contains("quality_norm")) {
+    const json& q = e["quality_norm"];
+    m.norm_quality.zero = q.at("zero").get<float>();
+    m.norm_quality.one = q.at("one").get<float>();
+    m.norm_quality.reason = q.value("reason", "");
+    if (!(m.norm_quality.one > m.norm_quality.zero))
+      return Status(ErrorCode::kInvalidArgument, "model '" + m.id + "': quality_norm needs one > zero");
+  }
   if (e.contains("ort_graph_optimization")) {
     const std::string level = e["ort_graph_optimization"].get<std::string>();
     if (level == "all") m.session.graph_optimization = 99;

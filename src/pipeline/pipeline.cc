@@ -66,6 +66,7 @@ Result<std::vector<AnalyzedFace>> FaceAnalyzer::embed_faces(const cv::Mat& bgr, 
     out[i].face = faces[i];
     out[i].embedding = std::move((*embs)[i]);
     out[i].quality = quality(&faces[i], crops[i], out[i].embedding);
+    out[i].features = measure_quality(&faces[i], crops[i], out[i].embedding);
   }
   return out;
 }
@@ -80,13 +81,21 @@ Result<std::vector<AnalyzedFace>> FaceAnalyzer::embed_aligned(const std::vector<
     for (int k = 0; k < 5; ++k) out[i].face.landmarks[k] = kArcFaceTemplate112[k] * (crops[i].cols / 112.f);
     out[i].embedding = std::move((*embs)[i]);
     out[i].quality = quality(nullptr, crops[i], out[i].embedding);
+    out[i].features = measure_quality(nullptr, crops[i], out[i].embedding);
   }
   return out;
 }
 
 float FaceAnalyzer::quality(const Face* face, const cv::Mat& aligned, const Embedding& e) const {
-  if (embedder_->spec().quality_magnitude) return e.norm;
+  const ModelSpec& spec = embedder_->spec();
+  if (spec.quality_magnitude) return e.norm;
+  if (spec.norm_quality.measured())
+    return std::clamp((e.norm - spec.norm_quality.zero) / (spec.norm_quality.one - spec.norm_quality.zero), 0.f, 1.f);
   return face_quality_fallback(face, aligned);
+}
+
+std::string FaceAnalyzer::low_quality_reason(const AnalyzedFace& face) const {
+  return facerec::low_quality_reason(face.features, embedder_->spec().quality_floor);
 }
 
 int largest_face(const std::vector<Face>& faces) {

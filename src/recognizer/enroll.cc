@@ -121,6 +121,25 @@ Result<EnrollReport> FaceRecognizer::enroll(const std::string& name, const std::
       }
     }
     if (!keep.empty()) {
+      // Duplicates under other names: the same photo (content hash) or the
+      // same face (at or above the one-to-one same-person threshold).
+      std::shared_lock read(impl.mu);
+      const float same_face = impl.analyzer->embedder().spec().match_threshold;
+      for (size_t k = 0; k < keep.size(); ++k) {
+        EnrollItem& item = report.items[keep_item[k]];
+        for (const auto& [other, p] : impl.people)
+          if (other != name && p.sources.count(keep[k].source_sha256))
+            item.duplicates_elsewhere.push_back({other, 0, "", 1.f, DuplicateKind::kSamePhoto});
+        if (same_face <= 0.f) continue;
+        auto cands = impl.index.search(std::span<const float>(keep[k].unit), 4);
+        if (!cands.ok()) continue;
+        for (const auto& c : *cands)
+          if (c.identity != name && c.similarity >= same_face &&
+              !(impl.people.count(c.identity) && impl.people.at(c.identity).sources.count(keep[k].source_sha256)))
+            item.duplicates_elsewhere.push_back({c.identity, 0, "", c.similarity, DuplicateKind::kSameFace});
+      }
+    }
+    if (!keep.empty()) {
       if (cancelled()) return Status(ErrorCode::kCancelled, "interrupted; nothing written for '" + name + "'");
       std::lock_guard write(impl.write_mu);
       std::unique_lock lock(impl.mu);

@@ -21,6 +21,8 @@ json identify_json(const std::string& image, const IdentifyResult& r) {
     for (const auto& c : d.candidates) cands.push_back({{"identity", c.identity}, {"similarity", c.similarity}});
     j["identity"] = d.known() ? json(d.identity) : json(nullptr);
     j["similarity"] = d.known() ? d.similarity : (d.candidates.empty() ? 0.f : d.candidates[0].similarity);
+    j["reason"] = f.reason();
+    j["low_quality"] = f.low_quality.empty() ? json(nullptr) : json(f.low_quality);
     j["candidates"] = cands;
     faces.push_back(std::move(j));
   }

@@ -155,7 +155,10 @@ Result<IdentifyResult> FaceRecognizer::identify(const cv::Mat& bgr, const Identi
     for (auto& af : faces) {
       FACEREC_ASSIGN_OR_RETURN(std::vector<Candidate> cands,
                                impl_->index.search(std::span<const float>(af.embedding.unit), options.top_k));
-      r.faces.push_back({std::move(af), decide(std::move(cands), r.threshold.value)});
+      IdentifiedFace f{std::move(af), decide(std::move(cands), r.threshold.value), {}};
+      f.low_quality = impl_->analyzer->low_quality_reason(f.face);
+      if (!f.low_quality.empty()) f.decision.identity.clear();
+      r.faces.push_back(std::move(f));
     }
     return r;
   });

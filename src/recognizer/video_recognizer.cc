@@ -164,6 +164,8 @@ Result<std::vector<TrackView>> VideoRecognizer::process(const cv::Mat& bgr, long
         const std::string best = results[i].empty() ? std::string() : results[i][0].identity;
         const float sim = results[i].empty() ? 0.f : results[i][0].similarity;
         ti.schedule.embedded(index, to_embed_view[i]);
+        // A face below the quality floor casts no vote: the track waits for a better view.
+        if (!m.rec.analyzer().low_quality_reason(embedded[i]).empty()) continue;
         const IdentityChange c = ti.identity.add(best, sim, embedded[i].quality);
         if (!c.changed) continue;
         VideoEvent e;

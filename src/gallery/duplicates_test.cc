@@ -1,0 +1,135 @@
+// Duplicate enrolments: the same photo (hash) and the same face (cosine at or
+// above the threshold) under two names are flagged; one person's own photos
+// never are; the blocked all_pairs() agrees with the plain check() loop.
+#include "facerec/duplicates.h"
+
+#include <cmath>
+#include <random>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "test_support.h"
+
+namespace facerec {
+namespace {
+
+constexpr int kDim = 16;
+
+std::vector<float> unit(uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd;
+  std::vector<float> v(kDim);
+  double s = 0;
+  for (float& x : v) { x = nd(rng); s += double(x) * x; }
+  for (float& x : v) x = static_cast<float>(x / std::sqrt(s));
+  return v;
+}
+
+// v nudged towards w and renormalised: cosine to v stays high.
+std::vector<float> near(const std::vector<float>& v, uint32_t seed, float eps) {
+  std::vector<float> w = unit(seed), out(kDim);
+  double s = 0;
+  for (int d = 0; d < kDim; ++d) { out[d] = v[d] + eps * w[d]; s += double(out[d]) * out[d]; }
+  for (float& x : out) x = static_cast<float>(x / std::sqrt(s));
+  return out;
+}
+
+float dot(const std::vector<float>& a, const std::vector<float>& b) {
+  float s = 0;
+  for (int d = 0; d < kDim; ++d) s += a[d] * b[d];
+  return s;
+}
+
+TEST(Duplicates, SamePhotoUnderAnotherNameIsFlaggedWhateverItsScore) {
+  DuplicateFinder f(kDim, 0.9f);
+  ASSERT_TRUE(f.add("Alice", 1, "a/1.jpg", "hash-1", unit(1)).ok());
+  // Another embedding (e.g. another embedder run) but the same file content.
+  const auto m = f.check("Bob", "hash-1", unit(2));
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0].person, "Alice");
+  EXPECT_EQ(m[0].template_id, 1);
+  EXPECT_EQ(m[0].kind, DuplicateKind::kSamePhoto);
+  EXPECT_STREQ(to_string(m[0].kind), "same photo");
+  // The same person enrolling the same photo again is not a duplicate of another name.
+  EXPECT_TRUE(f.check("Alice", "hash-1", unit(1)).empty());
+}
+
+TEST(Duplicates, NearIdenticalFaceUnderAnotherNameIsFlaggedOnlyAboveTheThreshold) {
+  const auto alice = unit(1);
+  const auto close = near(alice, 7, 0.1f);
+  const float s = dot(alice, close);
+  ASSERT_GT(s, 0.95f);
+  DuplicateFinder f(kDim, 0.9f);
+  ASSERT_TRUE(f.add("Alice", 1, "a/1.jpg", "hash-1", alice).ok());
+  ASSERT_TRUE(f.add("Carol", 2, "c/1.jpg", "hash-2", unit(3)).ok());
+  const auto m = f.check("Bob", "hash-9", close);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0].person, "Alice");
+  EXPECT_EQ(m[0].kind, DuplicateKind::kSameFace);
+  EXPECT_NEAR(m[0].similarity, s, 1e-5);
+  // Just above the pair's similarity: no longer the same face.
+  DuplicateFinder strict(kDim, s + 1e-4f);
+  ASSERT_TRUE(strict.add("Alice", 1, "a/1.jpg", "hash-1", alice).ok());
+  EXPECT_TRUE(strict.check("Bob", "hash-9", close).empty());
+}
+
+TEST(Duplicates, WrongDimensionIsRefused) {
+  DuplicateFinder f(kDim, 0.5f);
+  EXPECT_EQ(f.add("A", 1, "x", "h", std::vector<float>(3, 0.f)).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(f.size(), 0u);
+}
+
+TEST(Duplicates, AllPairsAgreesWithThePlainLoop) {
+  // 700 templates of 100 people (more than one 512-row block); some near
+  // copies across people, and one photo filed twice.
+  DuplicateFinder f(kDim, 0.8f);
+  std::vector<std::vector<float>> rows;
+  std::vector<std::string> who, sha;
+  std::mt19937 rng(3);
+  for (int i = 0; i < 700; ++i) {
+    std::vector<float> v = (i % 50 == 49) ? near(rows[static_cast<size_t>(i - 7)], 1000 + i, 0.2f) : unit(100 + i);
+    rows.push_back(v);
+    who.push_back("p" + std::to_string(i % 100));
+    sha.push_back(i == 600 ? "h5" : "h" + std::to_string(i));
+    ASSERT_TRUE(f.add(who.back(), i + 1, "s" + std::to_string(i), sha.back(), v).ok());
+  }
+  const auto pairs = f.all_pairs();
+  std::set<std::pair<int64_t, int64_t>> fast;
+  for (const auto& p : pairs) {
+    EXPECT_LT(p.a.template_id, p.b.template_id);
+    EXPECT_NE(p.a.person, p.b.person);
+    fast.insert({p.a.template_id, p.b.template_id});
+  }
+  std::set<std::pair<int64_t, int64_t>> plain;
+  DuplicateFinder g(kDim, 0.8f);
+  for (int i = 0; i < 700; ++i) {
+    for (const auto& m : g.check(who[i], sha[i], rows[i])) plain.insert({m.template_id, i + 1});
+    ASSERT_TRUE(g.add(who[i], i + 1, "s" + std::to_string(i), sha[i], rows[i]).ok());
+  }
+  EXPECT_EQ(fast, plain);
+  EXPECT_GE(plain.size(), 14u);  // the 14 near copies, at least
+  ASSERT_FALSE(pairs.empty());
+  EXPECT_EQ(pairs[0].kind, DuplicateKind::kSamePhoto);  // same photos first
+  EXPECT_EQ(pairs[0].a.template_id, 6);
+  EXPECT_EQ(pairs[0].b.template_id, 601);
+}
+
+TEST(Duplicates, FromGalleryReadsEveryTemplate) {
+  const std::string db = testing::temp_dir("dup") + "/g.db";
+  auto g = Gallery::open(db, {"m", std::string(64, '1'), kDim});
+  ASSERT_TRUE(g.ok()) << g.status().to_string();
+  NewTemplate a{unit(1), 1.f, "a/1.jpg", "hash-1", 0.9f}, b{unit(2), 1.f, "b/1.jpg", "hash-1", 0.9f};
+  ASSERT_TRUE((*g)->enroll("Alice", {a}).ok());
+  ASSERT_TRUE((*g)->enroll("Bob", {b}).ok());
+  auto f = DuplicateFinder::from_gallery(**g, 0.9f);
+  ASSERT_TRUE(f.ok()) << f.status().to_string();
+  const auto pairs = f->all_pairs();
+  ASSERT_EQ(pairs.size(), 1u);
+  EXPECT_EQ(pairs[0].a.person, "Alice");
+  EXPECT_EQ(pairs[0].b.person, "Bob");
+  EXPECT_EQ(pairs[0].kind, DuplicateKind::kSamePhoto);
+}
+
+}  // namespace
+}  // namespace facerec
