@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "facerec/open_set.h"
 #include "facerec/runtime.h"
 #include "facerec/status.h"
 
@@ -47,6 +48,10 @@ struct ModelSpec {
   // LFW (see the manifest's threshold_reason). 0 when not measured.
   float match_threshold = 0.f;
   std::string threshold_reason;
+  // Embedders: the impostor calibration that turns an FPIR into a threshold
+  // for a gallery of N people (facerec/open_set.h), from the manifest's
+  // "open_set_calibration"; empty when not measured.
+  ImpostorCalibration open_set_calibration;
   std::string path;  // where the .onnx is (or will be) on this machine
   SessionConfig session;  // e.g. a lower graph optimisation level where measured faster
 };

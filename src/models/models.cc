@@ -62,6 +62,11 @@ Result<ModelSpec> parse_entry(const json& e, const std::string& cache) {
   m.quality_magnitude = e.value("quality", "") == "magnitude";
   m.match_threshold = e.value("threshold", 0.f);
   m.threshold_reason = e.value("threshold_reason", "");
+  if (e.contains("open_set_calibration")) {
+    auto cal = calibration_from_json(e["open_set_calibration"].dump());
+    if (!cal.ok()) return Status(ErrorCode::kInvalidArgument, "model '" + m.id + "': " + cal.status().message());
+    m.open_set_calibration = std::move(cal).value();
+  }
   if (e.contains("ort_graph_optimization")) {
     const std::string level = e["ort_graph_optimization"].get<std::string>();
     if (level == "all") m.session.graph_optimization = 99;
