@@ -25,7 +25,7 @@ void install_signal_handlers() {
 }
 
 void add_model_options(CLI::App& cmd, CommonOptions& o) {
-  cmd.add_option("--config", o.config, "JSON config file (keys: detector, embedder, threshold, score_threshold, "
+  cmd.add_option("--config", o.config, "JSON config file (keys: detector, embedder, threshold, fpir, score_threshold, "
                                        "nms_threshold, max_pixels, db, threads)");
   cmd.add_option("--manifest", o.manifest, "model manifest (default: models/manifest.json or $FACEREC_MANIFEST)");
   cmd.add_option("--detector", o.detector, "detector: manifest id, .onnx path, or family:path");
@@ -42,11 +42,45 @@ void add_db_option(CLI::App& cmd, CommonOptions& o) {
 
 void add_threshold_option(CLI::App& cmd, CommonOptions& o) {
   cmd.add_option("--threshold", o.threshold,
-                 "cosine similarity below which the answer is unknown (default: the embedder's LFW-measured value)");
+                 "cosine similarity below which the answer is unknown; overrides --fpir");
+  cmd.add_option("--fpir", o.fpir,
+                 "the fraction of strangers (people not enrolled) you accept being named, e.g. 0.01 (the default); "
+                 "turned into a threshold for this gallery's size from the embedder's calibration");
+}
+
+Result<DecisionPolicy> Context::decision_policy(int64_t people, int64_t templates, TemplateRule rule) const {
+  const ModelSpec& es = analyzer->embedder().spec();
+  DecisionRequest r;
+  r.fpir = fpir;
+  r.threshold_override = threshold_override;
+  r.gallery_people = people;
+  r.gallery_templates = templates;
+  r.rule = rule;
+  r.embedder = es.id;
+  r.calibration = &es.open_set_calibration;
+  r.fallback_threshold = es.match_threshold;
+  return resolve_decision_policy(r);
+}
+
+std::string decision_json(const DecisionPolicy& p) {
+  return nlohmann::json({{"fpir", p.fpir},
+                         {"threshold", p.threshold},
+                         {"gallery_people", p.gallery_people},
+                         {"comparisons", p.comparisons},
+                         {"rule", to_string(p.rule)},
+                         {"source", to_string(p.source)},
+                         {"reason", p.reason}})
+      .dump();
+}
+
+std::string decision_text(const DecisionPolicy& p) {
+  char b[64];
+  std::snprintf(b, sizeof b, "threshold %.4f", p.threshold);
+  return std::string(b) + " (" + p.reason + ")";
 }
 
 Status Context::require_threshold() const {
-  if (!threshold_source.empty()) return Status::Ok();
+  if (!threshold_source.empty() || !analyzer->embedder().spec().open_set_calibration.empty()) return Status::Ok();
   return Status(ErrorCode::kInvalidArgument, "embedder '" + analyzer->embedder().spec().id +
                                                  "' has no measured default threshold in the manifest; pass --threshold");
 }
@@ -68,6 +102,7 @@ Result<Context> make_context(CommonOptions o, bool need_models) {
       if (o.manifest.empty()) o.manifest = j.value("manifest", "");
       if (o.db.empty()) o.db = j.value("db", "");
       if (!o.threshold && j.contains("threshold")) o.threshold = j["threshold"].get<float>();
+      if (!o.fpir && j.contains("fpir")) o.fpir = j["fpir"].get<double>();
       if (!o.score_threshold && j.contains("score_threshold")) o.score_threshold = j["score_threshold"].get<float>();
       if (!o.nms_threshold && j.contains("nms_threshold")) o.nms_threshold = j["nms_threshold"].get<float>();
       if (!o.max_pixels && j.contains("max_pixels")) o.max_pixels = j["max_pixels"].get<int64_t>();
@@ -78,6 +113,11 @@ Result<Context> make_context(CommonOptions o, bool need_models) {
   }
   Context ctx;
   ctx.db = o.db.empty() ? "gallery.db" : o.db;
+  if (o.fpir) {
+    if (!(*o.fpir > 0 && *o.fpir < 1))
+      return Status(ErrorCode::kInvalidArgument, "--fpir is a rate within (0, 1), e.g. 0.01 for 1% of strangers named");
+    ctx.fpir = *o.fpir;
+  }
   if (o.max_pixels) {
     if (*o.max_pixels <= 0) return Status(ErrorCode::kInvalidArgument, "--max-pixels must be positive");
     ctx.limits.max_pixels = *o.max_pixels;
@@ -114,6 +154,7 @@ Result<Context> make_context(CommonOptions o, bool need_models) {
       return Status(ErrorCode::kInvalidArgument, "--threshold is a cosine similarity within -1..1");
     ctx.threshold = *o.threshold;
     ctx.threshold_source = "given";
+    ctx.threshold_override = *o.threshold;
   } else if (es.match_threshold > 0) {
     ctx.threshold = es.match_threshold;
     ctx.threshold_source = "manifest default for " + es.id;

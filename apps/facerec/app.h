@@ -12,6 +12,7 @@
 #include "facerec/gallery.h"
 #include "facerec/image.h"
 #include "facerec/models.h"
+#include "facerec/open_set.h"
 #include "facerec/pipeline.h"
 #include "facerec/runtime.h"
 #include "facerec/search.h"
@@ -29,6 +30,7 @@ struct CommonOptions {
   std::string manifest;
   std::string detector, embedder;
   std::optional<float> score_threshold, nms_threshold, threshold;
+  std::optional<double> fpir;  // the FPIR asked for (default kDefaultFpir)
   std::optional<int64_t> max_pixels;
   std::string db;
   int threads = 0;
@@ -36,6 +38,7 @@ struct CommonOptions {
 };
 void add_model_options(CLI::App& cmd, CommonOptions& o);
 void add_db_option(CLI::App& cmd, CommonOptions& o);
+// --threshold and --fpir: the decision's two knobs.
 void add_threshold_option(CLI::App& cmd, CommonOptions& o);
 
 // Everything a model-running command needs, built from CommonOptions.
@@ -46,6 +49,12 @@ struct Context {
   ImageLimits limits;
   float threshold = 0.f;  // resolved match threshold
   std::string threshold_source;
+  std::optional<float> threshold_override;  // --threshold (or the config's "threshold")
+  double fpir = kDefaultFpir;               // --fpir (or the config's "fpir")
+  // The threshold for a gallery of `people` people holding `templates`
+  // templates searched under `rule` (verify: 1 and 1), and why: see
+  // resolve_decision_policy() in facerec/open_set.h.
+  Result<DecisionPolicy> decision_policy(int64_t people, int64_t templates, TemplateRule rule) const;
   std::string db;
   EmbedderInfo embedder_info() const;
   Status require_threshold() const;
@@ -57,6 +66,11 @@ Result<Context> make_context(CommonOptions o, bool need_models = true);
 // sorted, keeping files with image extensions).
 std::vector<std::string> collect_images(const std::vector<std::string>& paths);
 bool has_image_extension(const std::string& path);
+
+// The decision block every matching command prints once (and in --json):
+// {"fpir", "threshold", "gallery_people", "rule", "source", "reason"}.
+std::string decision_json(const DecisionPolicy& p);  // one JSON object
+std::string decision_text(const DecisionPolicy& p);  // one line for people
 
 // "Alice", "../x" -> a JSON-safe, terminal-safe rendering (control chars escaped).
 std::string printable(const std::string& s);

@@ -453,7 +453,6 @@ struct IdentifyEvalArgs {
   std::string cache;
   std::vector<std::string> sizes{"10", "100", "1000", "all"};
   std::vector<std::string> rules{"max", "mean", "qmean", "top2"};
-  double fpir = kDefaultFpir;
 };
 
 struct Labelled {
@@ -506,8 +505,9 @@ int run_identify_eval(const IdentifyEvalArgs& a) {
     for (const auto& r : a.rules)
       if (r != "qmean" && !parse_template_rule(r).ok())
         return fail("identify", Status(ErrorCode::kInvalidArgument, "--rules takes max, mean, qmean (quality-weighted mean) or top2, not '" + r + "'"));
-    if (!(a.fpir > 0 && a.fpir < 1)) return fail("identify", Status(ErrorCode::kInvalidArgument, "--fpir must be within (0, 1)"));
-    return run_lfw_open_set(a, sizes, a.rules, a.fpir);
+    const double fpir = a.o.fpir.value_or(kDefaultFpir);
+    if (!(fpir > 0 && fpir < 1)) return fail("identify", Status(ErrorCode::kInvalidArgument, "--fpir must be within (0, 1)"));
+    return run_lfw_open_set(a, sizes, a.rules, fpir);
   }
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<Labelled> gallery, probes;
@@ -797,6 +797,8 @@ int run_calibrate(const CalibrateArgs& a) {
   const auto view = probe_view(lfw->templates);
   int64_t pool = 0;
   auto scores = eval::impostor_scores(lfw->calibration, view, dim, a.seed, &pool);
+  // mean_probe_fpir() below reads each probe's scores sorted descending.
+  for (auto& s : scores) std::sort(s.begin(), s.end(), [](float x, float y) { return x > y; });
   auto cal = calibrate_impostors(scores, default_fpir_grid(), default_people_grid());
   if (!cal.ok()) return fail("calibrate", cal.status());
   const std::string det = ctx->analyzer->detector().spec().id, emb = ctx->analyzer->embedder().spec().id;
@@ -1090,7 +1092,6 @@ void register_eval(CLI::App& app, std::function<void(int)> set_rc) {
   i->add_option("--cache", id.cache, "with --lfw-open-set: keep every image's template in this file and reuse it");
   i->add_option("--sizes", id.sizes, "with --lfw-open-set: gallery sizes (default 10 100 1000 all)")->delimiter(',');
   i->add_option("--rules", id.rules, "with --lfw-open-set: template rules (default max mean qmean top2)")->delimiter(',');
-  i->add_option("--fpir", id.fpir, "with --lfw-open-set: the FPIR asked for (default 0.01)");
   add_threshold_option(*i, id.o);
   add_output_options(*i, id.o, id.out, "the CMC curve");
   i->callback([set_rc] { set_rc(run_identify_eval(id)); });

@@ -63,10 +63,15 @@ int run_identify(const IdentifyArgs& a) {
   }
   auto gallery = Gallery::open(ctx->db, ctx->embedder_info());
   if (!gallery.ok()) { std::cerr << "facerec identify: " << gallery.status().to_string() << "\n"; return kExitError; }
-  // MagFace-style models: a person is their quality (norm) weighted mean
-  // template; other models keep best-template matching.
-  auto index = SearchIndex::from_gallery(**gallery, ctx->analyzer->embedder().spec().quality_magnitude);
+  // A person is their mean template (weighted by quality, the norm, for
+  // MagFace-style models): see kDefaultTemplateRule.
+  auto index = SearchIndex::from_gallery(**gallery, kDefaultTemplateRule, ctx->analyzer->embedder().spec().quality_magnitude);
   if (!index.ok()) { std::cerr << "facerec identify: " << index.status().to_string() << "\n"; return kExitError; }
+  // The threshold for this gallery, stated once (and in every JSON line).
+  auto policy = ctx->decision_policy(static_cast<int64_t>(index->people()), static_cast<int64_t>(index->size()), index->rule());
+  if (!policy.ok()) { std::cerr << "facerec identify: " << policy.status().to_string() << "\n"; return kExitError; }
+  const json decision = json::parse(decision_json(*policy));
+  if (!a.o.json) std::cout << "decision: " << decision_text(*policy) << "\n";
   if (!a.annotate.empty()) {
     std::error_code ec;
     fs::create_directories(a.annotate, ec);
@@ -100,7 +105,7 @@ int run_identify(const IdentifyArgs& a) {
     cv::Mat canvas = a.annotate.empty() ? cv::Mat() : img->clone();
     int n = 0;
     for (const auto& af : *faces) {
-      Decision d = decide(index->search(af.embedding.unit.data(), a.top_k), ctx->threshold);
+      Decision d = decide(index->search(af.embedding.unit.data(), a.top_k), policy->threshold);
       const auto& b = af.face.box;
       if (a.o.json) {
         json lm = json::array(), cands = json::array();
@@ -115,12 +120,14 @@ int run_identify(const IdentifyArgs& a) {
         if (d.known()) std::printf("%s (%.3f)\n", printable(d.identity).c_str(), d.similarity);
         else if (d.candidates.empty()) std::printf("unknown (empty gallery)\n");
         else std::printf("unknown (closest %s at %.3f < %.3f)\n", printable(d.candidates[0].identity).c_str(),
-                         d.candidates[0].similarity, ctx->threshold);
+                         d.candidates[0].similarity, policy->threshold);
       }
       if (!canvas.empty()) draw(canvas, af.face, d);
     }
     if (a.o.json)
-      std::cout << json({{"image", path}, {"width", img->cols}, {"height", img->rows}, {"faces", jfaces}}).dump() << "\n";
+      std::cout << json({{"image", path}, {"width", img->cols}, {"height", img->rows}, {"faces", jfaces}, {"decision", decision}})
+                       .dump()
+                << "\n";
     if (!canvas.empty()) {
       // out_name comes from names found on disk below a given folder; one that
       // would still leave --annotate (e.g. through "..") falls back to the bare

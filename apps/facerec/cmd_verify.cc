@@ -29,18 +29,24 @@ int run_verify(const VerifyArgs& a) {
     found[i] = p->faces_found;
   }
   const float sim = cosine(faces[0].embedding, faces[1].embedding);
-  const bool same = sim >= ctx->threshold;
+  // 1:1 is a gallery of one person with one template: N = 1.
+  auto policy = ctx->decision_policy(1, 1, kDefaultTemplateRule);
+  if (!policy.ok()) { std::cerr << "facerec verify: " << policy.status().to_string() << "\n"; return kExitError; }
+  const bool same = sim >= policy->threshold;
   if (a.o.json) {
     std::cout << nlohmann::json({{"image1", a.img1}, {"image2", a.img2}, {"similarity", sim}, {"same", same},
-                                 {"threshold", ctx->threshold}, {"faces1", found[0]}, {"faces2", found[1]},
+                                 {"threshold", policy->threshold},
+                                 {"decision", nlohmann::json::parse(decision_json(*policy))},
+                                 {"faces1", found[0]}, {"faces2", found[1]},
                                  {"quality1", faces[0].quality}, {"quality2", faces[1].quality},
                                  {"detector", ctx->analyzer->detector().spec().id},
                                  {"embedder", ctx->analyzer->embedder().spec().id}}).dump() << "\n";
   } else {
     for (int i = 0; i < 2; ++i)
       if (found[i] > 1) std::cout << "note: " << *paths[i] << " has " << found[i] << " faces; used the largest\n";
-    std::printf("similarity %.4f %s threshold %.3f: %s\n", sim, same ? ">=" : "<", ctx->threshold,
+    std::printf("similarity %.4f %s threshold %.3f: %s\n", sim, same ? ">=" : "<", policy->threshold,
                 same ? "same person" : "different people");
+    std::printf("decision: %s\n", decision_text(*policy).c_str());
   }
   return kExitOk;
 }

@@ -139,8 +139,12 @@ int run_watch(WatchArgs a) {
     return fail("no gallery at " + ctx->db + "; enrol people first (facerec enroll <dir> --db " + ctx->db + ")");
   auto gallery = Gallery::open(ctx->db, ctx->embedder_info());
   if (!gallery.ok()) return fail(gallery.status().to_string());
-  auto index = SearchIndex::from_gallery(**gallery, ctx->analyzer->embedder().spec().quality_magnitude);
+  auto index = SearchIndex::from_gallery(**gallery, kDefaultTemplateRule, ctx->analyzer->embedder().spec().quality_magnitude);
   if (!index.ok()) return fail(index.status().to_string());
+  // Each embedding of a track is one search of the gallery: the threshold
+  // holds the FPIR per search.
+  auto policy = ctx->decision_policy(static_cast<int64_t>(index->people()), static_cast<int64_t>(index->size()), index->rule());
+  if (!policy.ok()) return fail(policy.status().to_string());
 
   VideoSourceOptions vopt;
   vopt.realtime = a.realtime;
@@ -173,11 +177,12 @@ int run_watch(WatchArgs a) {
   };
   if (!json_out)
     std::cerr << "watching " << printable(a.source) << " (" << src.size().width << "x" << src.size().height << ", "
-              << (src.fps() > 0 ? std::to_string(src.fps()) : std::string("unknown")) << " fps), threshold "
-              << ctx->threshold << " (" << ctx->threshold_source << "); Ctrl-C to stop\n";
+              << (src.fps() > 0 ? std::to_string(src.fps()) : std::string("unknown")) << " fps), "
+              << decision_text(*policy) << "; Ctrl-C to stop\n";
+  emit({{"event", "decision"}, {"decision", json::parse(decision_json(*policy))}});
 
   IdentityVoteOptions vote;
-  vote.threshold = ctx->threshold;
+  vote.threshold = policy->threshold;
   EmbedScheduleOptions sched;
   sched.refresh_frames = a.refresh_frames;
   sched.unknown_refresh_frames = std::max(1, a.refresh_frames / 3);

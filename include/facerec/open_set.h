@@ -48,6 +48,11 @@ namespace facerec {
 
 // The default FPIR every identify/verify/watch run asks for.
 constexpr double kDefaultFpir = 0.01;
+// How identify and watch combine a person's templates: the mean template.
+// Chosen on the LFW open-set protocol (BENCHMARKS.md, "Open-set
+// identification (issue 8)"): a person's chance of attracting a stranger does
+// not grow with their number of photos, unlike kMax and kTop2Mean.
+constexpr TemplateRule kDefaultTemplateRule = TemplateRule::kMean;
 
 // Where a calibration came from (stored beside it in models/manifest.json).
 struct CalibrationProvenance {

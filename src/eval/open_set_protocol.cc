@@ -2,6 +2,7 @@
 // facerec/eval_open_set.h).
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <random>
 
@@ -100,15 +101,41 @@ std::vector<SearchOutcome> run_open_set_trial(const OpenSetTrial& trial, std::sp
     for (size_t s = 0; s < trial.gallery.size(); ++s)
       if (!has_template[s]) position[s] = k++;
   }
-  std::vector<SearchOutcome> out;
-  out.reserve(trial.mated.size() + trial.unknown.size());
-  auto search = [&](int img, int truth) {
+  // All probes in one batched search (sgemm), every person ranked; the
+  // candidates' names give back each person's slot.
+  std::vector<int> order;  // probe images: mated first, then unknown
+  std::vector<int> truth;
+  for (const auto& [img, slot] : trial.mated) {
+    order.push_back(img);
+    truth.push_back(position[static_cast<size_t>(slot)]);
+  }
+  for (int img : trial.unknown) {
+    order.push_back(img);
+    truth.push_back(-1);
+  }
+  std::vector<const float*> queries;
+  std::vector<size_t> query_of;  // probe -> query index, or SIZE_MAX when failed
+  for (int img : order) {
     const ProbeTemplate& t = templates[static_cast<size_t>(img)];
-    if (t.unit.empty()) return score_search({}, truth, /*failed=*/true);
-    return score_search(index.score_people(t.unit.data()), truth);
-  };
-  for (const auto& [img, slot] : trial.mated) out.push_back(search(img, position[static_cast<size_t>(slot)]));
-  for (int img : trial.unknown) out.push_back(search(img, -1));
+    query_of.push_back(t.unit.empty() ? SIZE_MAX : queries.size());
+    if (!t.unit.empty()) queries.push_back(t.unit.data());
+  }
+  const int people = static_cast<int>(index.people());
+  const auto results = index.search_batch(queries, people);
+  std::vector<SearchOutcome> out;
+  out.reserve(order.size());
+  std::vector<float> scores(static_cast<size_t>(people));
+  for (size_t i = 0; i < order.size(); ++i) {
+    if (query_of[i] == SIZE_MAX) {
+      out.push_back(score_search({}, truth[i], /*failed=*/true));
+      continue;
+    }
+    for (const Candidate& c : results[query_of[i]]) {
+      const size_t slot = static_cast<size_t>(std::stoul(c.identity));
+      scores[static_cast<size_t>(position[slot])] = c.similarity;
+    }
+    out.push_back(score_search(scores, truth[i]));
+  }
   return out;
 }
 
