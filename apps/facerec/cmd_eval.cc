@@ -452,7 +452,7 @@ struct IdentifyEvalArgs {
   bool lfw_open_set = false;
   std::string cache;
   std::vector<std::string> sizes{"10", "100", "1000", "all"};
-  std::vector<std::string> rules{"max", "mean", "qmean", "top2"};
+  std::vector<std::string> rules{"max", "mean", "qmean", "meanscore", "qmeanscore", "top2"};
 };
 
 struct Labelled {
@@ -503,8 +503,9 @@ int run_identify_eval(const IdentifyEvalArgs& a) {
       }
     }
     for (const auto& r : a.rules)
-      if (r != "qmean" && !parse_template_rule(r).ok())
-        return fail("identify", Status(ErrorCode::kInvalidArgument, "--rules takes max, mean, qmean (quality-weighted mean) or top2, not '" + r + "'"));
+      if (r != "qmean" && r != "qmeanscore" && !parse_template_rule(r).ok())
+        return fail("identify", Status(ErrorCode::kInvalidArgument, "--rules takes max, mean, qmean, meanscore, qmeanscore "
+                                                                   "(q: weighted by face quality) or top2, not '" + r + "'"));
     const double fpir = a.o.fpir.value_or(kDefaultFpir);
     if (!(fpir > 0 && fpir < 1)) return fail("identify", Status(ErrorCode::kInvalidArgument, "--fpir must be within (0, 1)"));
     return run_lfw_open_set(a, sizes, a.rules, fpir);
@@ -873,8 +874,9 @@ int run_lfw_open_set(const IdentifyEvalArgs& a, const std::vector<int>& sizes, c
   for (int size : sizes) {
     const int trials = eval::trials_for_size(size);
     for (const std::string& rule_name : rules) {
-      const bool qweighted = rule_name == "qmean";
-      auto rule = parse_template_rule(qweighted ? "mean" : rule_name);
+      // "q" + a mean rule: weighted by face quality.
+      const bool qweighted = rule_name == "qmean" || rule_name == "qmeanscore";
+      auto rule = parse_template_rule(qweighted ? rule_name.substr(1) : rule_name);
       if (!rule.ok()) return fail("identify", rule.status());
       std::vector<eval::SearchOutcome> pooled;
       int people = 0;
@@ -1091,7 +1093,8 @@ void register_eval(CLI::App& app, std::function<void(int)> set_rc) {
               "setting, and DIR, per gallery size and template rule");
   i->add_option("--cache", id.cache, "with --lfw-open-set: keep every image's template in this file and reuse it");
   i->add_option("--sizes", id.sizes, "with --lfw-open-set: gallery sizes (default 10 100 1000 all)")->delimiter(',');
-  i->add_option("--rules", id.rules, "with --lfw-open-set: template rules (default max mean qmean top2)")->delimiter(',');
+  i->add_option("--rules", id.rules, "with --lfw-open-set: template rules (default max mean qmean meanscore qmeanscore top2; "
+                                           "q: weighted by face quality)")->delimiter(',');
   add_threshold_option(*i, id.o);
   add_output_options(*i, id.o, id.out, "the CMC curve");
   i->callback([set_rc] { set_rc(run_identify_eval(id)); });

@@ -222,7 +222,8 @@ Result<DecisionPolicy> resolve_decision_policy(const DecisionRequest& r) {
   p.gallery_people = std::max<int64_t>(r.gallery_people, 0);
   const int64_t people = std::max<int64_t>(r.gallery_people, 1);
   const int64_t templates = std::max<int64_t>(r.gallery_templates, people);
-  p.comparisons = r.rule == TemplateRule::kMean ? people : templates;
+  const bool per_person = r.rule == TemplateRule::kMean || r.rule == TemplateRule::kMeanScore;
+  p.comparisons = per_person ? people : templates;
   if (r.threshold_override) {
     const float t = *r.threshold_override;
     if (!(t >= -1.f && t <= 1.f))
@@ -237,7 +238,7 @@ Result<DecisionPolicy> resolve_decision_policy(const DecisionRequest& r) {
     const ImpostorCalibration& c = *r.calibration;
     p.threshold = c.threshold_for(r.fpir, p.comparisons);
     p.source = PolicySource::kCalibration;
-    const std::string unit = r.rule == TemplateRule::kMean ? " people" : " templates";
+    const std::string unit = per_person ? " people" : " templates";
     p.reason = "FPIR " + percent(r.fpir) + " for " + std::to_string(p.comparisons) + unit + " (template rule " +
                to_string(r.rule) + "), from " + (r.embedder.empty() ? std::string("the embedder") : r.embedder) +
                "'s impostor calibration";

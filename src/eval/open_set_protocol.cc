@@ -89,7 +89,7 @@ std::vector<SearchOutcome> run_open_set_trial(const OpenSetTrial& trial, std::sp
       rows.insert(rows.end(), t.unit.begin(), t.unit.end());
       weights.push_back(std::max(t.quality, 1e-6f));
     }
-  const bool weighted = rule == TemplateRule::kMean && quality_weighted;
+  const bool weighted = (rule == TemplateRule::kMean || rule == TemplateRule::kMeanScore) && quality_weighted;
   SearchIndex index(dim, ids, rows, rule, weighted ? weights : std::vector<float>{});
   // Index position -> slot; slots without a template sit after them (their
   // probes are then misses, as score_search() counts a missing person).

@@ -32,6 +32,7 @@ const char* to_string(TemplateRule rule) {
     case TemplateRule::kMax: return "max";
     case TemplateRule::kMean: return "mean";
     case TemplateRule::kTop2Mean: return "top2";
+    case TemplateRule::kMeanScore: return "meanscore";
   }
   return "?";
 }
@@ -40,7 +41,8 @@ Result<TemplateRule> parse_template_rule(const std::string& name) {
   if (name == "max") return TemplateRule::kMax;
   if (name == "mean") return TemplateRule::kMean;
   if (name == "top2") return TemplateRule::kTop2Mean;
-  return Status(ErrorCode::kInvalidArgument, "unknown template rule '" + name + "' (expected max, mean or top2)");
+  if (name == "meanscore") return TemplateRule::kMeanScore;
+  return Status(ErrorCode::kInvalidArgument, "unknown template rule '" + name + "' (expected max, mean, meanscore or top2)");
 }
 
 SearchIndex::SearchIndex(int dim, std::vector<std::string> row_identity, std::vector<float> rows,
@@ -67,7 +69,7 @@ SearchIndex::SearchIndex(int dim, std::vector<std::string> row_identity, std::ve
   for (size_t i = 0; i < names_.size(); ++i) index.emplace(names_[i], static_cast<int32_t>(i));
   row_person_.reserve(row_identity.size());
   for (const std::string& name : row_identity) row_person_.push_back(index.at(name));
-  if (rule_ != TemplateRule::kMean) return;
+  if (rule_ != TemplateRule::kMean && rule_ != TemplateRule::kMeanScore) return;
   if (row_weight.empty()) row_weight.assign(row_identity.size(), 1.f);
   row_weight_ = std::move(row_weight);
   FACEREC_ASSERT(row_weight_.size() == row_identity.size());
@@ -84,6 +86,12 @@ void SearchIndex::build_person_templates() {
     for (size_t i = 0; i < d; ++i) t[i] += double(row_weight_[r]) * rows_[r * d + i];
   }
   person_inv_norm_.resize(names_.size());
+  if (rule_ == TemplateRule::kMeanScore) {
+    std::vector<double> total(names_.size(), 0.0);
+    for (size_t r = 0; r < row_person_.size(); ++r) total[static_cast<size_t>(row_person_[r])] += row_weight_[r];
+    for (size_t p = 0; p < names_.size(); ++p) person_inv_norm_[p] = static_cast<float>(1.0 / total[p]);
+    return;
+  }
   for (size_t p = 0; p < names_.size(); ++p) {
     double n2 = 0;
     for (size_t i = 0; i < d; ++i) n2 += sum[p * d + i] * sum[p * d + i];
@@ -97,7 +105,7 @@ Result<SearchIndex> SearchIndex::from_gallery(const Gallery& gallery, bool weigh
 }
 
 Result<SearchIndex> SearchIndex::from_gallery(const Gallery& gallery, TemplateRule rule, bool weight_by_norm) {
-  weight_by_norm = weight_by_norm && rule == TemplateRule::kMean;
+  weight_by_norm = weight_by_norm && (rule == TemplateRule::kMean || rule == TemplateRule::kMeanScore);
   try {
     const int dim = gallery.embedder().dim;
     // Templates before names: a person enrolled after the first read is simply
@@ -134,7 +142,7 @@ Result<SearchIndex> SearchIndex::from_gallery(const Gallery& gallery, TemplateRu
 
 std::vector<float> SearchIndex::person_scores(const float* scores) const {
   const size_t n_people = names_.size();
-  if (rule_ == TemplateRule::kMean) {
+  if (rule_ == TemplateRule::kMean || rule_ == TemplateRule::kMeanScore) {
     std::vector<double> acc(n_people, 0.0);
     for (size_t r = 0; r < row_person_.size(); ++r)
       acc[static_cast<size_t>(row_person_[r])] += double(row_weight_[r]) * scores[r];
@@ -241,6 +249,19 @@ std::vector<Candidate> SearchIndex::search_reference(const float* query, int top
 
 std::vector<float> SearchIndex::person_scores_reference(const float* query) const {
   const size_t d = static_cast<size_t>(dim_);
+  if (rule_ == TemplateRule::kMeanScore) {
+    // Each row's cosine, averaged per person with the row weights.
+    std::vector<double> sum(names_.size(), 0.0), weight(names_.size(), 0.0);
+    for (size_t r = 0; r < size(); ++r) {
+      double s = 0;
+      for (size_t i = 0; i < d; ++i) s += static_cast<double>(rows_[r * d + i]) * query[i];
+      sum[static_cast<size_t>(row_person_[r])] += row_weight_[r] * s;
+      weight[static_cast<size_t>(row_person_[r])] += row_weight_[r];
+    }
+    std::vector<float> score(names_.size());
+    for (size_t p = 0; p < names_.size(); ++p) score[p] = static_cast<float>(sum[p] / weight[p]);
+    return score;
+  }
   if (rule_ == TemplateRule::kMean) {
     // Independently of top_people(): build each person's weighted mean
     // template, normalise it, and take its cosine with the query.

@@ -304,7 +304,7 @@ TEST(SearchIndex, TemplateRulesAgreeWithTheirPlainTwin) {
     rows.insert(rows.end(), v.begin(), v.end());
     weights.push_back(0.1f + static_cast<float>(rng() % 100) / 100.f);
   }
-  for (TemplateRule rule : {TemplateRule::kMax, TemplateRule::kMean, TemplateRule::kTop2Mean}) {
+  for (TemplateRule rule : {TemplateRule::kMax, TemplateRule::kMean, TemplateRule::kTop2Mean, TemplateRule::kMeanScore}) {
     for (bool weighted : {false, true}) {
       SCOPED_TRACE(std::string(to_string(rule)) + (weighted ? " weighted" : ""));
       SearchIndex index(kDim, ids, rows, rule, weighted ? weights : std::vector<float>{});
@@ -348,6 +348,13 @@ TEST(SearchIndex, TemplateRulesByHand) {
   EXPECT_NEAR(r[0], 1.5f / n, 1e-5);
   EXPECT_NEAR(r[1], 0.6f, 1e-6);
   EXPECT_EQ(mean.search(x, 1)[0].identity, 1.5f / n >= 0.6f ? "Alice" : "Bob");
+  SearchIndex mean_score(3, ids, rows, TemplateRule::kMeanScore);
+  r = mean_score.score_people(x);
+  EXPECT_NEAR(r[0], 0.5f, 1e-6);  // (0.9 + 0.5 + 0.1) / 3
+  EXPECT_NEAR(r[1], 0.6f, 1e-6);
+  SearchIndex weighted_score(3, ids, rows, TemplateRule::kMeanScore, {2, 1, 1, 5});
+  r = weighted_score.score_people(x);
+  EXPECT_NEAR(r[0], (2 * 0.9f + 0.5f + 0.1f) / 4, 1e-6);
   EXPECT_EQ(to_string(TemplateRule::kTop2Mean), std::string("top2"));
   EXPECT_EQ(parse_template_rule("mean").value(), TemplateRule::kMean);
   EXPECT_FALSE(parse_template_rule("median").ok());
