@@ -104,9 +104,16 @@ TEST(RecognizerConfig, ThresholdIsResolvedInOnePlace) {
   auto t = resolve_threshold(c, e, 10);
   ASSERT_TRUE(t.ok());
   EXPECT_FLOAT_EQ(t->value, 0.33f);
-  EXPECT_EQ(t->source, "manifest default for emb");
+  // No calibration: the manifest's per-comparison threshold, and the reason says the FPIR is not controlled.
+  EXPECT_EQ(t->policy.source, PolicySource::kFallback);
+  EXPECT_NE(t->source.find("emb"), std::string::npos) << t->source;
+  EXPECT_EQ(t->policy.gallery_people, 10);
   c.threshold = 0.5f;
   EXPECT_FLOAT_EQ(resolve_threshold(c, e, 10)->value, 0.5f);
+  EXPECT_EQ(resolve_threshold(c, e, 10)->source, "given");
+  // A bad FPIR for one call is refused.
+  EXPECT_EQ(resolve_threshold(c, e, 10, 10, kDefaultTemplateRule, std::nullopt, 1.5).status().code(),
+            ErrorCode::kInvalidArgument);
   c.threshold.reset();
   e.match_threshold = 0;
   EXPECT_EQ(resolve_threshold(c, e, 10).status().code(), ErrorCode::kInvalidArgument);

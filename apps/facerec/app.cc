@@ -25,7 +25,7 @@ void install_signal_handlers() {
 }
 
 void add_model_options(CLI::App& cmd, CommonOptions& o) {
-  cmd.add_option("--config", o.config, "JSON config file (keys: detector, embedder, threshold, score_threshold, "
+  cmd.add_option("--config", o.config, "JSON config file (keys: detector, embedder, threshold, fpir, score_threshold, "
                                        "nms_threshold, max_pixels, db, threads)");
   cmd.add_option("--manifest", o.manifest, "model manifest (default: models/manifest.json or $FACEREC_MANIFEST, plus the imported models of $FACEREC_CACHE/manifest.local.json)");
   cmd.add_option("--detector", o.detector, "detector: manifest id, .onnx path, or family:path");
@@ -42,11 +42,20 @@ void add_db_option(CLI::App& cmd, CommonOptions& o) {
 
 void add_threshold_option(CLI::App& cmd, CommonOptions& o) {
   cmd.add_option("--threshold", o.threshold,
-                 "cosine similarity below which the answer is unknown (default: the embedder's LFW-measured value)");
+                 "cosine similarity below which the answer is unknown; overrides --fpir");
+  cmd.add_option("--fpir", o.fpir,
+                 "the fraction of strangers (people not enrolled) you accept being named, e.g. 0.01 (the default); "
+                 "turned into a threshold for this gallery's size from the embedder's calibration");
+}
+
+std::string decision_text(const DecisionPolicy& p) {
+  char b[64];
+  std::snprintf(b, sizeof b, "threshold %.4f", p.threshold);
+  return std::string(b) + " (" + p.reason + ")";
 }
 
 Status Context::require_threshold() const {
-  if (!threshold_source.empty()) return Status::Ok();
+  if (!threshold_source.empty() || !analyzer->embedder().spec().open_set_calibration.empty()) return Status::Ok();
   return Status(ErrorCode::kInvalidArgument, "embedder '" + analyzer->embedder().spec().id +
                                                  "' has no measured default threshold in the manifest; pass --threshold");
 }
@@ -61,6 +70,7 @@ ConfigLayer flag_layer(const CommonOptions& o) {
   if (!o.db.empty()) l.db = o.db;
   if (o.threads != 0) l.threads = o.threads;
   l.threshold = o.threshold;
+  l.fpir = o.fpir;
   l.score_threshold = o.score_threshold;
   l.nms_threshold = o.nms_threshold;
   l.max_pixels = o.max_pixels;

@@ -12,6 +12,7 @@
 #include "facerec/gallery.h"
 #include "facerec/image.h"
 #include "facerec/models.h"
+#include "facerec/open_set.h"
 #include "facerec/pipeline.h"
 #include "facerec/recognizer.h"
 #include "facerec/runtime.h"
@@ -30,6 +31,7 @@ struct CommonOptions {
   std::string manifest;
   std::string detector, embedder;
   std::optional<float> score_threshold, nms_threshold, threshold;
+  std::optional<double> fpir;  // the FPIR asked for (default kDefaultFpir)
   std::optional<int64_t> max_pixels;
   std::string db;
   int threads = 0;
@@ -37,6 +39,7 @@ struct CommonOptions {
 };
 void add_model_options(CLI::App& cmd, CommonOptions& o);
 void add_db_option(CLI::App& cmd, CommonOptions& o);
+// --threshold and --fpir: the decision's two knobs.
 void add_threshold_option(CLI::App& cmd, CommonOptions& o);
 
 // The flags as the library's top ConfigLayer (unset flags say nothing).
@@ -68,6 +71,10 @@ Result<Context> make_context(const CommonOptions& o, bool need_models = true, Ga
 // sorted, keeping files with image extensions).
 std::vector<std::string> collect_images(const std::vector<std::string>& paths);
 bool has_image_extension(const std::string& path);
+
+// The decision every matching command states once, for people (the JSON
+// form is the library's decision_json in facerec/json.h).
+std::string decision_text(const DecisionPolicy& p);
 
 // "Alice", "../x" -> a JSON-safe, terminal-safe rendering (control chars escaped).
 std::string printable(const std::string& s);

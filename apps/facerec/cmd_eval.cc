@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <ctime>
+#include <optional>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +22,8 @@
 #include "app.h"
 #include "facerec/align.h"
 #include "facerec/eval.h"
+#include "facerec/eval_open_set.h"
+#include "facerec/open_set.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -102,6 +106,7 @@ struct TemplateOptions {
 struct ImageTemplate {
   Source source = Source::kFailed;
   Embedding embedding;  // empty when failed
+  float quality = 0.f;  // face quality (facerec/pipeline.h); 0 when failed
   std::string error;    // why it failed
 };
 
@@ -118,6 +123,19 @@ class TemplateMaker {
   float normal_score() const { return normal_.score_threshold; }
   bool retries() const { return do_retry_; }
 
+  // What a cached template depends on: both models (id and hash) and how
+  // faces are picked, retried and embedded.
+  std::string cache_key() const {
+    const auto& d = ctx_.analyzer->detector().spec();
+    const auto& e = ctx_.analyzer->embedder().spec();
+    return d.id + ":" + d.sha256 + " " + e.id + ":" + e.sha256 + " pick=" +
+           (opt_.pick == Pick::kCentral ? "central" : "largest") + " retry=" + (do_retry_ ? fixed(opt_.retry_score, 3) : "none") +
+           " det=" + fixed(normal_.score_threshold, 3) + " crop=" + (opt_.center_crop ? "1" : "0") +
+           " flip=" + (opt_.flip ? "1" : "0");
+  }
+  // Templates found here are reused, and new ones added (the caller saves it).
+  void use_cache(eval::EmbeddingCache* cache) { cache_ = cache; }
+
   // One template per path, in order. Unreadable images and images with no
   // face are kFailed with a reason; only an interrupt or a model error fails
   // the whole call.
@@ -128,25 +146,52 @@ class TemplateMaker {
     for (size_t start = 0; start < paths.size(); start += kChunk) {
       std::vector<cv::Mat> crops;
       std::vector<size_t> owner;
+      std::vector<std::optional<Face>> used;
       for (size_t i = start; i < std::min(paths.size(), start + kChunk); ++i) {
         if (g_interrupted) return Status(ErrorCode::kCancelled, "interrupted");
-        auto crop = prepare(paths[i], out[i]);
-        if (!crop.ok()) return crop.status();
-        if (!crop->empty()) { crops.push_back(std::move(crop).value()); owner.push_back(i); }
         progress.step();
+        if (from_cache(paths[i], out[i])) continue;
+        std::optional<Face> face;
+        auto crop = prepare(paths[i], out[i], face);
+        if (!crop.ok()) return crop.status();
+        if (!crop->empty()) { crops.push_back(std::move(crop).value()); owner.push_back(i); used.push_back(face); }
+        else to_cache(paths[i], out[i]);
       }
       if (crops.empty()) continue;
       auto embs = embed(crops);
       if (!embs.ok()) return embs.status();
-      for (size_t k = 0; k < owner.size(); ++k) out[owner[k]].embedding = std::move((*embs)[k]);
+      for (size_t k = 0; k < owner.size(); ++k) {
+        ImageTemplate& t = out[owner[k]];
+        t.embedding = std::move((*embs)[k]);
+        t.quality = ctx_.analyzer->quality(used[k] ? &*used[k] : nullptr, crops[k], t.embedding);
+        to_cache(paths[owner[k]], t);
+      }
     }
     return out;
   }
 
  private:
+  bool from_cache(const std::string& path, ImageTemplate& t) const {
+    const eval::CachedTemplate* c = cache_ ? cache_->find(path) : nullptr;
+    if (!c) return false;
+    t.source = static_cast<Source>(std::min<uint8_t>(c->source, static_cast<uint8_t>(Source::kFailed)));
+    t.embedding.unit = c->unit;
+    t.embedding.norm = c->norm;
+    t.quality = c->quality;
+    if (t.source == Source::kFailed) t.error = "no template (cached)";
+    return true;
+  }
+  void to_cache(const std::string& path, const ImageTemplate& t) {
+    if (!cache_) return;
+    // Unreadable files are not cached: they may be fixed before the next run.
+    if (t.source == Source::kFailed && t.error.find("no face") == std::string::npos) return;
+    cache_->put(path, {static_cast<uint8_t>(t.source), t.embedding.norm, t.quality, t.embedding.unit});
+  }
+
   // The aligned crop, or an empty Mat with t.source = kFailed and t.error set.
   // A Status only for errors that must stop the run (the detector failing).
-  Result<cv::Mat> prepare(const std::string& path, ImageTemplate& t) {
+  // `used` is the face that was aligned (none for the centre crop).
+  Result<cv::Mat> prepare(const std::string& path, ImageTemplate& t, std::optional<Face>& used) {
     auto img = load_image(path, ctx_.limits);
     if (!img.ok()) { t.source = Source::kFailed; t.error = img.status().to_string(); return cv::Mat(); }
     auto faces = ctx_.analyzer->detect(*img);
@@ -160,7 +205,8 @@ class TemplateMaker {
     const int size = ctx_.analyzer->embedder().spec().input.width;
     if (!faces->empty()) {
       const int k = opt_.pick == Pick::kCentral ? most_central_face(*faces, img->size()) : largest_face(*faces);
-      return align_face(*img, (*faces)[static_cast<size_t>(k)], size);
+      used = (*faces)[static_cast<size_t>(k)];
+      return align_face(*img, *used, size);
     }
     if (opt_.center_crop) {
       Face f;
@@ -202,6 +248,7 @@ class TemplateMaker {
   TemplateOptions opt_;
   DetectorOptions normal_, retry_;
   bool do_retry_ = false;
+  eval::EmbeddingCache* cache_ = nullptr;
 };
 
 int fail(const std::string& cmd, const Status& s) {
@@ -399,6 +446,11 @@ struct IdentifyEvalArgs {
   int gallery_per_person = 1;
   int unknown_people = 0;
   float retry_score = 0.2f;
+  // The LFW open-set protocol (--lfw-open-set): --gallery is LFW's images.
+  bool lfw_open_set = false;
+  std::string cache;
+  std::vector<std::string> sizes{"10", "100", "1000", "all"};
+  std::vector<std::string> rules{"max", "mean", "qmean", "meanscore", "qmeanscore", "top2"};
 };
 
 struct Labelled {
@@ -431,7 +483,31 @@ void seeded_shuffle(std::vector<T>& v, std::mt19937_64& rng) {
   for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[static_cast<size_t>(rng() % i)]);
 }
 
+int run_lfw_open_set(const IdentifyEvalArgs& a, const std::vector<int>& sizes, const std::vector<std::string>& rules,
+                     double fpir);
+
 int run_identify_eval(const IdentifyEvalArgs& a) {
+  if (a.lfw_open_set) {
+    std::vector<int> sizes;
+    for (const auto& s : a.sizes) {
+      if (s == "all") { sizes.push_back(0); continue; }
+      try {
+        size_t used = 0;
+        const int n = std::stoi(s, &used);
+        if (used != s.size() || n < 1) throw std::invalid_argument(s);
+        sizes.push_back(n);
+      } catch (const std::exception&) {
+        return fail("identify", Status(ErrorCode::kInvalidArgument, "--sizes takes positive numbers or 'all', not '" + s + "'"));
+      }
+    }
+    for (const auto& r : a.rules)
+      if (r != "qmean" && r != "qmeanscore" && !parse_template_rule(r).ok())
+        return fail("identify", Status(ErrorCode::kInvalidArgument, "--rules takes max, mean, qmean, meanscore, qmeanscore "
+                                                                   "(q: weighted by face quality) or top2, not '" + r + "'"));
+    const double fpir = a.o.fpir.value_or(kDefaultFpir);
+    if (!(fpir > 0 && fpir < 1)) return fail("identify", Status(ErrorCode::kInvalidArgument, "--fpir must be within (0, 1)"));
+    return run_lfw_open_set(a, sizes, a.rules, fpir);
+  }
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<Labelled> gallery, probes;
   std::string split_note;
@@ -635,6 +711,247 @@ int run_identify_eval(const IdentifyEvalArgs& a) {
   return kExitOk;
 }
 
+// ------------------------- LFW open set and calibration -------------------------
+
+// LFW's people and their images, with one template per image, made once
+// (and kept in --cache). Faces as `eval lfw` picks them: the most central
+// face, a low-confidence retry, the fixed centre crop as the last resort.
+struct LfwTemplates {
+  std::vector<std::string> paths;
+  std::vector<ImageTemplate> templates;
+  std::vector<eval::PersonImages> calibration, test;  // indices into paths
+  size_t retried = 0, cropped = 0, failed = 0;
+};
+
+Result<LfwTemplates> lfw_templates(Context& ctx, const std::string& root_in, const std::string& cache_file,
+                                   bool calibration_only) {
+  fs::path root = root_in;
+  std::error_code ec;
+  if (fs::is_directory(root / "images", ec)) root /= "images";
+  auto people = people_of(root.string());
+  if (!people.ok()) return people.status();
+  LfwTemplates out;
+  for (auto& [name, imgs] : *people) {
+    const bool cal = eval::is_calibration_person(name);
+    if (calibration_only && !cal) continue;
+    eval::PersonImages p{name, {}};
+    for (auto& path : imgs) {
+      p.images.push_back(static_cast<int>(out.paths.size()));
+      out.paths.push_back(path);
+    }
+    (cal ? out.calibration : out.test).push_back(std::move(p));
+  }
+  TemplateOptions topt;
+  topt.pick = Pick::kCentral;
+  topt.center_crop = true;
+  TemplateMaker maker(ctx, topt);
+  std::optional<eval::EmbeddingCache> cache;
+  if (!cache_file.empty()) {
+    auto c = eval::EmbeddingCache::load(cache_file, maker.cache_key());
+    if (!c.ok()) return c.status();
+    cache = std::move(c).value();
+    maker.use_cache(&*cache);
+  }
+  auto t = maker.make(out.paths, "embedding LFW images");
+  // Whatever was embedded is kept, also when interrupted.
+  if (cache) {
+    if (Status s = cache->save(cache_file); !s.ok()) return s;
+  }
+  if (!t.ok()) return t.status();
+  out.templates = std::move(t).value();
+  for (const auto& x : out.templates) {
+    out.retried += x.source == Source::kRetried;
+    out.cropped += x.source == Source::kCenterCrop;
+    out.failed += x.source == Source::kFailed;
+  }
+  return out;
+}
+
+std::vector<eval::ProbeTemplate> probe_view(const std::vector<ImageTemplate>& t) {
+  std::vector<eval::ProbeTemplate> v(t.size());
+  for (size_t i = 0; i < t.size(); ++i) v[i] = {t[i].embedding.unit, t[i].quality};
+  return v;
+}
+
+std::string today_utc() {
+  const std::time_t now = std::time(nullptr);
+  char b[16];
+  std::strftime(b, sizeof b, "%Y-%m-%d", std::gmtime(&now));
+  return b;
+}
+
+struct CalibrateArgs {
+  CommonOptions o;
+  std::string root, cache;
+  uint64_t seed = 8;
+};
+
+int run_calibrate(const CalibrateArgs& a) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto ctx = make_context(a.o);
+  if (!ctx.ok()) return fail("calibrate", ctx.status());
+  auto lfw = lfw_templates(*ctx, a.root, a.cache, /*calibration_only=*/true);
+  if (!lfw.ok()) return fail("calibrate", lfw.status());
+  const int dim = ctx->analyzer->embedder().dim();
+  const auto view = probe_view(lfw->templates);
+  int64_t pool = 0;
+  auto scores = eval::impostor_scores(lfw->calibration, view, dim, a.seed, &pool);
+  // mean_probe_fpir() below reads each probe's scores sorted descending.
+  for (auto& s : scores) std::sort(s.begin(), s.end(), [](float x, float y) { return x > y; });
+  auto cal = calibrate_impostors(scores, default_fpir_grid(), default_people_grid());
+  if (!cal.ok()) return fail("calibrate", cal.status());
+  const std::string det = ctx->analyzer->detector().spec().id, emb = ctx->analyzer->embedder().spec().id;
+  auto& p = cal->provenance;
+  p.data = "LFW deep-funneled, the " + std::to_string(lfw->calibration.size()) +
+           " calibration people (FNV-1a name hash % 3 == 0; disjoint from the open-set test people), " +
+           std::to_string(lfw->paths.size()) + " images, one pool image per person (seed " + std::to_string(a.seed) + ")";
+  p.command = "facerec eval calibrate --root ../shared/data/lfw --detector " + det + " --embedder " + emb;
+  p.date = today_utc();
+  p.detector = det;
+  p.pool_people = pool;
+
+  // The independence model, for comparison: FPIR = 1 - (1 - FAR(t))^N with
+  // FAR(t) the per-comparison rate, at the calibrated thresholds.
+  json check = json::array();
+  for (double f : {0.01}) {
+    for (int64_t n : cal->people) {
+      const float t = cal->threshold_for(f, n);
+      const double far = mean_probe_fpir(scores, t, 1);
+      check.push_back({{"fpir", f}, {"people", n}, {"threshold", t},
+                       {"independence_model_fpir", 1 - std::pow(1 - far, static_cast<double>(n))}});
+    }
+  }
+  if (a.o.json) {
+    json j = {{"embedder", emb}, {"detector", det}, {"open_set_calibration", json::parse(calibration_to_json(*cal))},
+              {"independence_check", check}, {"seconds", seconds_since(t0)}};
+    std::cout << j.dump() << "\n";
+    return kExitOk;
+  }
+  std::printf("impostor calibration of %s (detector %s): %lld pool people, %lld probes, %lld impostor scores\n", emb.c_str(),
+              det.c_str(), static_cast<long long>(pool), static_cast<long long>(p.probes),
+              static_cast<long long>(p.impostor_scores));
+  std::printf("  threshold for FPIR F (rows) and N people (columns)\n  %8s", "F \\ N");
+  for (int64_t n : cal->people) std::printf(" %7lld", static_cast<long long>(n));
+  std::printf("\n");
+  for (size_t f = 0; f < cal->fpir.size(); ++f) {
+    std::printf("  %8g", cal->fpir[f]);
+    for (size_t n = 0; n < cal->people.size(); ++n) std::printf(" %7.4f", cal->threshold[f * cal->people.size() + n]);
+    std::printf("\n");
+  }
+  std::printf("  at FPIR 1%%, the independence model 1-(1-FAR)^N would predict:");
+  for (const auto& c : check) std::printf(" N=%lld: %s", static_cast<long long>(c["people"].get<int64_t>()),
+                                          pct(c["independence_model_fpir"].get<double>()).c_str());
+  std::printf("\n  manifest entry (\"open_set_calibration\"):\n%s\n  (%.1f s)\n", calibration_to_json(*cal).c_str(),
+              seconds_since(t0));
+  return kExitOk;
+}
+
+// One row of the open-set report.
+struct OpenSetRow {
+  int size = 0, people = 0, templates_per_person = 1, trials = 0;
+  std::string rule;
+  DecisionPolicy policy;
+  eval::RatesAtThreshold at_policy;
+  eval::OpenSetPoint oracle;  // the best DIR with measured FPIR <= the target
+  double rank1 = 0;
+};
+
+int run_lfw_open_set(const IdentifyEvalArgs& a, const std::vector<int>& sizes, const std::vector<std::string>& rules,
+                     double fpir) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto ctx = make_context(a.o);
+  if (!ctx.ok()) return fail("identify", ctx.status());
+  auto lfw = lfw_templates(*ctx, a.gallery, a.cache, /*calibration_only=*/false);
+  if (!lfw.ok()) return fail("identify", lfw.status());
+  const int dim = ctx->analyzer->embedder().dim();
+  const auto view = probe_view(lfw->templates);
+  const ModelSpec& es = ctx->analyzer->embedder().spec();
+  const uint64_t seed = a.split_seed.value_or(8);
+  const int k = a.gallery_per_person;
+  std::vector<OpenSetRow> rows;
+  for (int size : sizes) {
+    const int trials = eval::trials_for_size(size);
+    for (const std::string& rule_name : rules) {
+      // "q" + a mean rule: weighted by face quality.
+      const bool qweighted = rule_name == "qmean" || rule_name == "qmeanscore";
+      auto rule = parse_template_rule(qweighted ? rule_name.substr(1) : rule_name);
+      if (!rule.ok()) return fail("identify", rule.status());
+      std::vector<eval::SearchOutcome> pooled;
+      int people = 0;
+      for (int r = 0; r < trials; ++r) {
+        auto trial = eval::draw_open_set_trial(lfw->test, size, k, seed + static_cast<uint64_t>(r));
+        if (!trial.ok()) return fail("identify", trial.status());
+        people = static_cast<int>(trial->gallery.size());
+        auto out = eval::run_open_set_trial(*trial, view, dim, *rule, qweighted);
+        pooled.insert(pooled.end(), out.begin(), out.end());
+      }
+      DecisionRequest req;
+      req.fpir = fpir;
+      req.threshold_override = a.o.threshold;
+      req.gallery_people = people;
+      req.gallery_templates = static_cast<int64_t>(people) * k;
+      req.rule = *rule;
+      req.embedder = es.id;
+      req.calibration = &es.open_set_calibration;
+      req.fallback_threshold = es.match_threshold;
+      auto policy = resolve_decision_policy(req);
+      if (!policy.ok()) return fail("identify", policy.status());
+      OpenSetRow row;
+      row.size = size;
+      row.people = people;
+      row.templates_per_person = k;
+      row.trials = trials;
+      row.rule = rule_name;
+      row.policy = *policy;
+      row.at_policy = eval::rates_at_threshold(pooled, policy->threshold);
+      row.oracle = eval::dir_at_fpir(pooled, fpir);
+      row.rank1 = eval::rank_k(pooled, 1);
+      rows.push_back(std::move(row));
+    }
+  }
+  size_t test_images = 0, cal_images = 0;
+  for (const auto& p : lfw->test) test_images += p.images.size();
+  for (const auto& p : lfw->calibration) cal_images += p.images.size();
+  const std::string protocol = "LFW open set: " + std::to_string(lfw->test.size()) + " test people (" +
+                               std::to_string(test_images) + " images; " + std::to_string(lfw->calibration.size()) +
+                               " calibration people with " + std::to_string(cal_images) +
+                               " images held out), gallery people have >= " + std::to_string(k + 1) + " photos, " +
+                               std::to_string(k) + " enrolled each, seed " + std::to_string(seed);
+  if (a.o.json) {
+    json jr = json::array();
+    for (const auto& r : rows)
+      jr.push_back({{"gallery_people", r.people}, {"size_asked", r.size}, {"trials", r.trials}, {"rule", r.rule},
+                    {"templates_per_person", r.templates_per_person},
+                    {"decision", {{"fpir", r.policy.fpir}, {"threshold", r.policy.threshold}, {"source", to_string(r.policy.source)},
+                                  {"comparisons", r.policy.comparisons}, {"reason", r.policy.reason}}},
+                    {"fpir_measured", r.at_policy.fpir}, {"false_positives", r.at_policy.false_positives},
+                    {"unknown_searches", r.at_policy.unknown}, {"dir", r.at_policy.dir}, {"mated_searches", r.at_policy.mated},
+                    {"oracle_dir_at_fpir", r.oracle.dir}, {"oracle_threshold", std::isfinite(r.oracle.fpir) ? json(r.oracle.threshold) : json(nullptr)},
+                    {"rank1", r.rank1}});
+    json j = {{"protocol", protocol}, {"fpir_asked", fpir}, {"rows", jr},
+              {"detect_failures", {{"retried_low_conf", lfw->retried}, {"center_crop", lfw->cropped}, {"failed", lfw->failed}}},
+              {"seconds", seconds_since(t0)}};
+    j.update(models_json(*ctx));
+    std::cout << j.dump() << "\n";
+    return kExitOk;
+  }
+  std::printf("%s\n  detector %s, embedder %s; FPIR asked %s\n", protocol.c_str(), ctx->analyzer->detector().spec().id.c_str(),
+              es.id.c_str(), pct(fpir).c_str());
+  std::printf("  %7s %6s %5s  %9s %-11s  %12s %14s  %8s  %18s  %7s\n", "people", "trials", "rule", "threshold", "source",
+              "FPIR measured", "(FP/unknown)", "DIR", "oracle DIR@FPIR", "rank-1");
+  for (const auto& r : rows) {
+    char fp[48];
+    std::snprintf(fp, sizeof fp, "%lld/%lld", static_cast<long long>(r.at_policy.false_positives),
+                  static_cast<long long>(r.at_policy.unknown));
+    std::printf("  %7d %6d %5s  %9.4f %-11s  %12s %14s  %8s  %18s  %7s\n", r.people, r.trials, r.rule.c_str(), r.policy.threshold,
+                to_string(r.policy.source), pct(r.at_policy.fpir).c_str(), fp, pct(r.at_policy.dir).c_str(),
+                pct(r.oracle.dir).c_str(), pct(r.rank1).c_str());
+  }
+  std::printf("  faces: %zu retried at low confidence, %zu centre crops, %zu without a template\n  (%.1f s)\n", lfw->retried,
+              lfw->cropped, lfw->failed, seconds_since(t0));
+  return kExitOk;
+}
+
 // ---------------------------------- detect ------------------------------------
 
 struct DetectEvalArgs {
@@ -766,8 +1083,26 @@ void register_eval(CLI::App& app, std::function<void(int)> set_rc) {
       ->check(CLI::Range(0, 1000000));
   i->add_option("--retry-score", id.retry_score, "detection confidence for the retry on images with no face (default 0.2)")
       ->check(CLI::Range(0.0, 1.0));
+  i->add_flag("--lfw-open-set", id.lfw_open_set,
+              "the LFW open-set protocol (issue 8): --gallery is LFW's images folder; reports FPIR measured at the --fpir "
+              "setting, and DIR, per gallery size and template rule");
+  i->add_option("--cache", id.cache, "with --lfw-open-set: keep every image's template in this file and reuse it");
+  i->add_option("--sizes", id.sizes, "with --lfw-open-set: gallery sizes (default 10 100 1000 all)")->delimiter(',');
+  i->add_option("--rules", id.rules, "with --lfw-open-set: template rules (default max mean qmean meanscore qmeanscore top2; "
+                                           "q: weighted by face quality)")->delimiter(',');
+  add_threshold_option(*i, id.o);
   add_output_options(*i, id.o, id.out, "the CMC curve");
   i->callback([set_rc] { set_rc(run_identify_eval(id)); });
+
+  static CalibrateArgs cal;
+  auto* c = ev->add_subcommand("calibrate", "measure an embedder's impostor calibration (FPIR -> threshold for N people) on "
+                                          "LFW's calibration people; prints the manifest's open_set_calibration entry");
+  c->add_option("--root", cal.root, "LFW images: a folder with one sub-folder per person (or its parent)")->required();
+  c->add_option("--cache", cal.cache, "keep every image's template in this file and reuse it");
+  c->add_option("--seed", cal.seed, "seed of the pool image picked per person (default 8)");
+  c->add_flag("--json", cal.o.json, "print one JSON object");
+  add_model_options(*c, cal.o);
+  c->callback([set_rc] { set_rc(run_calibrate(cal)); });
 
   static DetectEvalArgs det;
   auto* d = ev->add_subcommand("detect", "WIDER FACE average precision on the easy, medium and hard subsets "

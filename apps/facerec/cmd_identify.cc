@@ -77,6 +77,12 @@ int run_identify(const IdentifyArgs& a) {
   opt.top_k = a.top_k;
   int failures = 0;
   std::set<std::string> written;
+  // The threshold and why, stated once (it changes only if the gallery does).
+  if (!a.o.json) {
+    auto t = rec.threshold();
+    if (!t.ok()) { std::cerr << "facerec identify: " << t.status().to_string() << "\n"; return kExitError; }
+    std::cout << "decision: " << decision_text(t->policy) << "\n";
+  }
   for (const auto& [path, out_name] : images) {
     if (g_interrupted) break;
     auto img = rec.load(path);

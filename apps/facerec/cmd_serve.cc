@@ -269,11 +269,12 @@ class Service {
     try {
       if (req.has_param("top_k")) opt.top_k = std::stoi(req.get_param_value("top_k"));
       if (req.has_param("threshold")) opt.threshold = std::stof(req.get_param_value("threshold"));
+      if (req.has_param("fpir")) opt.fpir = std::stod(req.get_param_value("fpir"));
     } catch (const std::exception&) {
-      return send_error(res, 400, "bad_request", "top_k must be an integer and threshold a number");
+      return send_error(res, 400, "bad_request", "top_k must be an integer, threshold and fpir numbers");
     }
-    if (req.has_param("fpir"))
-      return send_error(res, 400, "bad_request", "fpir is not supported by this build; pass threshold");
+    if (opt.fpir && !(*opt.fpir > 0 && *opt.fpir < 1))
+      return send_error(res, 400, "bad_request", "fpir is a rate within (0, 1), e.g. 0.01");
     auto img = image(req, "image");
     if (!img.ok()) return send_status(res, img.status());
     auto r = rec_.identify(*img, opt);

@@ -45,6 +45,7 @@ int run_verify(const VerifyArgs& a) {
       if (found[i] > 1) std::cout << "note: " << *paths[i] << " has " << found[i] << " faces; used the largest\n";
     std::printf("similarity %.4f %s threshold %.3f: %s\n", v->similarity, v->same ? ">=" : "<", v->threshold.value,
                 v->same ? "same person" : "different people");
+    std::printf("decision: %s\n", decision_text(v->threshold.policy).c_str());
   }
   return kExitOk;
 }

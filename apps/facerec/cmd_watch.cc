@@ -19,6 +19,7 @@
 #include <opencv2/videoio.hpp>
 
 #include "app.h"
+#include "facerec/json.h"
 #include "facerec/track.h"
 #include "facerec/track_identity.h"
 #include "facerec/video.h"
@@ -152,14 +153,17 @@ int run_watch(WatchArgs a) {
   const auto say = [&](const std::string& line) {
     if (!json_out) std::cout << line << "\n" << std::flush;
   };
+  auto policy = ctx->recognizer->threshold();
+  if (!policy.ok()) return fail(policy.status().to_string());
   if (!json_out)
     std::cerr << "watching " << printable(a.source) << " (" << src.size().width << "x" << src.size().height << ", "
-              << (src.fps() > 0 ? std::to_string(src.fps()) : std::string("unknown")) << " fps), threshold "
-              << ctx->threshold << " (" << ctx->threshold_source << "); Ctrl-C to stop\n";
+              << (src.fps() > 0 ? std::to_string(src.fps()) : std::string("unknown")) << " fps), "
+              << decision_text(policy->policy) << "; Ctrl-C to stop\n";
+  emit({{"event", "decision"}, {"decision", decision_json(policy->policy)}});
 
   VideoRecognizerOptions vopts;
   vopts.tracker = topt;
-  vopts.vote.threshold = ctx->threshold;
+  vopts.vote.threshold = policy->value;
   vopts.schedule.refresh_frames = a.refresh_frames;
   vopts.schedule.unknown_refresh_frames = std::max(1, a.refresh_frames / 3);
   vopts.cut_threshold = a.cut_threshold;

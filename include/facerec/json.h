@@ -14,11 +14,14 @@ namespace facerec {
 
 // {"box", "score", "landmarks": [[x,y] x5], "quality"}: a face, no identity.
 nlohmann::json face_json(const AnalyzedFace& face);
-// {"image", "width", "height", "faces": [face_json + "identity" (null when
+// {"fpir", "threshold", "gallery_people", "comparisons", "rule", "source",
+// "reason"}: how the threshold was chosen (facerec/open_set.h).
+nlohmann::json decision_json(const DecisionPolicy& policy);
+// {"image", "width", "height", "decision", "faces": [face_json + "identity" (null when
 // unknown), "similarity" (the best candidate's, also when unknown),
 // "candidates": [{"identity", "similarity"}]]}.
 nlohmann::json identify_json(const std::string& image, const IdentifyResult& result);
-// {"image1", "image2", "similarity", "same", "threshold", "faces1", "faces2",
+// {"image1", "image2", "similarity", "same", "threshold", "decision", "faces1", "faces2",
 // "quality1", "quality2", "detector", "embedder"}.
 nlohmann::json verify_json(const std::string& image1, const std::string& image2, const VerifyResult& result,
                            const std::string& detector, const std::string& embedder);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "facerec/open_set.h"
 #include "facerec/runtime.h"
 #include "facerec/status.h"
 
@@ -79,6 +80,10 @@ struct ModelSpec {
   std::string threshold_reason;
   QualityFloor quality_floor;  // embedders: manifest "quality_floor"; all 0 when absent
   NormQuality norm_quality;    // embedders: manifest "quality_norm"
+  // Embedders: the impostor calibration that turns an FPIR into a threshold
+  // for a gallery of N people (facerec/open_set.h), from the manifest's
+  // "open_set_calibration"; empty when not measured.
+  ImpostorCalibration open_set_calibration;
   std::string path;  // where the .onnx is (or will be) on this machine
   SessionConfig session;  // e.g. a lower graph optimisation level where measured faster
   // Further networks of a multi-stage model, each with its own source and

@@ -40,6 +40,7 @@
 #include "facerec/gallery.h"
 #include "facerec/image.h"
 #include "facerec/models.h"
+#include "facerec/open_set.h"
 #include "facerec/pipeline.h"
 #include "facerec/runtime.h"
 #include "facerec/search.h"
@@ -68,8 +69,12 @@ struct RecognizerConfig {
   int threads = 0;        // ONNX Runtime intra-op threads per session; 0: one per core
   int max_batch = 8;      // faces per embedder call
   DetectOptions detection;  // the default detection options (per call overridable)
-  // The open-set decision: below this cosine similarity the answer is
-  // unknown. Unset: the embedder's manifest default (its LFW FAR=1e-3 point).
+  // The open-set decision. fpir: the fraction of non-enrolled probes the
+  // user accepts being named (FPIR), turned into a threshold for the gallery
+  // at hand by the embedder's impostor calibration (facerec/open_set.h).
+  // threshold, when set, overrides it: below this cosine similarity the
+  // answer is unknown.
+  double fpir = kDefaultFpir;
   std::optional<float> threshold;
   ImageLimits limits;     // pixels (checked from the header before decoding) and file bytes
   // Where the library's messages go (e.g. "enrolled the largest of 3 faces").
@@ -85,6 +90,7 @@ struct ConfigLayer {
   std::optional<std::string> manifest, detector, embedder, db;
   std::optional<int> threads;
   std::optional<float> threshold, score_threshold, nms_threshold;
+  std::optional<double> fpir;
   std::optional<int64_t> max_pixels;
 };
 // kNotFound for a missing file, kInvalidArgument (naming the file and the
@@ -104,16 +110,22 @@ Result<RecognizerConfig> resolve_config(const ConfigLayer& flags, const std::str
 // embedder without a measured default and none configured).
 struct ThresholdChoice {
   float value = 0.f;
-  std::string source;  // "given", or "manifest default for <embedder id>"
+  std::string source;     // "given" for an override, else the policy's reason
+  DecisionPolicy policy;  // the whole decision: fpir, N, rule, source, reason
 };
+// gallery_people: N (1 for verify); gallery_templates: every template (0 =
+// N); threshold / fpir: this call's overrides of the config's.
 Result<ThresholdChoice> resolve_threshold(const RecognizerConfig& config, const ModelSpec& embedder,
-                                          size_t gallery_people);
+                                          size_t gallery_people, size_t gallery_templates = 0,
+                                          TemplateRule rule = kDefaultTemplateRule,
+                                          std::optional<float> threshold = {}, std::optional<double> fpir = {});
 
 // ---- Results --------------------------------------------------------------------
 
 struct IdentifyOptions {
   int top_k = 5;                          // candidates per face, 1..1000
-  std::optional<float> threshold;         // this call only; -1..1
+  std::optional<float> threshold;         // this call only; -1..1; overrides fpir
+  std::optional<double> fpir;             // this call only; (0, 1)
   std::optional<DetectOptions> detection; // this call only
 };
 

@@ -27,9 +27,34 @@ constexpr size_t kMaxBatchScores = size_t{16} << 20;
 
 }  // namespace
 
+const char* to_string(TemplateRule rule) {
+  switch (rule) {
+    case TemplateRule::kMax: return "max";
+    case TemplateRule::kMean: return "mean";
+    case TemplateRule::kTop2Mean: return "top2";
+    case TemplateRule::kMeanScore: return "meanscore";
+  }
+  return "?";
+}
+
+Result<TemplateRule> parse_template_rule(const std::string& name) {
+  if (name == "max") return TemplateRule::kMax;
+  if (name == "mean") return TemplateRule::kMean;
+  if (name == "top2") return TemplateRule::kTop2Mean;
+  if (name == "meanscore") return TemplateRule::kMeanScore;
+  return Status(ErrorCode::kInvalidArgument, "unknown template rule '" + name + "' (expected max, mean, meanscore or top2)");
+}
+
 SearchIndex::SearchIndex(int dim, std::vector<std::string> row_identity, std::vector<float> rows,
                          std::vector<float> row_weight)
-    : dim_(dim), row_weight_(std::move(row_weight)), rows_(std::move(rows)) {
+    // row_weight is copied, not moved: the rule reads it, and argument
+    // evaluation order is unspecified.
+    : SearchIndex(dim, std::move(row_identity), std::move(rows),
+                  row_weight.empty() ? TemplateRule::kMax : TemplateRule::kMean, row_weight) {}
+
+SearchIndex::SearchIndex(int dim, std::vector<std::string> row_identity, std::vector<float> rows, TemplateRule rule,
+                         std::vector<float> row_weight)
+    : dim_(dim), rule_(rule), rows_(std::move(rows)) {
   // A contract on the caller (from_gallery checks its data before calling):
   // a short matrix would make BLAS read past the end.
   FACEREC_ASSERT(dim >= 0);
@@ -44,10 +69,16 @@ SearchIndex::SearchIndex(int dim, std::vector<std::string> row_identity, std::ve
   for (size_t i = 0; i < names_.size(); ++i) index.emplace(names_[i], static_cast<int32_t>(i));
   row_person_.reserve(row_identity.size());
   for (const std::string& name : row_identity) row_person_.push_back(index.at(name));
-  if (row_weight_.empty()) return;
+  if (rule_ != TemplateRule::kMean && rule_ != TemplateRule::kMeanScore) return;
+  if (row_weight.empty()) row_weight.assign(row_identity.size(), 1.f);
+  row_weight_ = std::move(row_weight);
   FACEREC_ASSERT(row_weight_.size() == row_identity.size());
   // Weights <= 0 or NaN would make a person's template undefined: a caller bug.
   for (float w : row_weight_) FACEREC_ASSERT(w > 0.f && std::isfinite(w));
+  build_person_templates();
+}
+
+void SearchIndex::build_person_templates() {
   const size_t d = static_cast<size_t>(dim_);
   std::vector<double> sum(names_.size() * d, 0.0);
   for (size_t r = 0; r < row_person_.size(); ++r) {
@@ -55,6 +86,12 @@ SearchIndex::SearchIndex(int dim, std::vector<std::string> row_identity, std::ve
     for (size_t i = 0; i < d; ++i) t[i] += double(row_weight_[r]) * rows_[r * d + i];
   }
   person_inv_norm_.resize(names_.size());
+  if (rule_ == TemplateRule::kMeanScore) {
+    std::vector<double> total(names_.size(), 0.0);
+    for (size_t r = 0; r < row_person_.size(); ++r) total[static_cast<size_t>(row_person_[r])] += row_weight_[r];
+    for (size_t p = 0; p < names_.size(); ++p) person_inv_norm_[p] = static_cast<float>(1.0 / total[p]);
+    return;
+  }
   for (size_t p = 0; p < names_.size(); ++p) {
     double n2 = 0;
     for (size_t i = 0; i < d; ++i) n2 += sum[p * d + i] * sum[p * d + i];
@@ -64,6 +101,11 @@ SearchIndex::SearchIndex(int dim, std::vector<std::string> row_identity, std::ve
 }
 
 Result<SearchIndex> SearchIndex::from_gallery(const Gallery& gallery, bool weight_by_norm) {
+  return from_gallery(gallery, weight_by_norm ? TemplateRule::kMean : TemplateRule::kMax, weight_by_norm);
+}
+
+Result<SearchIndex> SearchIndex::from_gallery(const Gallery& gallery, TemplateRule rule, bool weight_by_norm) {
+  weight_by_norm = weight_by_norm && (rule == TemplateRule::kMean || rule == TemplateRule::kMeanScore);
   try {
     const int dim = gallery.embedder().dim;
     // Templates before names: a person enrolled after the first read is simply
@@ -92,29 +134,51 @@ Result<SearchIndex> SearchIndex::from_gallery(const Gallery& gallery, bool weigh
       // constructor's contract: it weighs as little as possible instead.
       if (weight_by_norm) weights.push_back(std::isfinite(t.norm) && t.norm > 1e-6f ? t.norm : 1e-6f);
     }
-    return SearchIndex(dim, std::move(row_identity), std::move(rows), std::move(weights));
+    return SearchIndex(dim, std::move(row_identity), std::move(rows), rule, std::move(weights));
   } catch (const std::exception& e) {
     return Status(ErrorCode::kInternal, std::string("building the search index: ") + e.what());
   }
 }
 
-std::vector<Candidate> SearchIndex::top_people(const float* scores, int top_k) const {
+std::vector<float> SearchIndex::person_scores(const float* scores) const {
   const size_t n_people = names_.size();
-  if (weighted()) {
+  if (rule_ == TemplateRule::kMean || rule_ == TemplateRule::kMeanScore) {
     std::vector<double> acc(n_people, 0.0);
     for (size_t r = 0; r < row_person_.size(); ++r)
       acc[static_cast<size_t>(row_person_[r])] += double(row_weight_[r]) * scores[r];
     std::vector<float> score(n_people);
     for (size_t p = 0; p < n_people; ++p) score[p] = static_cast<float>(acc[p] * person_inv_norm_[p]);
-    return rank_people(std::move(score), top_k);
+    return score;
   }
   // NaN scores (a NaN query) never win the max, so such people rank last.
-  std::vector<float> best(n_people, -std::numeric_limits<float>::infinity());
-  for (size_t r = 0; r < row_person_.size(); ++r) {
-    float& b = best[static_cast<size_t>(row_person_[r])];
-    if (scores[r] > b) b = scores[r];
+  constexpr float kNone = -std::numeric_limits<float>::infinity();
+  std::vector<float> best(n_people, kNone);
+  if (rule_ == TemplateRule::kMax) {
+    for (size_t r = 0; r < row_person_.size(); ++r) {
+      float& b = best[static_cast<size_t>(row_person_[r])];
+      if (scores[r] > b) b = scores[r];
+    }
+    return best;
   }
-  return rank_people(std::move(best), top_k);
+  // kTop2Mean: keep each person's two best row scores.
+  std::vector<float> second(n_people, kNone);
+  for (size_t r = 0; r < row_person_.size(); ++r) {
+    const size_t p = static_cast<size_t>(row_person_[r]);
+    const float s = scores[r];
+    if (s > best[p]) {
+      second[p] = best[p];
+      best[p] = s;
+    } else if (s > second[p]) {
+      second[p] = s;
+    }
+  }
+  for (size_t p = 0; p < n_people; ++p)
+    if (second[p] != kNone) best[p] = 0.5f * (best[p] + second[p]);
+  return best;
+}
+
+std::vector<Candidate> SearchIndex::top_people(const float* scores, int top_k) const {
+  return rank_people(person_scores(scores), top_k);
 }
 
 std::vector<Candidate> SearchIndex::rank_people(std::vector<float> best, int top_k) const {
@@ -165,10 +229,40 @@ std::vector<std::vector<Candidate>> SearchIndex::search_batch(const std::vector<
   return out;
 }
 
+std::vector<float> SearchIndex::score_people(const float* query) const {
+  if (size() == 0 || dim_ <= 0) return {};
+  std::vector<float> scores(size());
+  cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<blasint>(size()), dim_, 1.0f, rows_.data(), dim_, query, 1,
+              0.0f, scores.data(), 1);
+  return person_scores(scores.data());
+}
+
+std::vector<float> SearchIndex::score_people_reference(const float* query) const {
+  if (size() == 0 || dim_ <= 0) return {};
+  return person_scores_reference(query);
+}
+
 std::vector<Candidate> SearchIndex::search_reference(const float* query, int top_k) const {
   if (size() == 0 || top_k <= 0 || dim_ <= 0) return {};
+  return rank_people(person_scores_reference(query), top_k);
+}
+
+std::vector<float> SearchIndex::person_scores_reference(const float* query) const {
   const size_t d = static_cast<size_t>(dim_);
-  if (weighted()) {
+  if (rule_ == TemplateRule::kMeanScore) {
+    // Each row's cosine, averaged per person with the row weights.
+    std::vector<double> sum(names_.size(), 0.0), weight(names_.size(), 0.0);
+    for (size_t r = 0; r < size(); ++r) {
+      double s = 0;
+      for (size_t i = 0; i < d; ++i) s += static_cast<double>(rows_[r * d + i]) * query[i];
+      sum[static_cast<size_t>(row_person_[r])] += row_weight_[r] * s;
+      weight[static_cast<size_t>(row_person_[r])] += row_weight_[r];
+    }
+    std::vector<float> score(names_.size());
+    for (size_t p = 0; p < names_.size(); ++p) score[p] = static_cast<float>(sum[p] / weight[p]);
+    return score;
+  }
+  if (rule_ == TemplateRule::kMean) {
     // Independently of top_people(): build each person's weighted mean
     // template, normalise it, and take its cosine with the query.
     std::vector<float> score(names_.size());
@@ -184,15 +278,23 @@ std::vector<Candidate> SearchIndex::search_reference(const float* query, int top
       }
       score[p] = n2 > 0 ? static_cast<float>(dot / std::sqrt(n2)) : 0.f;
     }
-    return rank_people(std::move(score), top_k);
+    return score;
   }
-  std::vector<float> scores(size());
+  // Each person's row scores, sorted: the best, or the mean of the two best.
+  std::vector<std::vector<float>> per_person(names_.size());
   for (size_t r = 0; r < size(); ++r) {
     double s = 0;
     for (size_t i = 0; i < d; ++i) s += static_cast<double>(rows_[r * d + i]) * query[i];
-    scores[r] = static_cast<float>(s);
+    per_person[static_cast<size_t>(row_person_[r])].push_back(static_cast<float>(s));
   }
-  return top_people(scores.data(), top_k);
+  std::vector<float> score(names_.size());
+  for (size_t p = 0; p < names_.size(); ++p) {
+    auto& v = per_person[p];
+    std::sort(v.begin(), v.end(), [](float a, float b) { return a > b; });
+    if (rule_ == TemplateRule::kMax || v.size() == 1) score[p] = v[0];
+    else score[p] = 0.5f * (v[0] + v[1]);
+  }
+  return score;
 }
 
 Decision decide(std::vector<Candidate> candidates, float threshold) {

@@ -292,6 +292,74 @@ TEST(SearchIndex, FromGalleryWeightsByStoredNorm) {
   EXPECT_NEAR(res[1].similarity, 1 / std::sqrt(10.f), 1e-5);
 }
 
+TEST(SearchIndex, TemplateRulesAgreeWithTheirPlainTwin) {
+  constexpr int kRows = 600, kDim = 128, kPeople = 40;
+  std::mt19937 rng(7);
+  std::vector<std::string> ids;
+  std::vector<float> rows, weights;
+  for (int r = 0; r < kRows; ++r) {
+    int p = r < kPeople ? r : static_cast<int>(rng() % kPeople);
+    ids.push_back("p" + std::to_string(p));
+    auto v = random_unit(kDim, rng);
+    rows.insert(rows.end(), v.begin(), v.end());
+    weights.push_back(0.1f + static_cast<float>(rng() % 100) / 100.f);
+  }
+  for (TemplateRule rule : {TemplateRule::kMax, TemplateRule::kMean, TemplateRule::kTop2Mean, TemplateRule::kMeanScore}) {
+    for (bool weighted : {false, true}) {
+      SCOPED_TRACE(std::string(to_string(rule)) + (weighted ? " weighted" : ""));
+      SearchIndex index(kDim, ids, rows, rule, weighted ? weights : std::vector<float>{});
+      EXPECT_EQ(index.rule(), rule);
+      for (int q = 0; q < 5; ++q) {
+        auto query = random_unit(kDim, rng);
+        auto fast = index.score_people(query.data());
+        auto ref = index.score_people_reference(query.data());
+        ASSERT_EQ(fast.size(), static_cast<size_t>(kPeople));
+        ASSERT_EQ(ref.size(), fast.size());
+        for (size_t p = 0; p < fast.size(); ++p) EXPECT_NEAR(fast[p], ref[p], 1e-5) << index.person_names()[p];
+        auto top = index.search(query.data(), 5);
+        auto top_ref = index.search_reference(query.data(), 5);
+        ASSERT_EQ(top.size(), 5u);
+        for (size_t k = 0; k < top.size(); ++k) EXPECT_NEAR(top[k].similarity, top_ref[k].similarity, 1e-5);
+      }
+    }
+  }
+}
+
+TEST(SearchIndex, TemplateRulesByHand) {
+  // Alice: three templates scoring 0.9, 0.5, 0.1 against x; Bob: one scoring 0.6.
+  const float s = std::sqrt(1 - 0.9f * 0.9f), t = std::sqrt(1 - 0.5f * 0.5f), u = std::sqrt(1 - 0.1f * 0.1f);
+  const float v = std::sqrt(1 - 0.6f * 0.6f);
+  std::vector<std::string> ids{"Alice", "Alice", "Alice", "Bob"};
+  std::vector<float> rows{0.9f, s, 0, 0.5f, -t, 0, 0.1f, 0, u, 0.6f, 0, -v};
+  const float x[] = {1, 0, 0};
+  SearchIndex max_index(3, ids, rows, TemplateRule::kMax);
+  auto r = max_index.score_people(x);
+  EXPECT_NEAR(r[0], 0.9f, 1e-6);
+  EXPECT_NEAR(r[1], 0.6f, 1e-6);
+  SearchIndex top2(3, ids, rows, TemplateRule::kTop2Mean);
+  r = top2.score_people(x);
+  EXPECT_NEAR(r[0], 0.7f, 1e-6);  // (0.9 + 0.5) / 2
+  EXPECT_NEAR(r[1], 0.6f, 1e-6);  // one template: its score
+  SearchIndex mean(3, ids, rows, TemplateRule::kMean);
+  r = mean.score_people(x);
+  // cos(x, normalised sum of Alice's rows) = 1.5 / |sum|.
+  const float sum[] = {1.5f, s - t, u};
+  const float n = std::sqrt(sum[0] * sum[0] + sum[1] * sum[1] + sum[2] * sum[2]);
+  EXPECT_NEAR(r[0], 1.5f / n, 1e-5);
+  EXPECT_NEAR(r[1], 0.6f, 1e-6);
+  EXPECT_EQ(mean.search(x, 1)[0].identity, 1.5f / n >= 0.6f ? "Alice" : "Bob");
+  SearchIndex mean_score(3, ids, rows, TemplateRule::kMeanScore);
+  r = mean_score.score_people(x);
+  EXPECT_NEAR(r[0], 0.5f, 1e-6);  // (0.9 + 0.5 + 0.1) / 3
+  EXPECT_NEAR(r[1], 0.6f, 1e-6);
+  SearchIndex weighted_score(3, ids, rows, TemplateRule::kMeanScore, {2, 1, 1, 5});
+  r = weighted_score.score_people(x);
+  EXPECT_NEAR(r[0], (2 * 0.9f + 0.5f + 0.1f) / 4, 1e-6);
+  EXPECT_EQ(to_string(TemplateRule::kTop2Mean), std::string("top2"));
+  EXPECT_EQ(parse_template_rule("mean").value(), TemplateRule::kMean);
+  EXPECT_FALSE(parse_template_rule("median").ok());
+}
+
 TEST(SearchIndex, DecideAppliesTheThreshold) {
   const std::vector<Candidate> cands = {{"Alice", 0.6f}, {"Bob", 0.4f}};
   Decision d = decide(cands, 0.5f);

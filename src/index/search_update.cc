@@ -12,6 +12,13 @@ namespace facerec {
 
 void SearchIndex::update_person_norm(int32_t person) {
   const size_t d = static_cast<size_t>(dim_);
+  if (rule_ == TemplateRule::kMeanScore) {  // 1 / sum_r w_r, as build_person_templates()
+    double total = 0;
+    for (size_t r = 0; r < row_person_.size(); ++r)
+      if (row_person_[r] == person) total += row_weight_[r];
+    person_inv_norm_[static_cast<size_t>(person)] = total > 0 ? static_cast<float>(1.0 / total) : 0.f;
+    return;
+  }
   std::vector<double> sum(d, 0.0);
   for (size_t r = 0; r < row_person_.size(); ++r) {
     if (row_person_[r] != person) continue;
@@ -32,14 +39,18 @@ Status SearchIndex::add_person_rows(const std::string& name, std::span<const flo
                                                    " values are not a whole number of " + std::to_string(d) +
                                                    "-D rows");
   const size_t n = rows.size() / d;
-  const bool want_weights = !weights.empty();
-  if (size() > 0 && want_weights != weighted())
-    return Status(ErrorCode::kInvalidArgument, weighted() ? "add: this index is weighted; give one weight per row"
-                                                          : "add: this index is unweighted; give no weights");
-  if (want_weights && weights.size() != n)
+  // kMean and kMeanScore keep one weight per row (1 when none is given);
+  // kMax and kTop2Mean use none.
+  const bool want_weights = rule_ == TemplateRule::kMean || rule_ == TemplateRule::kMeanScore;
+  if (!want_weights && !weights.empty())
+    return Status(ErrorCode::kInvalidArgument, std::string("add: this index's rule (") + to_string(rule_) +
+                                                   ") uses no weights; give none");
+  if (!weights.empty() && weights.size() != n)
     return Status(ErrorCode::kInvalidArgument, "add: one weight per row is required");
   for (float w : weights)
     if (!(w > 0.f && std::isfinite(w))) return Status(ErrorCode::kInvalidArgument, "add: weights must be > 0");
+  const std::vector<float> ones(weights.empty() && want_weights ? n : 0, 1.f);
+  if (weights.empty()) weights = ones;
   for (float v : rows)
     if (!std::isfinite(v)) return Status(ErrorCode::kInvalidArgument, "add: non-finite value in a row");
 

@@ -30,7 +30,8 @@ TEST_P(IndexUpdate, MatchesARebuildAfterEveryStep) {
   std::mt19937 rng(7);
   struct Person { std::vector<float> rows, weights; };
   std::map<std::string, Person> truth;  // the oracle's data
-  SearchIndex live;
+  // The weighted index scores by the (weighted) mean template, the plain one by the best template.
+  SearchIndex live = weighted ? SearchIndex(dim, {}, {}, TemplateRule::kMean) : SearchIndex();
   std::uniform_real_distribution<float> w(0.5f, 3.f);
   const std::vector<float> queries = unit_rows(rng, 5, dim);
   int next = 0;

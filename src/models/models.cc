@@ -82,6 +82,11 @@ Result<ModelSpec> parse_entry(const json& e, const std::string& cache) {
     if (!(m.norm_quality.one > m.norm_quality.zero))
       return Status(ErrorCode::kInvalidArgument, "model '" + m.id + "': quality_norm needs one > zero");
   }
+  if (e.contains("open_set_calibration")) {
+    auto cal = calibration_from_json(e["open_set_calibration"].dump());
+    if (!cal.ok()) return Status(ErrorCode::kInvalidArgument, "model '" + m.id + "': " + cal.status().message());
+    m.open_set_calibration = std::move(cal).value();
+  }
   if (e.contains("ort_graph_optimization")) {
     const std::string level = e["ort_graph_optimization"].get<std::string>();
     if (level == "all") m.session.graph_optimization = 99;

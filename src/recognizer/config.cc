@@ -1,5 +1,6 @@
 // RecognizerConfig: the JSON config file, the flags > file > defaults
 // precedence, and the one place the match threshold is resolved.
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
@@ -26,6 +27,7 @@ Result<ConfigLayer> load_config_file(const std::string& path) {
     str("db", c.db);
     if (j.contains("threads")) c.threads = j["threads"].get<int>();
     if (j.contains("threshold")) c.threshold = j["threshold"].get<float>();
+    if (j.contains("fpir")) c.fpir = j["fpir"].get<double>();
     if (j.contains("score_threshold")) c.score_threshold = j["score_threshold"].get<float>();
     if (j.contains("nms_threshold")) c.nms_threshold = j["nms_threshold"].get<float>();
     if (j.contains("max_pixels")) c.max_pixels = j["max_pixels"].get<int64_t>();
@@ -43,6 +45,7 @@ ConfigLayer overlay(const ConfigLayer& top, const ConfigLayer& below) {
   if (top.db) c.db = top.db;
   if (top.threads) c.threads = top.threads;
   if (top.threshold) c.threshold = top.threshold;
+  if (top.fpir) c.fpir = top.fpir;
   if (top.score_threshold) c.score_threshold = top.score_threshold;
   if (top.nms_threshold) c.nms_threshold = top.nms_threshold;
   if (top.max_pixels) c.max_pixels = top.max_pixels;
@@ -83,22 +86,41 @@ Result<RecognizerConfig> resolve_config(const ConfigLayer& flags, const std::str
       return Status(ErrorCode::kInvalidArgument, "--threshold is a cosine similarity within -1..1");
     c.threshold = *layer.threshold;
   }
+  if (layer.fpir) {
+    if (!(*layer.fpir > 0 && *layer.fpir < 1))
+      return Status(ErrorCode::kInvalidArgument, "--fpir is a rate within (0, 1), e.g. 0.01 for 1% of strangers named");
+    c.fpir = *layer.fpir;
+  }
   return c;
 }
 
 Result<ThresholdChoice> resolve_threshold(const RecognizerConfig& config, const ModelSpec& embedder,
-                                          size_t /*gallery_people*/) {
-  if (config.threshold) {
-    if (!(*config.threshold >= -1 && *config.threshold <= 1))
-      return Status(ErrorCode::kInvalidArgument, "--threshold is a cosine similarity within -1..1");
-    return ThresholdChoice{*config.threshold, "given"};
+                                          size_t gallery_people, size_t gallery_templates, TemplateRule rule,
+                                          std::optional<float> threshold, std::optional<double> fpir) {
+  DecisionRequest r;
+  r.fpir = fpir.value_or(config.fpir);
+  r.threshold_override = threshold ? threshold : config.threshold;
+  r.gallery_people = std::max<int64_t>(1, static_cast<int64_t>(gallery_people));
+  r.gallery_templates = std::max<int64_t>(r.gallery_people, static_cast<int64_t>(gallery_templates));
+  r.rule = rule;
+  r.embedder = embedder.id;
+  r.calibration = &embedder.open_set_calibration;
+  // The manifest's per-comparison threshold (FAR = 1e-3 on LFW pairs) is
+  // used only for an embedder without a calibration, and the reason says so.
+  r.fallback_threshold = embedder.match_threshold;
+  auto p = resolve_decision_policy(r);
+  if (!p.ok()) {
+    if (!r.threshold_override && embedder.match_threshold <= 0 && embedder.open_set_calibration.empty())
+      return Status(ErrorCode::kInvalidArgument, "embedder '" + embedder.id +
+                                                     "' has no calibration and no measured default threshold in the "
+                                                     "manifest; pass --threshold");
+    return p.status();
   }
-  // The manifest's value is the embedder's FAR = 1e-3 point on LFW; see its
-  // threshold_reason. A larger gallery raises a stranger's chance of a false
-  // accept about N-fold; an FPIR policy would use gallery_people here.
-  if (embedder.match_threshold > 0) return ThresholdChoice{embedder.match_threshold, "manifest default for " + embedder.id};
-  return Status(ErrorCode::kInvalidArgument, "embedder '" + embedder.id +
-                                                 "' has no measured default threshold in the manifest; pass --threshold");
+  ThresholdChoice t;
+  t.value = p->threshold;
+  t.source = p->source == PolicySource::kOverride ? "given" : p->reason;
+  t.policy = std::move(p).value();
+  return t;
 }
 
 }  // namespace facerec

@@ -12,6 +12,12 @@ json face_json(const AnalyzedFace& af) {
           {"quality", af.quality}};
 }
 
+json decision_json(const DecisionPolicy& p) {
+  return {{"fpir", p.fpir},          {"threshold", p.threshold},       {"gallery_people", p.gallery_people},
+          {"comparisons", p.comparisons}, {"rule", to_string(p.rule)}, {"source", to_string(p.source)},
+          {"reason", p.reason}};
+}
+
 json identify_json(const std::string& image, const IdentifyResult& r) {
   json faces = json::array();
   for (const auto& f : r.faces) {
@@ -26,13 +32,14 @@ json identify_json(const std::string& image, const IdentifyResult& r) {
     j["candidates"] = cands;
     faces.push_back(std::move(j));
   }
-  return {{"image", image}, {"width", r.width}, {"height", r.height}, {"faces", faces}};
+  return {{"image", image}, {"width", r.width}, {"height", r.height}, {"decision", decision_json(r.threshold.policy)},
+          {"faces", faces}};
 }
 
 json verify_json(const std::string& image1, const std::string& image2, const VerifyResult& v,
                  const std::string& detector, const std::string& embedder) {
   return {{"image1", image1},        {"image2", image2},         {"similarity", v.similarity},
-          {"same", v.same},          {"threshold", v.threshold.value}, {"faces1", v.faces1},
+          {"same", v.same},          {"threshold", v.threshold.value}, {"decision", decision_json(v.threshold.policy)}, {"faces1", v.faces1},
           {"faces2", v.faces2},      {"quality1", v.face1.quality},   {"quality2", v.face2.quality},
           {"detector", detector},    {"embedder", embedder}};
 }

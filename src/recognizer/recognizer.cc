@@ -84,7 +84,7 @@ Result<std::unique_ptr<FaceRecognizer>> FaceRecognizer::create(Runtime& runtime,
                                Gallery::open(config.db, {es.id, es.sha256, impl->analyzer->embedder().dim()}));
       // MagFace-style models: a person is their quality (norm) weighted mean
       // template; other models keep best-template matching.
-      FACEREC_ASSIGN_OR_RETURN(impl->index, SearchIndex::from_gallery(*impl->gallery, impl->weighted));
+      FACEREC_ASSIGN_OR_RETURN(impl->index, SearchIndex::from_gallery(*impl->gallery, kDefaultTemplateRule, impl->weighted));
       FACEREC_ASSIGN_OR_RETURN(auto people, impl->gallery->list_people());
       FACEREC_ASSIGN_OR_RETURN(auto templates, impl->gallery->templates());
       std::map<int64_t, std::string> names;
@@ -145,12 +145,9 @@ Result<IdentifyResult> FaceRecognizer::identify(const cv::Mat& bgr, const Identi
     r.width = bgr.cols;
     r.height = bgr.rows;
     std::shared_lock lock(impl_->mu);
-    if (options.threshold) {
-      r.threshold = {*options.threshold, "given"};
-    } else {
-      FACEREC_ASSIGN_OR_RETURN(r.threshold, resolve_threshold(impl_->config, impl_->analyzer->embedder().spec(),
-                                                              impl_->index.people()));
-    }
+    FACEREC_ASSIGN_OR_RETURN(r.threshold, resolve_threshold(impl_->config, impl_->analyzer->embedder().spec(),
+                                                            impl_->index.people(), impl_->index.size(),
+                                                            impl_->index.rule(), options.threshold, options.fpir));
     r.faces.reserve(faces.size());
     for (auto& af : faces) {
       FACEREC_ASSIGN_OR_RETURN(std::vector<Candidate> cands,
@@ -186,13 +183,11 @@ Result<VerifyResult> FaceRecognizer::verify(const cv::Mat& bgr1, const cv::Mat& 
                                             const std::optional<float>& threshold) const {
   return guarded("verify", [&]() -> Result<VerifyResult> {
     VerifyResult v;
-    if (threshold) {
-      if (!(*threshold >= -1 && *threshold <= 1))
-        return Status(ErrorCode::kInvalidArgument, "threshold is a cosine similarity within -1..1");
-      v.threshold = {*threshold, "given"};
-    } else {
-      FACEREC_ASSIGN_OR_RETURN(v.threshold, this->threshold());
-    }
+    if (threshold && !(*threshold >= -1 && *threshold <= 1))
+      return Status(ErrorCode::kInvalidArgument, "threshold is a cosine similarity within -1..1");
+    // 1:1: a gallery of one person with one template.
+    FACEREC_ASSIGN_OR_RETURN(v.threshold, resolve_threshold(impl_->config, impl_->analyzer->embedder().spec(), 1, 1,
+                                                            kDefaultTemplateRule, threshold));
     const cv::Mat* images[2] = {&bgr1, &bgr2};
     AnalyzedFace* faces[2] = {&v.face1, &v.face2};
     int* found[2] = {&v.faces1, &v.faces2};
@@ -210,7 +205,8 @@ Result<VerifyResult> FaceRecognizer::verify(const cv::Mat& bgr1, const cv::Mat& 
 
 Result<ThresholdChoice> FaceRecognizer::threshold() const {
   std::shared_lock lock(impl_->mu);
-  return resolve_threshold(impl_->config, impl_->analyzer->embedder().spec(), impl_->index.people());
+  return resolve_threshold(impl_->config, impl_->analyzer->embedder().spec(), impl_->index.people(),
+                           impl_->index.size(), impl_->index.rule());
 }
 
 Status FaceRecognizer::remove(const std::string& name) {
