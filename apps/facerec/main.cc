@@ -22,6 +22,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
     return code == 0 ? 0 : kExitUsage;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "facerec: out of memory\n";
+    return kExitError;
   } catch (const std::exception& e) {
     std::cerr << "facerec: internal error: " << e.what() << "\n";
     return kExitError;
