@@ -38,7 +38,7 @@ void on_signal(int) {
 // process: every command ends within a second of SIGINT/SIGTERM. Gallery
 // writes are SQLite transactions, so an exit mid-write leaves no partial
 // person.
-constexpr auto kGrace = std::chrono::milliseconds(800);
+constexpr auto kGrace = std::chrono::milliseconds(500);
 void watchdog() {
   char c;
   while (::read(g_signal_pipe[0], &c, 1) < 0 && errno == EINTR) {}

@@ -108,11 +108,16 @@ Result<cv::Mat> decode_image(const std::string& bytes, const std::string& what, 
   if (!decoded.ok()) return fail(decoded.status());
   cv::Mat img = std::move(decoded).value();
   if (static_cast<int64_t>(img.cols) * img.rows > limits.max_pixels) return fail(io::too_many_pixels(img.cols, img.rows, limits));
-  if (!heif && (img.cols != header->width || img.rows != header->height) && format != ImageFormat::kGif)
+  // OpenCV's TIFF reader turns the image upright itself (libtiff's RGBA
+  // path honours the Orientation tag); every other format is turned here.
+  const bool upright_already = format == ImageFormat::kTiff;
+  const bool swapped = img.cols == header->height && img.rows == header->width;
+  if (!heif && format != ImageFormat::kGif && (img.cols != header->width || img.rows != header->height) &&
+      !(upright_already && swapped))
     return Status(ErrorCode::kDecode, what + ": corrupt " + name + " image (decoded " + std::to_string(img.cols) + "x" +
                                           std::to_string(img.rows) + ", the header says " +
                                           std::to_string(header->width) + "x" + std::to_string(header->height) + ")");
-  return apply_orientation(to_bgr8(img), header->orientation);
+  return upright_already ? to_bgr8(img) : apply_orientation(to_bgr8(img), header->orientation);
 }
 
 namespace {

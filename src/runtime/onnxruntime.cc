@@ -142,6 +142,8 @@ class OrtRuntime final : public Runtime {
       return std::unique_ptr<InferenceSession>(
           new OrtSession(std::move(s), std::move(in), std::move(out), denormals_as_zero_));
     } catch (const Ort::Exception& e) {
+      if (std::string(e.what()).find("bad_alloc") != std::string::npos)
+        return Status(ErrorCode::kModel, "out of memory loading model " + path);
       return Status(ErrorCode::kModel, "cannot load model " + path + " (not a valid ONNX model?): " + e.what());
     } catch (const std::bad_alloc&) {
       return Status(ErrorCode::kModel, "out of memory loading model " + path);
@@ -179,7 +181,7 @@ Status can_start_threads(int n) {
     result = Status(ErrorCode::kInvalidArgument,
                     "cannot start " + std::to_string(n + 1) + " inference threads (the OS refused thread " +
                         std::to_string(started.size() + 1) + ": " + e.what() +
-                        "; a process/thread limit such as ulimit -u or a pids cgroup?): lower --threads");
+                        "; a thread or memory limit: ulimit -u, ulimit -v, a pids cgroup?): lower --threads");
   }
   {
     std::lock_guard<std::mutex> lk(mu);
@@ -197,6 +199,8 @@ Result<std::unique_ptr<Runtime>> create_onnxruntime(const RuntimeOptions& option
   try {
     return std::unique_ptr<Runtime>(new OrtRuntime(options));
   } catch (const Ort::Exception& e) {
+    if (std::string(e.what()).find("bad_alloc") != std::string::npos)
+      return Status(ErrorCode::kModel, "out of memory starting ONNX Runtime");
     return Status(ErrorCode::kModel, std::string("cannot start ONNX Runtime: ") + e.what());
   } catch (const std::system_error& e) {
     return Status(ErrorCode::kModel, std::string("cannot start ONNX Runtime: ") + e.what());
