@@ -61,6 +61,7 @@ printf 'SQLite format 3\0' > "$seeds/gallery_open/header_only"
 # --- run --------------------------------------------------------------------------
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/fuzz/lsan.supp}
 status=0
 summary="$build/fuzz_summary.txt"
 : > "$summary"
