@@ -244,7 +244,8 @@ Result<ImageHeader> bmp_header(Bytes b) {
   } else {
     return corrupt("BMP", "unknown info header size " + std::to_string(dib));
   }
-  if (h.width <= 0 || h.height <= 0) return h;
+  if (h.width < 0) return corrupt("BMP", "negative width");
+  if (h.width == 0 || h.height == 0) return h;
   if (compression == 0 && bpp > 0 && bpp <= 32 && h.width < (1 << 24) && h.height < (1 << 24)) {
     const int64_t row = ((h.width * bpp + 31) / 32) * 4;
     h.truncated = static_cast<int64_t>(le32(p + 10)) + row * h.height > static_cast<int64_t>(n);
