@@ -5,6 +5,8 @@
 # code other than 0/1), hangs (a file over 30 s), invalid JSON lines, files
 # without a line (silently dropped), and the peak memory of a batch.
 #   scripts/hostile_images.sh [count] [batch]     # defaults 10000, 500
+# HOSTILE_ARGS adds identify flags (e.g. lighter models); HOSTILE_REUSE=1
+# keeps an existing corpus.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -13,11 +15,17 @@ batch=${2:-500}
 shared=${FACEREC_SHARED:-$root/../shared}
 work=${HOSTILE_DIR:-build/hostile}
 bin=${FACEREC_BIN:-build/facerec}
-rm -rf "$work"
-mkdir -p "$work/corpus" "$work/people/Madonna" "$work/out"
-/usr/bin/python3 tools/hostile_images.py "$work/corpus" --count "$count" --shared "$shared"
+read -r -a extra <<< "${HOSTILE_ARGS:-}"
+if [ "${HOSTILE_REUSE:-0}" = 1 ] && [ -d "$work/corpus" ]; then
+  rm -rf "$work/out" "$work/people" "$work"/batch_* "$work/g.db" "$work/problems.txt"
+  mkdir -p "$work/people/Madonna" "$work/out"
+else
+  rm -rf "$work"
+  mkdir -p "$work/corpus" "$work/people/Madonna" "$work/out"
+  /usr/bin/python3 tools/hostile_images.py "$work/corpus" --count "$count" --shared "$shared"
+fi
 cp "$(ls -d "$shared"/data/celeb5/train/Madonna/* | head -1)" "$work/people/Madonna/"
-"$bin" enroll "$work/people" --db "$work/g.db" >/dev/null
+"$bin" enroll "$work/people" --db "$work/g.db" "${extra[@]}" >/dev/null
 # Batches of symlinks, so each batch is one folder for identify.
 ls "$work/corpus" | split -l "$batch" - "$work/batch_"
 crashes=0; hangs=0; invalid=0; missing=0; peak=0; files=0; start=$(date +%s)
@@ -28,7 +36,7 @@ for list in "$work"/batch_*; do
   n=$(wc -l < "$list"); files=$((files + n))
   set +e
   /usr/bin/time -f '%M' -o "$work/out/$b.mem" timeout -s KILL $((30 * n)) \
-    "$bin" identify "$work/$b.d" --db "$work/g.db" --json >"$work/out/$b.json" 2>"$work/out/$b.err"
+    "$bin" identify "$work/$b.d" --db "$work/g.db" --json "${extra[@]}" >"$work/out/$b.json" 2>"$work/out/$b.err"
   rc=$?
   set -e
   mem=$(tail -1 "$work/out/$b.mem" 2>/dev/null | tr -dc 0-9); mem=${mem:-0}
@@ -52,7 +60,7 @@ PY
     echo "hostile: batch $b rc $rc; isolating" >&2
     while read -r f; do
       set +e
-      timeout -s KILL 30 "$bin" identify "$work/corpus/$f" --db "$work/g.db" --json >/dev/null 2>&1
+      timeout -s KILL 30 "$bin" identify "$work/corpus/$f" --db "$work/g.db" --json "${extra[@]}" >/dev/null 2>&1
       r=$?
       set -e
       if [ "$r" -eq 137 ]; then hangs=$((hangs + 1)); echo "HANG  $f" | tee -a "$work/problems.txt" >&2

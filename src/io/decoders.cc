@@ -230,7 +230,7 @@ Result<cv::Mat> decode_heif(const std::string& bytes, ImageFormat format, const 
   if (e.code != heif_error_Ok) return Status(ErrorCode::kDecode, std::string("corrupt ") + name + " (" + e.message + ")");
   const int64_t w = heif_image_handle_get_width(h.handle), hh = heif_image_handle_get_height(h.handle);
   if (w <= 0 || hh <= 0) return Status(ErrorCode::kDecode, std::string("corrupt ") + name + " header: zero size");
-  if (w * hh > limits.max_pixels) return too_many_pixels(w, hh, limits);
+  if (w > limits.max_pixels / hh) return too_many_pixels(w, hh, limits);
   if (!heif_have_decoder_for_format(codec))
     return Status(ErrorCode::kDecode, std::string(name) + ": format not supported by this build (libheif has no " +
                                           (codec == heif_compression_AV1 ? "AV1" : "HEVC") + " decoder)");

@@ -77,7 +77,9 @@ Result<cv::Mat> decode_image(const std::string& bytes, const std::string& what, 
       return Status(ErrorCode::kDecode, what + ": corrupt " + name + " header (no image size)");
     }
     // Never decode first and check afterwards.
-    if (header->width * header->height > limits.max_pixels)
+    // Division, not multiplication: 32-bit sizes from a header can overflow
+    // the product (found by fuzz_image).
+    if (header->width > limits.max_pixels / header->height)
       return fail(io::too_many_pixels(header->width, header->height, limits));
   }
   if (header->truncated) return Status(ErrorCode::kDecode, what + ": truncated " + name + " file (the image data ends early)");

@@ -196,6 +196,7 @@ Result<ImageHeader> png_header(Bytes b) {
   }
   h.width = be32(p + 16);
   h.height = be32(p + 20);
+  if (h.width > 0x7FFFFFFF || h.height > 0x7FFFFFFF) return corrupt("PNG", "size over 2^31 - 1");
   size_t i = 8;
   bool end = false, exif = false;
   while (i + 12 <= n) {
@@ -298,11 +299,12 @@ Result<ImageHeader> pnm_header(Bytes b) {
     depth = (kind == '3' || kind == '6') ? 3 : 1;
   }
   if (h.width <= 0 || h.height <= 0 || maxval <= 0 || depth <= 0) return h;
+  if (h.width >= (1 << 24) || h.height >= (1 << 24) || depth >= (1 << 16)) return h;  // the pixel limit refuses it
   int64_t need = -1;
   const int64_t bytes_per_sample = maxval > 255 ? 2 : 1;
   if (kind == '4') need = ((h.width + 7) / 8) * h.height;
   else if (kind == '5' || kind == '6' || kind == '7') need = h.width * h.height * depth * bytes_per_sample;
-  if (need >= 0 && h.width < (1 << 24) && h.height < (1 << 24)) h.truncated = static_cast<int64_t>(i) + need > static_cast<int64_t>(b.size());
+  if (need >= 0 && h.width < (1 << 24) && h.height < (1 << 24) && depth < (1 << 16)) h.truncated = static_cast<int64_t>(i) + need > static_cast<int64_t>(b.size());
   return h;
 }
 
