@@ -16,7 +16,8 @@ PKGS=(build-essential cmake ninja-build pkg-config git ca-certificates
       libopencv-dev libsqlite3-dev sqlite3 nlohmann-json3-dev libcli11-dev libspdlog-dev
       libopenblas-dev libmatio-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
       python3-numpy python3-onnx python3-pytest python3-torch ffmpeg
-      libjpeg-dev libgif-dev libheif-dev zlib1g-dev libavformat-dev libavutil-dev imagemagick)
+      libjpeg-dev libgif-dev libheif-dev zlib1g-dev libavformat-dev libavutil-dev imagemagick
+      clang libfuzzer-14-dev)
 if [ "${FACEREC_SKIP_APT:-0}" != 1 ]; then
   missing=()
   # npm fetches ONNX Runtime and the models. Many machines have Node.js from
