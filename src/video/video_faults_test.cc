@@ -157,10 +157,15 @@ TEST(VideoFaults, FiniteHttpFileEndsAfterOneCompleteRead) {
   Background server("exec /usr/bin/python3 -m http.server " + std::to_string(port) + " --bind 127.0.0.1 --directory " +
                     www + " >/dev/null 2>&1");
   ASSERT_TRUE(wait_for_port(port, 10)) << "python http.server did not start";
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/clip.ts";
+  // Our server, serving our file (on a shared machine another process could
+  // have taken the port between free_port() and the server's bind).
+  ASSERT_TRUE(sh("for i in $(seq 50); do ffprobe -v quiet " + url + " && exit 0; sleep 0.2; done; exit 1"))
+      << "the clip is not served at " << url;
   VideoSourceOptions o;
   o.reconnect_attempts = 5;
   o.backoff_s = 0.1;
-  const Drained d = drain("http://127.0.0.1:" + std::to_string(port) + "/clip.ts", o, 30);
+  const Drained d = drain(url, o, 30);
   ASSERT_TRUE(d.ended) << "still running after 30 s: the file is being replayed";
   EXPECT_TRUE(d.end.ok()) << d.end.to_string();
   EXPECT_EQ(d.stats.reconnects, 0);
