@@ -169,7 +169,11 @@ TEST(VideoFaults, FiniteHttpFileEndsAfterOneCompleteRead) {
   ASSERT_TRUE(d.ended) << "still running after 30 s: the file is being replayed";
   EXPECT_TRUE(d.end.ok()) << d.end.to_string();
   EXPECT_EQ(d.stats.reconnects, 0);
-  EXPECT_EQ(d.frames.size(), 20u);  // 2 s at 10 fps, once
+  // 2 s at 10 fps, decoded once. A network source keeps only the newest
+  // frames, so a slow consumer may be handed fewer.
+  EXPECT_EQ(d.stats.decoded, 20);
+  EXPECT_GT(d.frames.size(), 0u);
+  EXPECT_LE(d.frames.size(), 20u);
 }
 
 // Fault 7: a live stream that keeps dropping uses up its reconnect tries
