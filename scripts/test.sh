@@ -17,3 +17,10 @@ if ls training/tests/test_*.py >/dev/null 2>&1; then
   /usr/bin/python3 -m pytest -q training/tests
 fi
 BUILD_DIR=$build /usr/bin/python3 -m pytest -q tools/tflite_import/tests
+# Fuzzing (issue 11): each libFuzzer harness for FACEREC_FUZZ_SECONDS (30 s
+# default, about 2 min plus the clang build). FACEREC_SKIP_FUZZ=1 skips it.
+if [ "${FACEREC_SKIP_FUZZ:-0}" != 1 ]; then
+  scripts/fuzz.sh "${FACEREC_FUZZ_SECONDS:-30}"
+else
+  echo "!!!!! test: FACEREC_SKIP_FUZZ=1: fuzzing NOT run !!!!!" >&2
+fi

@@ -1,8 +1,16 @@
 #include "app.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <system_error>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -13,10 +21,42 @@ namespace facerec::cli {
 std::atomic<bool> g_interrupted{false};
 
 namespace {
-void on_signal(int) { g_interrupted.store(true); }
+int g_signal_pipe[2] = {-1, -1};
+
+void on_signal(int) {
+  const bool second = g_interrupted.exchange(true);
+  if (second) ::_exit(kExitInterrupted);  // a second Ctrl-C: now
+  if (g_signal_pipe[1] >= 0) {
+    const char c = 1;
+    [[maybe_unused]] ssize_t w = ::write(g_signal_pipe[1], &c, 1);
+  }
+}
+
+// Commands stop cleanly between files when g_interrupted is set; a command
+// inside one long call (a model load, a huge image, an evaluation) would not
+// notice. The watchdog gives it kGrace to finish cleanly, then ends the
+// process: every command ends within a second of SIGINT/SIGTERM. Gallery
+// writes are SQLite transactions, so an exit mid-write leaves no partial
+// person.
+constexpr auto kGrace = std::chrono::milliseconds(500);
+void watchdog() {
+  char c;
+  while (::read(g_signal_pipe[0], &c, 1) < 0 && errno == EINTR) {}
+  std::this_thread::sleep_for(kGrace);
+  std::fflush(stdout);
+  std::fprintf(stderr, "facerec: interrupted\n");
+  ::_exit(kExitInterrupted);
+}
 }  // namespace
 
 void install_signal_handlers() {
+  if (::pipe2(g_signal_pipe, O_CLOEXEC) == 0) {
+    try {
+      std::thread(watchdog).detach();
+    } catch (const std::system_error&) {
+      // No thread to spare: Ctrl-C still stops between files.
+    }
+  }
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
@@ -128,7 +168,8 @@ Result<PickedFace> pick_largest_face(const Context& ctx, const std::string& path
 bool has_image_extension(const std::string& path) {
   std::string ext = fs::path(path).extension().string();
   for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  static const char* kExts[] = {".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".pbm", ".tif", ".tiff", ".webp", ".gif"};
+  static const char* kExts[] = {".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".pbm", ".tif", ".tiff", ".webp", ".gif",
+                                ".pam", ".heic", ".heif", ".avif"};
   for (const char* e : kExts)
     if (ext == e) return true;
   return false;
@@ -142,7 +183,11 @@ std::vector<std::string> collect_images(const std::vector<std::string>& paths) {
       std::vector<std::string> found;
       for (auto it = fs::recursive_directory_iterator(p, fs::directory_options::skip_permission_denied, ec);
            !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
-        if (it->is_regular_file(ec) && has_image_extension(it->path().string())) found.push_back(it->path().string());
+        // Every file the walk sees is kept, whatever its name or type: the
+        // loader reads the format from the bytes and reports what it cannot
+        // read (a .HEIC, a .txt, a FIFO, a broken link) by name. Nothing is
+        // dropped silently.
+        if (!it->is_directory(ec)) found.push_back(it->path().string());
       std::sort(found.begin(), found.end());
       out.insert(out.end(), found.begin(), found.end());
     } else {

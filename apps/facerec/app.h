@@ -67,8 +67,9 @@ struct Context {
 Result<Context> make_context(const CommonOptions& o, bool need_models = true, GalleryMode gallery = GalleryMode::kNone,
                              const ConfigLayer* layer_override = nullptr);
 
-// Image files under each path (a file is taken as is; folders are walked,
-// sorted, keeping files with image extensions).
+// Files under each path (a file is taken as is; folders are walked
+// recursively and sorted). Every non-directory entry is returned, so that
+// load_image() reports the ones that are not images instead of a silent drop.
 std::vector<std::string> collect_images(const std::vector<std::string>& paths);
 bool has_image_extension(const std::string& path);
 

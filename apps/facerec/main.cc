@@ -1,10 +1,14 @@
 // facerec: detect, align, embed, enrol, identify and verify faces.
 // Subcommands come from one table; each registers itself with a one-line help.
+#include <unistd.h>
+
+#include <cstdio>
 #include <iostream>
 
 #include "app.h"
 
-int main(int argc, char** argv) {
+namespace {
+int run(int argc, char** argv) {
   using namespace facerec::cli;
   CLI::App app{"facerec: face recognition on real weights (detect, align, embed, enrol, identify, verify)"};
   app.require_subcommand(1);
@@ -22,9 +26,25 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
     return code == 0 ? 0 : kExitUsage;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "facerec: out of memory\n";
+    return kExitError;
   } catch (const std::exception& e) {
     std::cerr << "facerec: internal error: " << e.what() << "\n";
     return kExitError;
   }
   return rc;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int rc = run(argc, argv);
+  // Every command has closed its galleries, models and files by now. Skip the
+  // libraries' exit handlers: OpenBLAS's joins its worker threads, and a
+  // worker that could not map its buffer (under `ulimit -v`) spins forever,
+  // so a plain exit would hang after the error was already reported.
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  ::_exit(rc);
 }

@@ -53,8 +53,11 @@ struct SessionConfig {
   int graph_optimization = 99;
 };
 
+// More intra-op threads than this is a typo, not a machine: refused.
+constexpr int kMaxIntraOpThreads = 1024;
+
 struct RuntimeOptions {
-  int intra_op_threads = 0;  // 0: one per core
+  int intra_op_threads = 0;  // 0: one per core; 0..kMaxIntraOpThreads
   // Busy-wait in pool threads between parallel sections. Off: with several
   // sessions on few cores, spinning pools starve each other (BENCHMARKS.md).
   bool allow_spinning = false;
@@ -74,6 +77,11 @@ class Runtime {
 };
 
 // ONNX Runtime through its C++ API.
+// Whether the OS lets this process start n more threads right now: starts
+// them (each waits, then exits) and joins them. kInvalidArgument, naming the
+// limit to look at, when it cannot; ok for n <= 0.
+Status can_start_threads(int n);
+
 Result<std::unique_ptr<Runtime>> create_onnxruntime(const RuntimeOptions& options = {});
 
 }  // namespace facerec

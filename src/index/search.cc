@@ -10,6 +10,7 @@
 #include "facerec/search.h"
 
 #include <cblas.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cmath>
@@ -24,6 +25,32 @@ namespace {
 // Caps the Q x N score matrix of one sgemm at 64 MiB of floats; larger
 // batches are searched in chunks of queries.
 constexpr size_t kMaxBatchScores = size_t{16} << 20;
+
+// OpenBLAS 0.3.21 maps a 128 MiB work buffer the first time a thread calls
+// it, and when that mmap fails (an address-space limit, `ulimit -v`) it
+// retries forever at 100% CPU, deaf to SIGTERM (memory.c, blas_memory_alloc's
+// do/while). Probe the same mapping first; when it cannot be had, score with
+// plain loops instead (no large buffer), so a search never hangs.
+bool blas_buffer_available() {
+  thread_local bool available = false;
+  if (available) return true;  // OpenBLAS keeps the buffer it mapped
+  constexpr size_t kBuffer = (size_t{128} << 20) + (size_t{1} << 20);
+  void* p = ::mmap(nullptr, kBuffer, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return false;
+  ::munmap(p, kBuffer);
+  available = true;
+  return true;
+}
+
+// scores[i] = rows[i] . query, for n rows of dim floats.
+void dot_rows(const float* rows, size_t n, size_t dim, const float* query, float* scores) {
+  for (size_t i = 0; i < n; ++i) {
+    const float* r = rows + i * dim;
+    float acc = 0.f;
+    for (size_t j = 0; j < dim; ++j) acc += r[j] * query[j];
+    scores[i] = acc;
+  }
+}
 
 }  // namespace
 
@@ -202,6 +229,10 @@ std::vector<Candidate> SearchIndex::search(const float* query, int top_k) const 
   if (size() == 0 || top_k <= 0 || dim_ <= 0) return {};
   std::vector<float> scores(size());
   // scores = rows_ (N x dim) * query (dim).
+  if (!blas_buffer_available()) {
+    dot_rows(rows_.data(), size(), static_cast<size_t>(dim_), query, scores.data());
+    return top_people(scores.data(), top_k);
+  }
   cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<blasint>(size()), dim_, 1.0f, rows_.data(), dim_, query, 1,
               0.0f, scores.data(), 1);
   return top_people(scores.data(), top_k);
@@ -222,8 +253,12 @@ std::vector<std::vector<Candidate>> SearchIndex::search_batch(const std::vector<
     for (size_t i = 0; i < m; ++i) std::copy(queries[start + i], queries[start + i] + d, q.begin() + i * d);
     scores.resize(m * n);
     // scores (m x N) = q (m x dim) * rows_^T (dim x N).
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(m), static_cast<blasint>(n), dim_,
-                1.0f, q.data(), dim_, rows_.data(), dim_, 0.0f, scores.data(), static_cast<blasint>(n));
+    if (blas_buffer_available()) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(m), static_cast<blasint>(n), dim_,
+                  1.0f, q.data(), dim_, rows_.data(), dim_, 0.0f, scores.data(), static_cast<blasint>(n));
+    } else {
+      for (size_t i = 0; i < m; ++i) dot_rows(rows_.data(), n, d, q.data() + i * d, scores.data() + i * n);
+    }
     for (size_t i = 0; i < m; ++i) out[start + i] = top_people(scores.data() + i * n, top_k);
   }
   return out;

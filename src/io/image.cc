@@ -1,92 +1,19 @@
 #include "facerec/image.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <optional>
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "decoders.h"
+
 namespace facerec {
-namespace {
-
-struct HeaderInfo {
-  int64_t width = 0, height = 0;
-  bool truncated = false;
-  bool jpeg = false;
-};
-
-uint32_t be16(const unsigned char* p) { return (uint32_t(p[0]) << 8) | p[1]; }
-uint32_t be32(const unsigned char* p) { return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3]; }
-uint32_t le32(const unsigned char* p) { return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24); }
-
-// Reads the dimensions of the common formats from their headers so that a
-// decompression bomb is refused before any pixel is allocated, and spots the
-// truncation that libjpeg/libpng would otherwise paper over with grey rows.
-// Returns nullopt for formats it does not parse (OpenCV then decides).
-std::optional<HeaderInfo> sniff(const std::string& b) {
-  const auto* p = reinterpret_cast<const unsigned char*>(b.data());
-  const size_t n = b.size();
-  if (n >= 4 && p[0] == 0xFF && p[1] == 0xD8) {  // JPEG: walk markers to the SOF
-    HeaderInfo h;
-    h.jpeg = true;
-    size_t i = 2;
-    while (i + 9 < n) {
-      if (p[i] != 0xFF) { ++i; continue; }
-      unsigned m = p[i + 1];
-      if (m == 0xFF) { ++i; continue; }
-      if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) { i += 2; continue; }
-      uint32_t len = be16(p + i + 2);
-      bool sof = (m >= 0xC0 && m <= 0xCF) && m != 0xC4 && m != 0xC8 && m != 0xCC;
-      if (sof) {
-        h.height = be16(p + i + 5);
-        h.width = be16(p + i + 7);
-        break;
-      }
-      if (m == 0xDA) break;  // start of scan before any SOF: corrupt
-      i += 2 + len;
-    }
-    // A complete JPEG ends with EOI (FFD9), possibly followed by padding.
-    size_t end = n;
-    while (end > 2 && (p[end - 1] == 0x00 || p[end - 1] == 0x0A || p[end - 1] == 0x0D || p[end - 1] == 0x20)) --end;
-    h.truncated = !(end >= 2 && p[end - 2] == 0xFF && p[end - 1] == 0xD9);
-    if (h.truncated) {
-      // Some encoders append data after EOI (thumbnails, metadata). Accept an EOI in the last 64 KiB.
-      const size_t from = n > 65536 ? n - 65536 : 0;
-      for (size_t k = n - 1; k > from; --k)
-        if (p[k - 1] == 0xFF && p[k] == 0xD9) { h.truncated = false; break; }
-    }
-    return h;
-  }
-  if (n >= 24 && std::memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0) {
-    HeaderInfo h;
-    h.width = be32(p + 16);
-    h.height = be32(p + 20);
-    h.truncated = b.find("IEND", n > 64 ? n - 64 : 0) == std::string::npos;
-    return h;
-  }
-  if (n >= 26 && p[0] == 'B' && p[1] == 'M') {
-    HeaderInfo h;
-    h.width = static_cast<int32_t>(le32(p + 18));
-    int32_t hh = static_cast<int32_t>(le32(p + 22));
-    h.height = hh < 0 ? -int64_t(hh) : hh;
-    h.truncated = le32(p + 2) > n;
-    return h;
-  }
-  if (n >= 10 && std::memcmp(p, "GIF8", 4) == 0) {
-    HeaderInfo h;
-    h.width = p[6] | (p[7] << 8);
-    h.height = p[8] | (p[9] << 8);
-    return h;
-  }
-  return std::nullopt;
-}
-
-}  // namespace
 
 cv::Mat to_bgr8(const cv::Mat& image) {
   cv::Mat img = image;
@@ -112,48 +39,145 @@ cv::Mat to_bgr8(const cv::Mat& image) {
   return out;
 }
 
+cv::Mat apply_orientation(const cv::Mat& image, int orientation) {
+  // EXIF 2.3, tag 0x0112: how the stored rows/columns map onto the upright view.
+  cv::Mat out;
+  switch (orientation) {
+    case 2: cv::flip(image, out, 1); return out;
+    case 3: cv::flip(image, out, -1); return out;
+    case 4: cv::flip(image, out, 0); return out;
+    case 5: cv::transpose(image, out); return out;
+    case 6: cv::rotate(image, out, cv::ROTATE_90_CLOCKWISE); return out;
+    case 7: cv::transpose(image, out); cv::flip(out, out, -1); return out;
+    case 8: cv::rotate(image, out, cv::ROTATE_90_COUNTERCLOCKWISE); return out;
+    default: return image;
+  }
+}
+
 Result<cv::Mat> decode_image(const std::string& bytes, const std::string& what, const ImageLimits& limits) {
+  auto fail = [&](const Status& s) { return Status(s.code(), what + ": " + s.message()); };
   if (bytes.empty()) return Status(ErrorCode::kDecode, what + ": empty file (0 bytes), not an image");
   if (static_cast<int64_t>(bytes.size()) > limits.max_file_bytes)
     return Status(ErrorCode::kTooLarge, what + ": file of " + std::to_string(bytes.size()) + " bytes exceeds the limit of " +
                                             std::to_string(limits.max_file_bytes));
-  auto header = sniff(bytes);
-  if (header) {
-    if (header->width <= 0 || header->height <= 0)
-      return Status(ErrorCode::kDecode, what + ": corrupt image header");
-    if (header->width * header->height > limits.max_pixels)
-      return Status(ErrorCode::kTooLarge, what + ": " + std::to_string(header->width) + "x" + std::to_string(header->height) +
-                                              " pixels exceeds the limit of " + std::to_string(limits.max_pixels) +
-                                              " (raise it with --max-pixels)");
-    if (header->truncated) return Status(ErrorCode::kDecode, what + ": truncated image file");
+  auto header = read_image_header(bytes);
+  if (!header.ok()) return fail(header.status());
+  const ImageFormat format = header->format;
+  const char* name = format_name(format);
+  if (format == ImageFormat::kUnknown)
+    return Status(ErrorCode::kDecode, what + ": not an image, or a format not supported (facerec reads " +
+                                          supported_image_formats() + ")");
+  if (!is_supported(format))
+    return Status(ErrorCode::kDecode, what + ": " + name + ": format not supported (facerec reads " +
+                                          supported_image_formats() + ")");
+  const bool heif = format == ImageFormat::kHeif || format == ImageFormat::kAvif;  // size read by libheif
+  if (!heif) {
+    if (header->width <= 0 || header->height <= 0) {
+      if (header->truncated) return Status(ErrorCode::kDecode, what + ": truncated " + name + " file");
+      return Status(ErrorCode::kDecode, what + ": corrupt " + name + " header (no image size)");
+    }
+    // Never decode first and check afterwards.
+    // Division, not multiplication: 32-bit sizes from a header can overflow
+    // the product (found by fuzz_image).
+    if (header->width > limits.max_pixels / header->height)
+      return fail(io::too_many_pixels(header->width, header->height, limits));
   }
-  cv::Mat decoded;
-  try {
-    cv::Mat buf(1, static_cast<int>(bytes.size()), CV_8U, const_cast<char*>(bytes.data()));
-    // JPEGs are always 8-bit: decode to BGR honouring EXIF orientation, as a
-    // photo viewer would. Everything else keeps depth and alpha for to_bgr8().
-    decoded = cv::imdecode(buf, header && header->jpeg ? cv::IMREAD_COLOR : cv::IMREAD_UNCHANGED);
-  } catch (const cv::Exception& e) {
-    return Status(ErrorCode::kDecode, what + ": cannot decode image: " + e.what());
+  if (header->truncated) return Status(ErrorCode::kDecode, what + ": truncated " + name + " file (the image data ends early)");
+
+  Result<cv::Mat> decoded = Status(ErrorCode::kInternal, "not decoded");
+  if (format == ImageFormat::kJpeg) {
+    decoded = io::decode_jpeg(bytes);
+  } else if (format == ImageFormat::kGif) {
+    decoded = io::decode_gif(bytes, limits);
+  } else if (heif) {
+    decoded = io::decode_heif(bytes, format, limits);
+  } else {
+    try {
+      cv::Mat buf(1, static_cast<int>(bytes.size()), CV_8U, const_cast<char*>(bytes.data()));
+      // IMREAD_UNCHANGED keeps depth and alpha for to_bgr8() and never
+      // applies an orientation itself: that is done below, the same for all.
+      cv::Mat m = cv::imdecode(buf, cv::IMREAD_UNCHANGED);
+      if (m.empty()) decoded = Status(ErrorCode::kDecode, std::string("corrupt ") + name + " image (the decoder refused it)");
+      else decoded = std::move(m);
+    } catch (const cv::Exception&) {
+      // OpenCV's own text is an assertion ("(-215:Assertion failed) ..."): not
+      // something a user can act on.
+      decoded = Status(ErrorCode::kDecode, std::string("corrupt ") + name + " image (the decoder refused it)");
+    } catch (const std::bad_alloc&) {
+      decoded = Status(ErrorCode::kTooLarge, "out of memory decoding the image");
+    }
   }
-  if (decoded.empty()) return Status(ErrorCode::kDecode, what + ": not an image, or a corrupt one");
-  if (static_cast<int64_t>(decoded.cols) * decoded.rows > limits.max_pixels)
-    return Status(ErrorCode::kTooLarge, what + ": image exceeds the pixel limit");
-  return to_bgr8(decoded);
+  if (!decoded.ok()) return fail(decoded.status());
+  cv::Mat img = std::move(decoded).value();
+  if (static_cast<int64_t>(img.cols) * img.rows > limits.max_pixels) return fail(io::too_many_pixels(img.cols, img.rows, limits));
+  // OpenCV's TIFF reader turns the image upright itself (libtiff's RGBA
+  // path honours the Orientation tag); every other format is turned here.
+  const bool upright_already = format == ImageFormat::kTiff;
+  const bool swapped = img.cols == header->height && img.rows == header->width;
+  if (!heif && format != ImageFormat::kGif && (img.cols != header->width || img.rows != header->height) &&
+      !(upright_already && swapped))
+    return Status(ErrorCode::kDecode, what + ": corrupt " + name + " image (decoded " + std::to_string(img.cols) + "x" +
+                                          std::to_string(img.rows) + ", the header says " +
+                                          std::to_string(header->width) + "x" + std::to_string(header->height) + ")");
+  return upright_already ? to_bgr8(img) : apply_orientation(to_bgr8(img), header->orientation);
 }
+
+namespace {
+const char* file_type(mode_t m) {
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISFIFO(m)) return "a FIFO (named pipe)";
+  if (S_ISSOCK(m)) return "a socket";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  return "not a regular file";
+}
+
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+}  // namespace
 
 Result<cv::Mat> load_image(const std::string& path, const ImageLimits& limits) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0)
-    return Status(errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo, path + ": " + std::strerror(errno));
-  if (S_ISDIR(st.st_mode)) return Status(ErrorCode::kInvalidArgument, path + ": is a directory, not an image");
+  if (::stat(path.c_str(), &st) != 0) {
+    const int err = errno;
+    struct stat lst {};
+    if (err == ENOENT && ::lstat(path.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode))
+      return Status(ErrorCode::kNotFound, path + ": broken symbolic link (its target does not exist)");
+    return Status(err == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo, path + ": " + std::strerror(err));
+  }
+  if (!S_ISREG(st.st_mode))
+    return Status(ErrorCode::kInvalidArgument, path + ": is " + file_type(st.st_mode) + ", not an image file");
   if (st.st_size > limits.max_file_bytes)
-    return Status(ErrorCode::kTooLarge, path + ": file of " + std::to_string(st.st_size) + " bytes exceeds the limit");
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return Status(ErrorCode::kIo, path + ": cannot open for reading (permissions?)");
+    return Status(ErrorCode::kTooLarge, path + ": file of " + std::to_string(st.st_size) + " bytes exceeds the limit of " +
+                                            std::to_string(limits.max_file_bytes));
+  // Non-blocking, then checked again on the open file: a path swapped for a
+  // FIFO after the stat() can still never block us.
+  Fd f;
+  f.fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (f.fd < 0) {
+    const int err = errno;
+    return Status(err == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo,
+                  path + ": cannot open for reading: " + std::strerror(err));
+  }
+  if (::fstat(f.fd, &st) != 0 || !S_ISREG(st.st_mode))
+    return Status(ErrorCode::kInvalidArgument, path + ": is " + file_type(st.st_mode) + ", not an image file");
+  if (st.st_size > limits.max_file_bytes)
+    return Status(ErrorCode::kTooLarge, path + ": file of " + std::to_string(st.st_size) + " bytes exceeds the limit of " +
+                                            std::to_string(limits.max_file_bytes));
   std::string bytes(static_cast<size_t>(st.st_size), '\0');
-  f.read(bytes.data(), st.st_size);
-  if (f.gcount() != st.st_size) return Status(ErrorCode::kIo, path + ": read error");
+  size_t got = 0;
+  while (got < bytes.size()) {
+    const ssize_t r = ::read(f.fd, bytes.data() + got, bytes.size() - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return Status(ErrorCode::kIo, path + ": read error: " + std::strerror(errno));
+    if (r == 0) break;
+    got += static_cast<size_t>(r);
+  }
+  bytes.resize(got);  // a file that shrank while read is judged on what it holds
   return decode_image(bytes, path, limits);
 }
 

@@ -1,5 +1,9 @@
 #include <filesystem>
+#include <condition_variable>
 #include <mutex>
+#include <system_error>
+#include <thread>
+#include <vector>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>
@@ -107,6 +111,8 @@ class OrtRuntime final : public Runtime {
   // (bench: end to end 55 ms spinning vs 13 ms not, BENCHMARKS.md).
   explicit OrtRuntime(const RuntimeOptions& opt)
       : env_(ORT_LOGGING_LEVEL_ERROR, "facerec"), denormals_as_zero_(opt.denormals_as_zero) {
+    pool_threads_ = opt.intra_op_threads > 0 ? opt.intra_op_threads
+                                             : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
     opts_.SetIntraOpNumThreads(opt.intra_op_threads);
     opts_.SetInterOpNumThreads(1);
     opts_.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
@@ -116,8 +122,13 @@ class OrtRuntime final : public Runtime {
 
   Result<std::unique_ptr<InferenceSession>> load(const std::string& path, const SessionConfig& config) override {
     std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) return Status(ErrorCode::kNotFound, "model file not found: " + path);
     if (!std::filesystem::is_regular_file(path, ec))
-      return Status(ErrorCode::kNotFound, "model file not found: " + path);
+      return Status(ErrorCode::kModel, "model path " + path + " is not a regular file (a directory or a device?)");
+    // ONNX Runtime starts the session's intra-op pool in a way that aborts
+    // the process (std::system_error escaping a thread) when the OS refuses a
+    // thread. Find out first, with threads we can catch.
+    if (Status s = can_start_threads(pool_threads_ - 1); !s.ok()) return s;
     try {
       Ort::SessionOptions opts = opts_.Clone();
       opts.SetGraphOptimizationLevel(static_cast<GraphOptimizationLevel>(config.graph_optimization));
@@ -131,7 +142,14 @@ class OrtRuntime final : public Runtime {
       return std::unique_ptr<InferenceSession>(
           new OrtSession(std::move(s), std::move(in), std::move(out), denormals_as_zero_));
     } catch (const Ort::Exception& e) {
+      if (std::string(e.what()).find("bad_alloc") != std::string::npos)
+        return Status(ErrorCode::kModel, "out of memory loading model " + path);
       return Status(ErrorCode::kModel, "cannot load model " + path + " (not a valid ONNX model?): " + e.what());
+    } catch (const std::bad_alloc&) {
+      return Status(ErrorCode::kModel, "out of memory loading model " + path);
+    } catch (const std::system_error& e) {
+      return Status(ErrorCode::kModel, "cannot start ONNX Runtime's threads for " + path + ": " + e.what() +
+                                           " (a process/thread limit? lower --threads)");
     }
   }
   std::string name() const override { return std::string("onnxruntime ") + Ort::GetVersionString(); }
@@ -140,15 +158,54 @@ class OrtRuntime final : public Runtime {
   Ort::Env env_;
   Ort::SessionOptions opts_;
   bool denormals_as_zero_;
+  int pool_threads_ = 1;
 };
 
 }  // namespace
 
+Status can_start_threads(int n) {
+  if (n <= 0) return Status::Ok();
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::vector<std::thread> started;
+  started.reserve(static_cast<size_t>(n));
+  Status result = Status::Ok();
+  try {
+    for (int i = 0; i < n; ++i)
+      started.emplace_back([&] {
+        std::unique_lock<std::mutex> lk(mu);
+        cv.wait(lk, [&] { return release; });
+      });
+  } catch (const std::system_error& e) {
+    result = Status(ErrorCode::kInvalidArgument,
+                    "cannot start " + std::to_string(n + 1) + " inference threads (the OS refused thread " +
+                        std::to_string(started.size() + 1) + ": " + e.what() +
+                        "; a thread or memory limit: ulimit -u, ulimit -v, a pids cgroup?): lower --threads");
+  }
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    release = true;
+  }
+  cv.notify_all();
+  for (auto& t : started) t.join();
+  return result;
+}
+
 Result<std::unique_ptr<Runtime>> create_onnxruntime(const RuntimeOptions& options) {
+  if (options.intra_op_threads < 0 || options.intra_op_threads > kMaxIntraOpThreads)
+    return Status(ErrorCode::kInvalidArgument, "threads must be within 0.." + std::to_string(kMaxIntraOpThreads) +
+                                                   " (0: one per core), not " + std::to_string(options.intra_op_threads));
   try {
     return std::unique_ptr<Runtime>(new OrtRuntime(options));
   } catch (const Ort::Exception& e) {
+    if (std::string(e.what()).find("bad_alloc") != std::string::npos)
+      return Status(ErrorCode::kModel, "out of memory starting ONNX Runtime");
     return Status(ErrorCode::kModel, std::string("cannot start ONNX Runtime: ") + e.what());
+  } catch (const std::system_error& e) {
+    return Status(ErrorCode::kModel, std::string("cannot start ONNX Runtime: ") + e.what());
+  } catch (const std::bad_alloc&) {
+    return Status(ErrorCode::kModel, "out of memory starting ONNX Runtime");
   }
 }
 

@@ -11,6 +11,8 @@
 
 #include <opencv2/videoio.hpp>
 
+#include "rotation.h"
+
 namespace facerec {
 
 using Clock = std::chrono::steady_clock;
@@ -34,6 +36,9 @@ struct VideoSource::Impl {
   cv::VideoCapture cap;
   double fps = 0;
   cv::Size size;
+  int rotation_cw = 0;      // files: the display rotation, as ffmpeg applies it
+  bool finite_stream = false;  // a network resource of announced length (a file served over HTTP)
+  long frames_this_open = 0;
   size_t capacity = 2;
   bool drop_oldest = true;
 
@@ -61,6 +66,11 @@ struct VideoSource::Impl {
       } else {
         cap.open(source, cv::CAP_FFMPEG);
       }
+      // OpenCV 4.6 turns +-90 degree phone video the wrong way (it reads the
+      // legacy "rotate" tag with the opposite sign to ffmpeg): switch its
+      // rotation off and apply the display matrix ourselves (rotation.h).
+      if (cap.isOpened()) cap.set(cv::CAP_PROP_ORIENTATION_AUTO, 0);
+      frames_this_open = 0;
       return cap.isOpened();
     } catch (const std::exception&) {
       return false;
@@ -92,10 +102,19 @@ struct VideoSource::Impl {
     cv_frames.notify_all();
   }
 
+  // The end of the frames: fine, unless the source never gave one (a corrupt
+  // or empty file, a stream that sends nothing decodable).
+  Status end_of_source() {
+    std::lock_guard<std::mutex> lk(mu);
+    if (stats.decoded > 0) return Status::Ok();
+    return Status(ErrorCode::kDecode, std::string(kind == SourceKind::kFile ? "video file " : "source ") + source +
+                                          " yielded no frame (corrupt, empty, or not a video)");
+  }
+
   void run() {
     const auto start = Clock::now();
     long index = 0;
-    int failures = 0;  // consecutive failed reconnects
+    int tries = 0;  // reconnect tries, counted across the whole run
     while (!stopping) {
       cv::Mat frame;
       const auto t0 = Clock::now();
@@ -111,12 +130,17 @@ struct VideoSource::Impl {
       }
       if (!ok) {
         if (stopping) break;
-        if (kind != SourceKind::kStream) { finish(Status::Ok()); return; }  // end of file, camera gone
-        // A dropped stream: reopen with exponential backoff.
+        if (kind != SourceKind::kStream) { finish(end_of_source()); return; }  // end of file, camera gone
+        // A file served over the network (its length announced) that has
+        // delivered frames has ended, like a file. Live streams, and
+        // connections that gave nothing, are reopened.
+        if (finite_stream && frames_this_open > 0) { finish(end_of_source()); return; }
+        // A dropped stream: reopen with exponential backoff. The tries are
+        // counted across the run, so a source that keeps failing ends.
         bool reopened = false;
         double delay = options.backoff_s;
-        while (!stopping && failures < options.reconnect_attempts) {
-          ++failures;
+        while (!stopping && tries < options.reconnect_attempts) {
+          ++tries;
           if (!sleep_unless_stopped(delay)) break;
           delay = std::min(delay * 2, options.max_backoff_s);
           if (open_capture()) { reopened = true; break; }
@@ -129,11 +153,12 @@ struct VideoSource::Impl {
         if (stopping) break;
         finish(options.reconnect_attempts > 0
                    ? Status(ErrorCode::kIo, "stream " + source + " dropped and could not be reopened after " +
-                                                std::to_string(options.reconnect_attempts) + " tries")
-                   : Status::Ok());
+                                                std::to_string(options.reconnect_attempts) + " tries (counted over the run)")
+                   : end_of_source());
         return;
       }
-      failures = 0;
+      ++frames_this_open;
+      if (rotation_cw) frame = video::rotate_cw(frame, rotation_cw);
       VideoFrame vf;
       vf.index = index++;
       if (kind == SourceKind::kFile && fps > 0) {
@@ -177,10 +202,18 @@ Result<std::unique_ptr<VideoSource>> VideoSource::open(const std::string& source
     return Status(impl->kind == SourceKind::kFile ? ErrorCode::kDecode : ErrorCode::kIo,
                   std::string("cannot open ") + what + " " + source);
   }
+  if (impl->kind == SourceKind::kFile) impl->rotation_cw = video::display_rotation_cw(source);
+  if (impl->kind == SourceKind::kStream) {
+    std::string scheme = source.substr(0, 8);
+    for (auto& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (scheme.rfind("http://", 0) == 0 || scheme.rfind("https://", 0) == 0)
+      impl->finite_stream = video::network_resource_size(source, options.timeout_ms) > 0;
+  }
   impl->fps = impl->cap.get(cv::CAP_PROP_FPS);
   if (!(impl->fps > 0 && impl->fps < 1000)) impl->fps = 0;
   impl->size = {static_cast<int>(impl->cap.get(cv::CAP_PROP_FRAME_WIDTH)),
                 static_cast<int>(impl->cap.get(cv::CAP_PROP_FRAME_HEIGHT))};
+  if (impl->rotation_cw == 90 || impl->rotation_cw == 270) impl->size = {impl->size.height, impl->size.width};
   const bool live = impl->kind != SourceKind::kFile || options.realtime;
   impl->drop_oldest = live;
   impl->capacity = options.queue_frames > 0 ? options.queue_frames : (live ? 2 : 8);

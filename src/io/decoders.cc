@@ -1,0 +1,251 @@
+#include "decoders.h"
+
+#include <algorithm>
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include <gif_lib.h>
+#include <jpeglib.h>
+#include <jerror.h>
+#include <libheif/heif.h>
+#include <opencv2/imgproc.hpp>
+
+namespace facerec::io {
+
+Status too_many_pixels(int64_t width, int64_t height, const ImageLimits& limits) {
+  return Status(ErrorCode::kTooLarge, std::to_string(width) + "x" + std::to_string(height) +
+                                          " pixels exceeds the limit of " + std::to_string(limits.max_pixels) +
+                                          " (raise it with --max-pixels)");
+}
+
+// ---- JPEG ------------------------------------------------------------------------
+namespace {
+
+struct JpegError {
+  jpeg_error_mgr pub;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+[[noreturn]] void jpeg_fail(j_common_ptr c) {
+  auto* e = reinterpret_cast<JpegError*>(c->err);
+  (*c->err->format_message)(c, e->message);
+  std::longjmp(e->jump, 1);
+}
+
+// libjpeg reports missing or corrupt entropy data as a *warning* and fills
+// the rest of the image with grey. Those warnings are errors here; harmless
+// ones (extra bytes between markers, an odd JFIF version) are not.
+void jpeg_message(j_common_ptr c, int level) {
+  if (level >= 0) return;  // trace messages
+  switch (c->err->msg_code) {
+    case JWRN_HIT_MARKER: case JWRN_JPEG_EOF: case JWRN_MUST_RESYNC: case JWRN_HUFF_BAD_CODE:
+    case JWRN_ARITH_BAD_CODE: case JWRN_NOT_SEQUENTIAL: case JWRN_BOGUS_PROGRESSION:
+      jpeg_fail(c);
+    default:
+      return;
+  }
+}
+
+struct JpegState {
+  jpeg_decompress_struct cinfo{};
+  JpegError err{};
+  cv::Mat out;
+  bool created = false;
+  ~JpegState() {
+    if (created) jpeg_destroy_decompress(&cinfo);
+  }
+};
+
+}  // namespace
+
+Result<cv::Mat> decode_jpeg(const std::string& bytes) {
+  // On the heap and made before setjmp: what libjpeg changes lives outside
+  // this frame, and the destructor runs on every path.
+  auto state = std::make_unique<JpegState>();
+  JpegState& s = *state;
+  s.cinfo.err = jpeg_std_error(&s.err.pub);
+  s.err.pub.error_exit = jpeg_fail;
+  s.err.pub.emit_message = jpeg_message;
+  if (setjmp(s.err.jump)) {
+    return Status(ErrorCode::kDecode, std::string("corrupt JPEG data (") + s.err.message + ")");
+  }
+  jpeg_create_decompress(&s.cinfo);
+  s.created = true;
+  jpeg_mem_src(&s.cinfo, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+  jpeg_read_header(&s.cinfo, TRUE);
+  const J_COLOR_SPACE in = s.cinfo.jpeg_color_space;
+  const bool cmyk = in == JCS_CMYK || in == JCS_YCCK;
+  const bool grey = in == JCS_GRAYSCALE;
+  s.cinfo.out_color_space = cmyk ? JCS_CMYK : grey ? JCS_GRAYSCALE : JCS_EXT_BGR;
+  jpeg_start_decompress(&s.cinfo);
+  const int channels = s.cinfo.output_components;
+  s.out.create(static_cast<int>(s.cinfo.output_height), static_cast<int>(s.cinfo.output_width), CV_8UC(channels));
+  while (s.cinfo.output_scanline < s.cinfo.output_height) {
+    JSAMPROW row = s.out.ptr<unsigned char>(static_cast<int>(s.cinfo.output_scanline));
+    jpeg_read_scanlines(&s.cinfo, &row, 1);
+  }
+  jpeg_finish_decompress(&s.cinfo);
+  if (!cmyk) return s.out;
+  // Adobe-style (inverted) CMYK, as photo tools write it; the same conversion
+  // OpenCV applies.
+  cv::Mat bgr(s.out.rows, s.out.cols, CV_8UC3);
+  for (int y = 0; y < s.out.rows; ++y) {
+    const unsigned char* q = s.out.ptr<unsigned char>(y);
+    unsigned char* o = bgr.ptr<unsigned char>(y);
+    for (int x = 0; x < s.out.cols; ++x, q += 4, o += 3) {
+      const int k = q[3];
+      o[2] = static_cast<unsigned char>(k - ((255 - q[0]) * k >> 8));
+      o[1] = static_cast<unsigned char>(k - ((255 - q[1]) * k >> 8));
+      o[0] = static_cast<unsigned char>(k - ((255 - q[2]) * k >> 8));
+    }
+  }
+  return bgr;
+}
+
+// ---- GIF -------------------------------------------------------------------------
+namespace {
+
+struct GifReader {
+  const unsigned char* data;
+  size_t size, at;
+};
+
+int gif_read(GifFileType* g, GifByteType* buf, int len) {
+  auto* r = static_cast<GifReader*>(g->UserData);
+  const size_t k = std::min(static_cast<size_t>(std::max(len, 0)), r->size - r->at);
+  std::memcpy(buf, r->data + r->at, k);
+  r->at += k;
+  return static_cast<int>(k);
+}
+
+struct GifCloser {
+  GifFileType* g = nullptr;
+  ~GifCloser() {
+    int e = 0;
+    if (g) DGifCloseFile(g, &e);
+  }
+};
+
+}  // namespace
+
+// The first frame, composited onto the logical screen (transparent pixels
+// take the background colour).
+Result<cv::Mat> decode_gif(const std::string& bytes, const ImageLimits& limits) {
+  GifReader reader{reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), 0};
+  int err = 0;
+  GifCloser gc;
+  gc.g = DGifOpen(&reader, gif_read, &err);
+  if (!gc.g) return Status(ErrorCode::kDecode, std::string("corrupt GIF (") + GifErrorString(err) + ")");
+  GifFileType* g = gc.g;
+  auto fail = [&](const char* what) {
+    const char* why = GifErrorString(g->Error);
+    return Status(ErrorCode::kDecode, std::string("corrupt GIF: ") + what + (why ? std::string(" (") + why + ")" : ""));
+  };
+  int transparent = -1;
+  for (;;) {
+    GifRecordType type;
+    if (DGifGetRecordType(g, &type) != GIF_OK) return fail("the data ends before the first frame");
+    if (type == TERMINATE_RECORD_TYPE) return Status(ErrorCode::kDecode, "GIF without any frame");
+    if (type == EXTENSION_RECORD_TYPE) {
+      int code = 0;
+      GifByteType* ext = nullptr;
+      if (DGifGetExtension(g, &code, &ext) != GIF_OK) return fail("bad extension block");
+      if (code == GRAPHICS_EXT_FUNC_CODE && ext && ext[0] >= 4 && (ext[1] & 1)) transparent = ext[4];
+      while (ext) {
+        if (DGifGetExtensionNext(g, &ext) != GIF_OK) return fail("bad extension block");
+      }
+      continue;
+    }
+    if (type != IMAGE_DESC_RECORD_TYPE) continue;
+    if (DGifGetImageDesc(g) != GIF_OK) return fail("bad image descriptor");
+    const GifImageDesc& d = g->Image;
+    if (d.Width <= 0 || d.Height <= 0) return Status(ErrorCode::kDecode, "corrupt GIF: empty frame");
+    if (int64_t(d.Width) * d.Height > limits.max_pixels) return too_many_pixels(d.Width, d.Height, limits);
+    const ColorMapObject* map = d.ColorMap ? d.ColorMap : g->SColorMap;
+    if (!map || !map->Colors || map->ColorCount <= 0) return Status(ErrorCode::kDecode, "corrupt GIF: no colour table");
+    cv::Scalar background(0, 0, 0);
+    if (g->SColorMap && g->SBackGroundColor >= 0 && g->SBackGroundColor < g->SColorMap->ColorCount) {
+      const GifColorType c = g->SColorMap->Colors[g->SBackGroundColor];
+      background = cv::Scalar(c.Blue, c.Green, c.Red);
+    }
+    const int sw = g->SWidth > 0 ? g->SWidth : d.Left + d.Width, sh = g->SHeight > 0 ? g->SHeight : d.Top + d.Height;
+    cv::Mat canvas(sh, sw, CV_8UC3, background);
+    std::vector<GifPixelType> line(static_cast<size_t>(d.Width));
+    // Interlaced frames store rows in four passes.
+    std::vector<int> order;
+    order.reserve(static_cast<size_t>(d.Height));
+    if (d.Interlace) {
+      const int start[] = {0, 4, 2, 1}, step[] = {8, 8, 4, 2};
+      for (int pass = 0; pass < 4; ++pass)
+        for (int y = start[pass]; y < d.Height; y += step[pass]) order.push_back(y);
+    } else {
+      for (int y = 0; y < d.Height; ++y) order.push_back(y);
+    }
+    for (int y : order) {
+      if (DGifGetLine(g, line.data(), d.Width) != GIF_OK) return fail("the frame's data ends early");
+      const int cy = d.Top + y;
+      if (cy < 0 || cy >= sh) continue;
+      unsigned char* o = canvas.ptr<unsigned char>(cy);
+      for (int x = 0; x < d.Width; ++x) {
+        const int cx = d.Left + x;
+        const int idx = line[static_cast<size_t>(x)];
+        if (cx < 0 || cx >= sw || idx == transparent || idx >= map->ColorCount) continue;
+        const GifColorType c = map->Colors[idx];
+        o[3 * cx] = c.Blue;
+        o[3 * cx + 1] = c.Green;
+        o[3 * cx + 2] = c.Red;
+      }
+    }
+    return canvas;
+  }
+}
+
+// ---- HEIF / AVIF -------------------------------------------------------------------
+namespace {
+struct HeifHolder {
+  heif_context* ctx = nullptr;
+  heif_image_handle* handle = nullptr;
+  heif_image* image = nullptr;
+  ~HeifHolder() {
+    if (image) heif_image_release(image);
+    if (handle) heif_image_handle_release(handle);
+    if (ctx) heif_context_free(ctx);
+  }
+};
+}  // namespace
+
+Result<cv::Mat> decode_heif(const std::string& bytes, ImageFormat format, const ImageLimits& limits) {
+  const char* name = format_name(format);
+  const heif_compression_format codec = format == ImageFormat::kAvif ? heif_compression_AV1 : heif_compression_HEVC;
+  HeifHolder h;
+  h.ctx = heif_context_alloc();
+  if (!h.ctx) return Status(ErrorCode::kInternal, "libheif: cannot allocate a context");
+  heif_error e = heif_context_read_from_memory_without_copy(h.ctx, bytes.data(), bytes.size(), nullptr);
+  if (e.code != heif_error_Ok) return Status(ErrorCode::kDecode, std::string("corrupt ") + name + " (" + e.message + ")");
+  e = heif_context_get_primary_image_handle(h.ctx, &h.handle);
+  if (e.code != heif_error_Ok) return Status(ErrorCode::kDecode, std::string("corrupt ") + name + " (" + e.message + ")");
+  const int64_t w = heif_image_handle_get_width(h.handle), hh = heif_image_handle_get_height(h.handle);
+  if (w <= 0 || hh <= 0) return Status(ErrorCode::kDecode, std::string("corrupt ") + name + " header: zero size");
+  if (w > limits.max_pixels / hh) return too_many_pixels(w, hh, limits);
+  if (!heif_have_decoder_for_format(codec))
+    return Status(ErrorCode::kDecode, std::string(name) + ": format not supported by this build (libheif has no " +
+                                          (codec == heif_compression_AV1 ? "AV1" : "HEVC") + " decoder)");
+  e = heif_decode_image(h.handle, &h.image, heif_colorspace_RGB, heif_chroma_interleaved_RGB, nullptr);
+  if (e.code != heif_error_Ok) return Status(ErrorCode::kDecode, std::string("corrupt ") + name + " (" + e.message + ")");
+  int stride = 0;
+  const uint8_t* data = heif_image_get_plane_readonly(h.image, heif_channel_interleaved, &stride);
+  const int iw = heif_image_get_width(h.image, heif_channel_interleaved);
+  const int ih = heif_image_get_height(h.image, heif_channel_interleaved);
+  if (!data || iw <= 0 || ih <= 0) return Status(ErrorCode::kDecode, std::string("corrupt ") + name + ": no pixels");
+  if (int64_t(iw) * ih > limits.max_pixels) return too_many_pixels(iw, ih, limits);
+  cv::Mat rgb(ih, iw, CV_8UC3, const_cast<uint8_t*>(data), static_cast<size_t>(stride));
+  cv::Mat bgr;
+  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  return bgr;
+}
+
+}  // namespace facerec::io
