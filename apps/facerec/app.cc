@@ -34,6 +34,9 @@ void add_model_options(CLI::App& cmd, CommonOptions& o) {
   cmd.add_option("--nms", o.nms_threshold, "NMS IoU threshold (default 0.4)");
   cmd.add_option("--max-pixels", o.max_pixels, "refuse images with more pixels than this (default 40000000)");
   cmd.add_option("--threads", o.threads, "inference threads (default: one per core)");
+  cmd.add_option("--detect-policy", o.detect_policy,
+                 "how photos are shown to the detector: default, none, or key=value,... (aspect=stretch|letterbox|tile, "
+                 "retry=0|1, retry-pad, tile-scale, ...; see include/facerec/detect_policy.h)");
 }
 
 void add_db_option(CLI::App& cmd, CommonOptions& o) {
@@ -72,6 +75,7 @@ Result<Context> make_context(CommonOptions o, bool need_models) {
       if (!o.nms_threshold && j.contains("nms_threshold")) o.nms_threshold = j["nms_threshold"].get<float>();
       if (!o.max_pixels && j.contains("max_pixels")) o.max_pixels = j["max_pixels"].get<int64_t>();
       if (o.threads == 0) o.threads = j.value("threads", 0);
+      if (o.detect_policy.empty()) o.detect_policy = j.value("detect_policy", "");
     } catch (const json::exception& e) {
       return Status(ErrorCode::kInvalidArgument, "malformed config file " + o.config + ": " + e.what());
     }
@@ -105,6 +109,9 @@ Result<Context> make_context(CommonOptions o, bool need_models) {
       return Status(ErrorCode::kInvalidArgument, "--nms must be within (0, 1]");
     pc.detector_options.nms_threshold = *o.nms_threshold;
   }
+  auto policy = parse_detect_policy(o.detect_policy);
+  if (!policy.ok()) return policy.status();
+  pc.detect_policy = *policy;
   auto analyzer = FaceAnalyzer::create(*ctx.runtime, ctx.manifest, pc);
   if (!analyzer.ok()) return analyzer.status();
   ctx.analyzer = std::move(analyzer).value();
