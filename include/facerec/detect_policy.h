@@ -43,7 +43,10 @@ enum class AspectPolicy {
 
 struct DetectPolicyOptions {
   // ---- aspect ratio (stretch-input detectors only) ----
-  AspectPolicy aspect = AspectPolicy::kLetterbox;
+  // kTile measured best on the WIDER subset with fr_detect (BENCHMARKS.md,
+  // "Detection policies (issues 8, 11)"): AP 0.820/0.741/0.507 against
+  // letterbox 0.798/0.702/0.458 and stretch 0.784/0.699/0.475.
+  AspectPolicy aspect = AspectPolicy::kTile;
   // The largest stretch allowed: max(a/n, n/a) for a photo of aspect a
   // (width/height) and a network input of aspect n. 1 applies the policy to
   // every photo whose shape is not the input's.
@@ -78,8 +81,8 @@ struct DetectPolicyOptions {
 };
 
 // The policy that measured best (BENCHMARKS.md, "Detection policies (issues
-// 8, 11)"): letterbox any photo whose shape is not the input's, retry frame-
-// filling faces, no small-face tiles (they cost more than the 15 ms budget).
+// 8, 11)"): tile any photo whose shape is not a stretch input's, retry
+// frame-filling faces, no small-face tiles.
 inline DetectPolicyOptions default_detect_policy() { return {}; }
 // No policy at all: exactly Detector::detect.
 DetectPolicyOptions no_detect_policy();
