@@ -38,15 +38,19 @@ namespace facerec {
 enum class AspectPolicy {
   kStretch,    // as the manifest says: no change (the behaviour before the policy)
   kLetterbox,  // pad the photo (black, right and bottom) to the network input's aspect ratio
-  kTile,       // windows of the input's aspect ratio along the long axis, 50% overlap
+  kTile,       // windows of the input's aspect ratio along the long axis, 50% overlap;
+               // a face longer than half a window can be cut in every window and lost
 };
 
 struct DetectPolicyOptions {
   // ---- aspect ratio (stretch-input detectors only) ----
-  // kTile measured best on the WIDER subset with fr_detect (BENCHMARKS.md,
-  // "Detection policies (issues 8, 11)"): AP 0.820/0.741/0.507 against
-  // letterbox 0.798/0.702/0.458 and stretch 0.784/0.699/0.475.
-  AspectPolicy aspect = AspectPolicy::kTile;
+  // kLetterbox (BENCHMARKS.md, "Detection policies (issues 8, 11)"). kTile
+  // scored better WIDER AP with fr_detect (0.820/0.741/0.507 against
+  // letterbox 0.798/0.702/0.458 and stretch 0.784/0.699/0.475), but it never
+  // shows the whole photo: a face taller than a window (a portrait whose face
+  // fills half the height) is cut in every window and lost, and celeb5 rank-1
+  // fell from 100% to 88%. Letterbox keeps every face whole.
+  AspectPolicy aspect = AspectPolicy::kLetterbox;
   // The largest stretch allowed: max(a/n, n/a) for a photo of aspect a
   // (width/height) and a network input of aspect n. 1 applies the policy to
   // every photo whose shape is not the input's.
@@ -81,8 +85,8 @@ struct DetectPolicyOptions {
 };
 
 // The policy that measured best (BENCHMARKS.md, "Detection policies (issues
-// 8, 11)"): tile any photo whose shape is not a stretch input's, retry
-// frame-filling faces, no small-face tiles.
+// 8, 11)"): letterbox any photo whose shape is not a stretch input's,
+// retry frame-filling faces, no small-face tiles.
 inline DetectPolicyOptions default_detect_policy() { return {}; }
 // No policy at all: exactly Detector::detect.
 DetectPolicyOptions no_detect_policy();
