@@ -550,12 +550,16 @@ void BM_EnrolCli(benchmark::State& state) {
 
 // ---- 6. end to end ------------------------------------------------------------------
 
-void BM_EndToEnd(benchmark::State& state, std::string det, std::string emb, Engine engine) {
+void BM_EndToEnd(benchmark::State& state, std::string det, std::string emb, Engine engine,
+                 std::string policy = "default") {
   World& w = world();
-  auto& analyzer = cached<FaceAnalyzer>(det + "+" + emb + suffix(engine), [&] {
+  auto& analyzer = cached<FaceAnalyzer>(det + "+" + emb + suffix(engine) + "/policy:" + policy, [&] {
     PipelineConfig cfg;
     cfg.detector = det;
     cfg.embedder = emb;
+    auto p = parse_detect_policy(policy);
+    if (!p.ok()) return Cached<FaceAnalyzer>{nullptr, p.status().to_string()};
+    cfg.detect_policy = *p;
     auto c = from(FaceAnalyzer::create(runtime(engine), w.manifest, cfg));
     if (c.value)
       if (auto r = c.value->analyze(w.one_face); !r.ok()) c = {nullptr, r.status().to_string()};
@@ -674,6 +678,12 @@ int main(int argc, char** argv) {
          {Engine::kDefault, Engine::kOneThread, Engine::kSpinning, Engine::kNoDnz})
       reg("e2e/" + d + "+" + e + suffix(engine),
           [d = d, e = e, engine](benchmark::State& s) { BM_EndToEnd(s, d, e, engine); });
+  // The detection policies (include/facerec/detect_policy.h) on the default
+  // pipeline: none (the detector alone), and small-face tiles that a
+  // 640x480 photo triggers (scale 1: the network sees it at native size).
+  for (const char* policy : {"none", "tile-scale=0.75", "tile-scale=1"})
+    reg(std::string("e2e/fr_detect+fr_feature/policy:") + policy,
+        [policy](benchmark::State& s) { BM_EndToEnd(s, "fr_detect", "fr_feature", Engine::kDefault, policy); });
 
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -74,6 +74,9 @@ void add_model_options(CLI::App& cmd, CommonOptions& o) {
   cmd.add_option("--nms", o.nms_threshold, "NMS IoU threshold (default 0.4)");
   cmd.add_option("--max-pixels", o.max_pixels, "refuse images with more pixels than this (default 40000000)");
   cmd.add_option("--threads", o.threads, "inference threads (default: one per core)");
+  cmd.add_option("--detect-policy", o.detect_policy,
+                 "how photos are shown to the detector: default, none, or key=value,... (aspect=stretch|letterbox|tile, "
+                 "retry=0|1, retry-pad, tile-scale, ...; see include/facerec/detect_policy.h)");
 }
 
 void add_db_option(CLI::App& cmd, CommonOptions& o) {
@@ -114,6 +117,7 @@ ConfigLayer flag_layer(const CommonOptions& o) {
   l.score_threshold = o.score_threshold;
   l.nms_threshold = o.nms_threshold;
   l.max_pixels = o.max_pixels;
+  if (!o.detect_policy.empty()) l.detect_policy = o.detect_policy;
   return l;
 }
 

@@ -33,6 +33,7 @@ struct CommonOptions {
   std::optional<float> score_threshold, nms_threshold, threshold;
   std::optional<double> fpir;  // the FPIR asked for (default kDefaultFpir)
   std::optional<int64_t> max_pixels;
+  std::string detect_policy;  // parse_detect_policy() text; empty = the default policy
   std::string db;
   int threads = 0;
   bool json = false;

@@ -13,6 +13,7 @@
 #include <opencv2/core/mat.hpp>
 
 #include "facerec/detect.h"
+#include "facerec/detect_policy.h"
 #include "facerec/embed.h"
 #include "facerec/models.h"
 #include "facerec/quality.h"
@@ -37,6 +38,9 @@ struct PipelineConfig {
   std::string detector;  // manifest id, path, or family:path; empty = manifest default
   std::string embedder;
   DetectorOptions detector_options;
+  // How photos are shown to the detector (aspect ratio, frame-filling faces,
+  // small-face tiles); see detect_policy.h.
+  DetectPolicyOptions detect_policy = default_detect_policy();
   int max_batch = 8;
 };
 
@@ -45,7 +49,8 @@ class FaceAnalyzer {
   static Result<std::unique_ptr<FaceAnalyzer>> create(Runtime& runtime, const Manifest& manifest,
                                                       const PipelineConfig& config);
 
-  // Every face in the image (8-bit BGR), sorted by score.
+  // Every face in the image (8-bit BGR), sorted by score, found under the
+  // config's detect policy.
   Result<std::vector<Face>> detect(const cv::Mat& bgr) const;
   Result<std::vector<Face>> detect(const cv::Mat& bgr, const DetectOptions& options) const;
   // Detects, aligns and embeds every face (batched through the embedder).
@@ -65,11 +70,13 @@ class FaceAnalyzer {
 
   const Detector& detector() const { return *detector_; }
   const Embedder& embedder() const { return *embedder_; }
+  const DetectPolicyOptions& detect_policy() const { return policy_; }
 
  private:
   FaceAnalyzer() = default;
   std::unique_ptr<Detector> detector_;
   std::unique_ptr<Embedder> embedder_;
+  DetectPolicyOptions policy_;
 };
 
 // The largest face by box area; -1 when there is none.

@@ -36,6 +36,7 @@
 #include <opencv2/core/mat.hpp>
 
 #include "facerec/detect.h"
+#include "facerec/detect_policy.h"
 #include "facerec/duplicates.h"
 #include "facerec/gallery.h"
 #include "facerec/image.h"
@@ -69,6 +70,9 @@ struct RecognizerConfig {
   int threads = 0;        // ONNX Runtime intra-op threads per session; 0: one per core
   int max_batch = 8;      // faces per embedder call
   DetectOptions detection;  // the default detection options (per call overridable)
+  // What detection does around the detector: letterbox/tile for stretched
+  // inputs, padded retry for frame-filling faces (facerec/detect_policy.h).
+  DetectPolicyOptions detect_policy = default_detect_policy();
   // The open-set decision. fpir: the fraction of non-enrolled probes the
   // user accepts being named (FPIR), turned into a threshold for the gallery
   // at hand by the embedder's impostor calibration (facerec/open_set.h).
@@ -92,6 +96,7 @@ struct ConfigLayer {
   std::optional<float> threshold, score_threshold, nms_threshold;
   std::optional<double> fpir;
   std::optional<int64_t> max_pixels;
+  std::optional<std::string> detect_policy;  // "none", "default" or "key=value,..." (parse_detect_policy)
 };
 // kNotFound for a missing file, kInvalidArgument (naming the file and the
 // key) for malformed JSON or a value of the wrong type.

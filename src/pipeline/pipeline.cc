@@ -29,16 +29,19 @@ Result<std::unique_ptr<FaceAnalyzer>> FaceAnalyzer::create(Runtime& runtime, con
   auto det = create_detector(runtime, *det_spec, config.detector_options, lm_spec ? &*lm_spec : nullptr);
   if (!det.ok()) return det.status();
   a->detector_ = std::move(det).value();
+  a->policy_ = config.detect_policy;
   auto emb = Embedder::create(runtime, *emb_spec, config.max_batch);
   if (!emb.ok()) return emb.status();
   a->embedder_ = std::move(emb).value();
   return a;
 }
 
-Result<std::vector<Face>> FaceAnalyzer::detect(const cv::Mat& bgr) const { return detector_->detect(bgr); }
+Result<std::vector<Face>> FaceAnalyzer::detect(const cv::Mat& bgr) const {
+  return detect_with_policy(*detector_, bgr, policy_);
+}
 
 Result<std::vector<Face>> FaceAnalyzer::detect(const cv::Mat& bgr, const DetectOptions& options) const {
-  return detector_->detect(bgr, options);
+  return detect_with_policy(*detector_, bgr, policy_, options);
 }
 
 Result<std::vector<AnalyzedFace>> FaceAnalyzer::analyze(const cv::Mat& bgr) const {
@@ -46,7 +49,7 @@ Result<std::vector<AnalyzedFace>> FaceAnalyzer::analyze(const cv::Mat& bgr) cons
 }
 
 Result<std::vector<AnalyzedFace>> FaceAnalyzer::analyze(const cv::Mat& bgr, const DetectOptions& options) const {
-  FACEREC_ASSIGN_OR_RETURN(std::vector<Face> faces, detector_->detect(bgr, options));
+  FACEREC_ASSIGN_OR_RETURN(std::vector<Face> faces, detect(bgr, options));
   return embed_faces(bgr, faces);
 }
 

@@ -72,6 +72,7 @@ Result<std::unique_ptr<FaceRecognizer>> FaceRecognizer::create(Runtime& runtime,
     pc.embedder = config.embedder;
     pc.detector_options = config.detection;
     pc.max_batch = config.max_batch;
+    pc.detect_policy = config.detect_policy;
     FACEREC_ASSIGN_OR_RETURN(impl->analyzer, FaceAnalyzer::create(runtime, impl->manifest, pc));
     const ModelSpec& es = impl->analyzer->embedder().spec();
     impl->weighted = es.quality_magnitude;
