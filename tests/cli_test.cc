@@ -27,18 +27,9 @@ namespace facerec {
 namespace {
 
 using testing::run_cli;
-
-fs::path celeb(const std::string& split, const std::string& person) {
-  return fs::path(testing::shared_dir()) / "data" / "celeb5" / split / person;
-}
-
-std::vector<fs::path> photos(const fs::path& dir, size_t n) {
-  std::vector<fs::path> v;
-  for (const auto& e : fs::directory_iterator(dir)) v.push_back(e.path());
-  std::sort(v.begin(), v.end());
-  if (v.size() > n) v.resize(n);
-  return v;
-}
+using testing::celeb;
+using testing::photos;
+using testing::json_lines;
 
 // A people tree under a temp dir: identity name -> photos copied from celeb5/train.
 fs::path make_tree(const std::map<std::string, std::string>& name_to_train, size_t per_person) {
@@ -48,14 +39,6 @@ fs::path make_tree(const std::map<std::string, std::string>& name_to_train, size
     for (const auto& p : photos(celeb("train", train), per_person)) fs::copy_file(p, root / name / p.filename());
   }
   return root;
-}
-
-std::vector<json> json_lines(const std::string& out) {
-  std::vector<json> v;
-  std::istringstream in(out);
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) v.push_back(json::parse(line));
-  return v;
 }
 
 TEST(Cli, ModelsListShowsTheDefaultsReady) {

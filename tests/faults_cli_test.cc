@@ -31,6 +31,9 @@ namespace facerec {
 namespace {
 
 using testing::run_cli;
+using testing::celeb;
+using testing::photos;
+using testing::json_lines;
 
 #if defined(__SANITIZE_ADDRESS__)
 constexpr bool kAsan = true;
@@ -44,16 +47,8 @@ constexpr bool kAsan = false;
 constexpr bool kAsan = false;
 #endif
 
-fs::path train(const std::string& person) { return fs::path(testing::shared_dir()) / "data/celeb5/train" / person; }
-fs::path val(const std::string& person) { return fs::path(testing::shared_dir()) / "data/celeb5/val" / person; }
-
-std::vector<fs::path> photos(const fs::path& d, size_t n) {
-  std::vector<fs::path> v;
-  for (const auto& e : fs::directory_iterator(d)) v.push_back(e.path());
-  std::sort(v.begin(), v.end());
-  if (v.size() > n) v.resize(n);
-  return v;
-}
+fs::path train(const std::string& person) { return celeb("train", person); }
+fs::path val(const std::string& person) { return celeb("val", person); }
 
 // Madonna enrolled from 3 training photos, once per run.
 const std::string& gallery() {
@@ -70,14 +65,6 @@ const std::string& gallery() {
 }
 
 std::string probe_photo() { return photos(val("madonna"), 1).at(0).string(); }
-
-std::vector<json> json_lines(const std::string& out) {
-  std::vector<json> v;
-  std::istringstream in(out);
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) v.push_back(json::parse(line));
-  return v;
-}
 
 bool sh(const std::string& cmd) { return std::system(cmd.c_str()) == 0; }
 

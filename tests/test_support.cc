@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -85,6 +86,26 @@ CommandResult run_cli(const std::vector<std::string>& args) {
   waitpid(pid, &status, 0);
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return {code, slurp(out), slurp(err)};
+}
+
+fs::path celeb(const std::string& split, const std::string& person) {
+  return fs::path(shared_dir()) / "data" / "celeb5" / split / person;
+}
+
+std::vector<fs::path> photos(const fs::path& dir, size_t n) {
+  std::vector<fs::path> v;
+  for (const auto& e : fs::directory_iterator(dir)) v.push_back(e.path());
+  std::sort(v.begin(), v.end());
+  if (v.size() > n) v.resize(n);
+  return v;
+}
+
+std::vector<nlohmann::json> json_lines(const std::string& out) {
+  std::vector<nlohmann::json> v;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) v.push_back(nlohmann::json::parse(line));
+  return v;
 }
 
 }  // namespace facerec::testing

@@ -2,10 +2,12 @@
 // it, and how to run the built CLI.
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 namespace facerec::testing {
 
@@ -22,6 +24,13 @@ std::vector<Pair> lfw_fold(int fold);
 struct CommandResult { int exit_code; std::string out; std::string err; };
 // Runs build/facerec with args (no shell), capturing stdout and stderr.
 CommandResult run_cli(const std::vector<std::string>& args);
+
+// ../shared/data/celeb5/<split>/<person>.
+std::filesystem::path celeb(const std::string& split, const std::string& person);
+// The first n files of a folder, by name.
+std::vector<std::filesystem::path> photos(const std::filesystem::path& dir, size_t n);
+// One JSON value per non-empty line (the CLI's --json output).
+std::vector<nlohmann::json> json_lines(const std::string& out);
 
 }  // namespace facerec::testing
 

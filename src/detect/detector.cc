@@ -102,16 +102,28 @@ Result<std::vector<Tensor>> DetectorBase::forward(const cv::Mat& bgr, cv::Size s
   return session_->run({TensorView{blob.data(), {1, input_.channels, size.height, size.width}}});
 }
 
-Result<std::vector<Face>> DetectorBase::detect(const cv::Mat& image, const DetectOptions& options) const {
-  FACEREC_RETURN_IF_ERROR(validate_detect_options(options));
+Result<cv::Mat> detector_bgr(const cv::Mat& image) {
   if (image.empty()) return Status(ErrorCode::kInvalidArgument, "detect: empty image");
   if (image.depth() != CV_8U || (image.channels() != 3 && image.channels() != 1 && image.channels() != 4))
     return Status(ErrorCode::kInvalidArgument, "detect: expected an 8-bit BGR image, got type " +
                                                    std::to_string(image.type()));
+  cv::Mat bgr = image;
+  if (image.channels() == 1) cv::cvtColor(image, bgr, cv::COLOR_GRAY2BGR);
+  if (image.channels() == 4) cv::cvtColor(image, bgr, cv::COLOR_BGRA2BGR);
+  return bgr;
+}
+
+std::vector<Face> nms_and_cap(std::vector<Face> faces, const DetectOptions& options) {
+  faces = nms(std::move(faces), options.nms_threshold);
+  if (options.max_faces > 0 && faces.size() > static_cast<size_t>(options.max_faces))
+    faces.resize(static_cast<size_t>(options.max_faces));
+  return faces;
+}
+
+Result<std::vector<Face>> DetectorBase::detect(const cv::Mat& image, const DetectOptions& options) const {
+  FACEREC_RETURN_IF_ERROR(validate_detect_options(options));
   try {
-    cv::Mat bgr = image;
-    if (image.channels() == 1) cv::cvtColor(image, bgr, cv::COLOR_GRAY2BGR);
-    if (image.channels() == 4) cv::cvtColor(image, bgr, cv::COLOR_BGRA2BGR);
+    FACEREC_ASSIGN_OR_RETURN(cv::Mat bgr, detector_bgr(image));
     auto size = resolve_input_size(input_, spec_, options, size_multiple());
     if (!size.ok()) return size.status();
     Letterbox lb;
@@ -119,9 +131,7 @@ Result<std::vector<Face>> DetectorBase::detect(const cv::Mat& image, const Detec
     if (!out.ok()) return out.status();
     auto raw = decode(*out, *size, options);
     if (!raw.ok()) return raw.status();
-    std::vector<Face> faces = nms(std::move(raw).value(), options.nms_threshold);
-    if (options.max_faces > 0 && faces.size() > static_cast<size_t>(options.max_faces))
-      faces.resize(static_cast<size_t>(options.max_faces));
+    std::vector<Face> faces = nms_and_cap(std::move(raw).value(), options);
     map_to_image(faces, lb, bgr.size());
     // A box squeezed to nothing by clipping (a detection wholly in the padding)
     // is not a face in this image.

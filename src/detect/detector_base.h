@@ -52,6 +52,12 @@ Result<cv::Size> resolve_input_size(const NetInput& in, const ModelSpec& spec, c
 // default's landmark stage). Catches cv::Exception at the boundary.
 //
 // Thread safety: immutable after construction; detect() is const and reentrant.
+// A detector's input as 8-bit BGR (1- and 4-channel images converted);
+// kInvalidArgument for an empty image or another type. May throw cv::Exception.
+Result<cv::Mat> detector_bgr(const cv::Mat& image);
+// NMS at options.nms_threshold, then the options.max_faces cap.
+std::vector<Face> nms_and_cap(std::vector<Face> faces, const DetectOptions& options);
+
 class DetectorBase : public Detector {
  public:
   DetectorBase(ModelSpec spec, DetectorOptions options, std::unique_ptr<InferenceSession> session, NetInput input)

@@ -147,14 +147,8 @@ class MtcnnDetector final : public Detector {
 
   Result<std::vector<Face>> detect(const cv::Mat& image, const DetectOptions& opt) const override {
     FACEREC_RETURN_IF_ERROR(validate_detect_options(opt));
-    if (image.empty()) return Status(ErrorCode::kInvalidArgument, "detect: empty image");
-    if (image.depth() != CV_8U || (image.channels() != 3 && image.channels() != 1 && image.channels() != 4))
-      return Status(ErrorCode::kInvalidArgument, "detect: expected an 8-bit BGR image, got type " +
-                                                     std::to_string(image.type()));
     try {
-      cv::Mat bgr = image;
-      if (image.channels() == 1) cv::cvtColor(image, bgr, cv::COLOR_GRAY2BGR);
-      if (image.channels() == 4) cv::cvtColor(image, bgr, cv::COLOR_BGRA2BGR);
+      FACEREC_ASSIGN_OR_RETURN(cv::Mat bgr, detector_bgr(image));
       auto boxes = stage_p(bgr);
       if (!boxes.ok()) return boxes.status();
       auto r = stage_r(bgr, std::move(boxes).value());
@@ -169,9 +163,7 @@ class MtcnnDetector final : public Detector {
         f.landmarks = c.landmarks;
         faces.push_back(f);
       }
-      faces = nms(std::move(faces), opt.nms_threshold);
-      if (opt.max_faces > 0 && faces.size() > static_cast<size_t>(opt.max_faces))
-        faces.resize(static_cast<size_t>(opt.max_faces));
+      faces = nms_and_cap(std::move(faces), opt);
       const cv::Rect2f frame(0.f, 0.f, static_cast<float>(bgr.cols), static_cast<float>(bgr.rows));
       for (auto& f : faces) f.box &= frame;
       faces.erase(std::remove_if(faces.begin(), faces.end(),

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "facerec/recognizer.h"
+#include "facerec/runtime.h"
 
 namespace facerec {
 
@@ -66,7 +67,9 @@ Result<RecognizerConfig> resolve_config(const ConfigLayer& flags, const std::str
   if (layer.embedder) c.embedder = *layer.embedder;
   if (layer.db && !layer.db->empty()) c.db = *layer.db;
   if (layer.threads) {
-    if (*layer.threads < 0) return Status(ErrorCode::kInvalidArgument, "--threads must not be negative");
+    if (*layer.threads < 0 || *layer.threads > kMaxIntraOpThreads)
+      return Status(ErrorCode::kInvalidArgument, "--threads must be within 0.." + std::to_string(kMaxIntraOpThreads) +
+                                                     " (0: one per core)");
     c.threads = *layer.threads;
   }
   if (layer.max_pixels) {
