@@ -38,16 +38,18 @@ void on_signal(int) {
 // process: every command ends within a second of SIGINT/SIGTERM. Gallery
 // writes are SQLite transactions, so an exit mid-write leaves no partial
 // person.
-constexpr auto kGrace = std::chrono::milliseconds(500);
+std::atomic<long long> g_grace_ms{500};
 void watchdog() {
   char c;
   while (::read(g_signal_pipe[0], &c, 1) < 0 && errno == EINTR) {}
-  std::this_thread::sleep_for(kGrace);
+  std::this_thread::sleep_for(std::chrono::milliseconds(g_grace_ms.load()));
   std::fflush(stdout);
   std::fprintf(stderr, "facerec: interrupted\n");
   ::_exit(kExitInterrupted);
 }
 }  // namespace
+
+void set_interrupt_grace(std::chrono::milliseconds grace) { g_grace_ms = grace.count(); }
 
 void install_signal_handlers() {
   if (::pipe2(g_signal_pipe, O_CLOEXEC) == 0) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +24,11 @@ namespace facerec::cli {
 // Set by SIGINT/SIGTERM; long jobs check it between files and stop cleanly.
 extern std::atomic<bool> g_interrupted;
 void install_signal_handlers();
+// How long a command may take to stop by itself after SIGINT/SIGTERM before
+// the watchdog ends the process with kExitInterrupted (default 500 ms). The
+// service raises it to its request timeout, so requests in flight finish and
+// it exits 0.
+void set_interrupt_grace(std::chrono::milliseconds grace);
 
 // Options shared by the commands that run models. Flags override the config
 // file (--config, JSON), which overrides the manifest's defaults.

@@ -380,6 +380,9 @@ int run_serve(const ServeArgs& a) {
   std::cout << "facerec serve: listening on http://" << (addr->host.find(':') != std::string::npos ? "[" + addr->host + "]" : addr->host)
             << ":" << port << " (" << workers << " workers, gallery " << ctx->db << ", " << ctx->recognizer->people().size()
             << " people)" << std::endl;
+  // SIGTERM: stop accepting, let the requests in flight finish (each is
+  // bounded by the timeout), then exit 0; the watchdog waits that long.
+  set_interrupt_grace(std::chrono::seconds(a.timeout_s + 5));
   std::atomic<bool> done{false};
   std::thread watcher([&] {
     while (!done && !g_interrupted) std::this_thread::sleep_for(std::chrono::milliseconds(50));
