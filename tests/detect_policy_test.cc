@@ -16,24 +16,8 @@
 namespace facerec {
 namespace {
 
-Runtime& runtime() {
-  static std::unique_ptr<Runtime> rt = [] {
-    auto r = create_onnxruntime();
-    FACEREC_ASSERT(r.ok());
-    return std::move(r).value();
-  }();
-  return *rt;
-}
-
-const Manifest& manifest() {
-  static Manifest m = [] {
-    auto r = Manifest::load(Manifest::default_path());
-    FACEREC_ASSERT(r.ok());
-    return std::move(r).value();
-  }();
-  return m;
-}
-
+using testing::runtime;
+using testing::manifest;
 // The detector `id`, or nullptr after a loud skip message when its weights
 // are not here (../shared for the research models, the cache for the npm
 // default).

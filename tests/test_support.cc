@@ -1,5 +1,9 @@
 #include "test_support.h"
 
+#include "facerec/models.h"
+#include "facerec/runtime.h"
+#include "facerec/status.h"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +16,24 @@
 namespace fs = std::filesystem;
 
 namespace facerec::testing {
+
+Runtime& runtime() {
+  static std::unique_ptr<Runtime> rt = [] {
+    auto r = create_onnxruntime();
+    FACEREC_ASSERT(r.ok());
+    return std::move(r).value();
+  }();
+  return *rt;
+}
+
+const Manifest& manifest() {
+  static Manifest m = [] {
+    auto r = Manifest::load(Manifest::default_path());
+    FACEREC_ASSERT(r.ok());
+    return std::move(r).value();
+  }();
+  return m;
+}
 
 std::string shared_dir() {
   const char* env = std::getenv("FACEREC_SHARED");

@@ -9,7 +9,16 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+namespace facerec {
+class Runtime;
+struct Manifest;
+}  // namespace facerec
+
 namespace facerec::testing {
+
+// One ONNX Runtime and the repository's manifest, built once per test process.
+Runtime& runtime();
+const Manifest& manifest();
 
 // ../shared (or $FACEREC_SHARED). Empty when absent.
 std::string shared_dir();

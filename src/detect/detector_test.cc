@@ -29,24 +29,8 @@ namespace fs = std::filesystem;
 
 // ---- shared fixtures (built once per process) -------------------------------
 
-Runtime& runtime() {
-  static std::unique_ptr<Runtime> rt = [] {
-    auto r = create_onnxruntime();
-    FACEREC_ASSERT(r.ok());
-    return std::move(r).value();
-  }();
-  return *rt;
-}
-
-const Manifest& manifest() {
-  static Manifest m = [] {
-    auto r = Manifest::load(Manifest::default_path());
-    FACEREC_ASSERT(r.ok());
-    return std::move(r).value();
-  }();
-  return m;
-}
-
+using testing::runtime;
+using testing::manifest;
 ModelSpec spec_of(const std::string& id) {
   const ModelSpec* s = manifest().find(id);
   FACEREC_ASSERT(s != nullptr);

@@ -15,15 +15,7 @@
 namespace facerec {
 namespace {
 
-Runtime& runtime() {
-  static std::unique_ptr<Runtime> rt = [] {
-    auto r = create_onnxruntime();
-    FACEREC_ASSERT(r.ok());
-    return std::move(r).value();
-  }();
-  return *rt;
-}
-
+using testing::runtime;
 ModelSpec spec_of(const std::string& id) {
   static Manifest m = [] {
     auto r = Manifest::load(Manifest::default_path());
