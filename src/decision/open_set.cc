@@ -69,7 +69,10 @@ float ImpostorCalibration::threshold_for(double f, int64_t n) const {
   for (size_t i = 0; i < fpir.size(); ++i) lf[i] = std::log(fpir[i]);
   for (size_t i = 0; i < people.size(); ++i) ln[i] = std::log(static_cast<double>(people[i]));
   const double x = std::log(static_cast<double>(n)), y = std::log(f);
-  const auto [n0, n1] = bracket(ln, x);
+  // Plain variables, not a structured binding: the lambda below captures them
+  // (clang 14, used by the fuzz build, cannot capture bindings).
+  const auto nb = bracket(ln, x);
+  const size_t n0 = nb.first, n1 = nb.second;
   const auto [f0, f1] = bracket(lf, y);
   const size_t w = people.size();
   // Along N first (extrapolating beyond the grid: the Gumbel slope), then F.
