@@ -67,7 +67,7 @@ void install_signal_handlers() {
 }
 
 void add_model_options(CLI::App& cmd, CommonOptions& o) {
-  cmd.add_option("--config", o.config, "JSON config file (keys: detector, embedder, threshold, fpir, score_threshold, "
+  cmd.add_option("--config", o.config, "JSON config file (keys: detector, embedder, threshold, fpir, detect_policy, score_threshold, "
                                        "nms_threshold, max_pixels, db, threads)");
   cmd.add_option("--manifest", o.manifest, "model manifest (default: models/manifest.json or $FACEREC_MANIFEST, plus the imported models of $FACEREC_CACHE/manifest.local.json)");
   cmd.add_option("--detector", o.detector, "detector: manifest id, .onnx path, or family:path");
