@@ -28,6 +28,22 @@ def missing_dependencies():
     return None
 
 
+def add_import_arguments(parser, checkpoint_help):
+    """The arguments every checkpoint importer takes: the checkpoint, the ONNX
+    file to write, the manifest id, and where the manifest entry goes."""
+    parser.add_argument("checkpoint", help=checkpoint_help)
+    parser.add_argument("onnx")
+    parser.add_argument("--id", required=True)
+    dest = parser.add_mutually_exclusive_group()
+    dest.add_argument("--append-to", help="a full manifest (created as a copy of models/manifest.json)")
+    dest.add_argument("--append-to-local", help="a local overlay manifest (created empty)")
+
+
+def manifest_destination(args):
+    """(manifest path or None, whether it is a local overlay) from add_import_arguments' flags."""
+    return args.append_to or args.append_to_local, bool(args.append_to_local)
+
+
 def run_cli(body):
     """Runs body() under the contract above."""
     msg = missing_dependencies()

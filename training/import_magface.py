@@ -86,20 +86,15 @@ def import_checkpoint(pth, onnx_path, model_id, append_to=None,
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", help="magface_iresnet*.pth")
-    p.add_argument("onnx")
-    p.add_argument("--id", required=True)
-    dest = p.add_mutually_exclusive_group()
-    dest.add_argument("--append-to", help="a full manifest (created as a copy of models/manifest.json)")
-    dest.add_argument("--append-to-local", help="a local overlay manifest (created empty)")
+    from training.import_cli import add_import_arguments, manifest_destination, run_cli
+    add_import_arguments(p, "magface_iresnet*.pth")
     a = p.parse_args(argv)
 
     def body():
-        entry, _ = import_checkpoint(a.checkpoint, a.onnx, a.id, a.append_to or a.append_to_local,
-                                     local=bool(a.append_to_local))
+        dest, local = manifest_destination(a)
+        entry, _ = import_checkpoint(a.checkpoint, a.onnx, a.id, dest, local=local)
         print(json.dumps(entry, indent=1))
 
-    from training.import_cli import run_cli
     return run_cli(body)
 
 
