@@ -304,7 +304,7 @@ Result<ImageHeader> pnm_header(Bytes b) {
   const int64_t bytes_per_sample = maxval > 255 ? 2 : 1;
   if (kind == '4') need = ((h.width + 7) / 8) * h.height;
   else if (kind == '5' || kind == '6' || kind == '7') need = h.width * h.height * depth * bytes_per_sample;
-  if (need >= 0 && h.width < (1 << 24) && h.height < (1 << 24) && depth < (1 << 16)) h.truncated = static_cast<int64_t>(i) + need > static_cast<int64_t>(b.size());
+  if (need >= 0) h.truncated = static_cast<int64_t>(i) + need > static_cast<int64_t>(b.size());
   return h;
 }
 
