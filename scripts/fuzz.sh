@@ -18,7 +18,7 @@ fi
 ort_args=()
 [ -n "${FACEREC_ORT_ROOT:-}" ] && ort_args=(-DFACEREC_ORT_ROOT="$FACEREC_ORT_ROOT")
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFACEREC_FUZZ=ON \
-  -DFACEREC_BUILD_TESTS=OFF -DFACEREC_BUILD_BENCH=OFF "${ort_args[@]}" >/dev/null
+  -DFACEREC_BUILD_TESTS=OFF -DFACEREC_BUILD_BENCH=OFF -DFACEREC_PYTHON=OFF "${ort_args[@]}" >/dev/null
 harnesses=(image legacy_import manifest gallery_open)
 cmake --build "$build" -j"${JOBS:-2}" --target "${harnesses[@]/#/fuzz_}"
 

@@ -12,7 +12,7 @@ cd "$root"
 build=${ASAN_BUILD_DIR:-build-asan}
 ort_args=()
 [ -n "${FACEREC_ORT_ROOT:-}" ] && ort_args=(-DFACEREC_ORT_ROOT="$FACEREC_ORT_ROOT")
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFACEREC_SANITIZE=ON -DFACEREC_BUILD_BENCH=OFF \
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFACEREC_SANITIZE=ON -DFACEREC_BUILD_BENCH=OFF -DFACEREC_PYTHON=OFF \
   "${ort_args[@]}" >/dev/null
 cmake --build "$build" -j"${JOBS:-2}" --target facerec facerec_tests
 # Leaks: ONNX Runtime and OpenCV keep process-lifetime caches that LeakSanitizer

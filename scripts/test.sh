@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds (via setup.sh) and runs every test: the GoogleTest suite under ctest,
-# the Python training tests under pytest when there are any, and the TFLite
-# importer's tests (tools/tflite_import/tests).
+# the Python training tests under pytest when there are any, the TFLite
+# importer's tests (tools/tflite_import/tests), the Python module's tests
+# (python/tests) and the web page's browser test (tests/web).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -17,6 +18,11 @@ if ls training/tests/test_*.py >/dev/null 2>&1; then
   /usr/bin/python3 -m pytest -q training/tests
 fi
 BUILD_DIR=$build /usr/bin/python3 -m pytest -q tools/tflite_import/tests
+# `import facerec` (python/, built into $build/python) against the CLI, its
+# pip install, and the web page in headless Chromium (screenshots in
+# $build/web_screenshots).
+BUILD_DIR=$build /usr/bin/python3 -m pytest -q python/tests
+BUILD_DIR=$build /usr/bin/python3 -m pytest -q tests/web
 # Fuzzing (issue 11): each libFuzzer harness for FACEREC_FUZZ_SECONDS (30 s
 # default, about 2 min plus the clang build). FACEREC_SKIP_FUZZ=1 skips it.
 if [ "${FACEREC_SKIP_FUZZ:-0}" != 1 ]; then

@@ -10,11 +10,16 @@
 // body. Auth, the route's role and the limits are checked before the body is
 // read. SIGTERM/SIGINT stop the listener, finish the requests in flight and
 // exit 0.
+//
+// The web page (web/: index.html, app.js, style.css) is served as static
+// files at / without a key; the page itself then calls the API with the key
+// the user enters, like any other client.
 #include <httplib.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <iostream>
 #include <semaphore>
 #include <thread>
@@ -42,6 +47,7 @@ struct ServeArgs {
   int queue = 64;
   size_t max_body = 10u << 20;
   int timeout_s = 30;
+  std::string web;  // the page's folder; empty: the checkout's or the installed one; "none": no page
 };
 
 // Per-request state of the thread that serves it (cpp-httplib runs a whole
@@ -116,6 +122,8 @@ std::string route_of(const std::string& method, const std::string& path) {
   if (path == "/v1/identify" || path == "/v1/verify" || path == "/v1/detect" || path == "/v1/people" ||
       path == "/v1/health" || path == "/metrics")
     return method + " " + path;
+  // Everything else a browser GETs is the page's static files (or a 404).
+  if ((method == "GET" || method == "HEAD") && path.rfind("/v1/", 0) != 0) return method + " /web";
   if (path.rfind("/v1/people/", 0) == 0) {
     if (path.size() > 6 && path.compare(path.size() - 6, 6, "/faces") == 0) return method + " /v1/people/{name}/faces";
     return method + " /v1/people/{name}";
@@ -124,7 +132,7 @@ std::string route_of(const std::string& method, const std::string& path) {
 }
 
 serve::Role role_needed(const std::string& route) {
-  if (route == "GET /v1/health") return serve::Role::kNone;
+  if (route == "GET /v1/health" || route == "GET /web" || route == "HEAD /web") return serve::Role::kNone;
   if (route == "GET /metrics") return serve::Role::kAdmin;
   if (route.find("/v1/people") != std::string::npos) return serve::Role::kEnroll;
   return serve::Role::kRecognize;
@@ -344,6 +352,18 @@ class Service {
   serve::Metrics metrics_;
 };
 
+// The folder the page is served from: --web, else the checkout's web/, else
+// the one `cmake --install` put in share/facerec/web. Empty: no page.
+std::string web_root(const ServeArgs& a) {
+  namespace fs = std::filesystem;
+  if (a.web == "none") return "";
+  if (!a.web.empty()) return a.web;
+  std::error_code ec;
+  for (const char* dir : {FACEREC_SOURCE_DIR "/web", FACEREC_INSTALL_WEB})
+    if (fs::exists(fs::path(dir) / "index.html", ec)) return dir;
+  return "";
+}
+
 int run_serve(const ServeArgs& a) {
   const auto fail = [](const std::string& m) {
     std::cerr << "facerec serve: " << m << "\n";
@@ -375,6 +395,19 @@ int run_serve(const ServeArgs& a) {
   svr.set_read_timeout(a.timeout_s, 0);
   svr.set_write_timeout(a.timeout_s, 0);
   service.install(svr);
+  if (const std::string web = web_root(a); !web.empty()) {
+    if (!std::filesystem::is_directory(web) || !svr.set_mount_point("/", web)) return fail("--web " + web + ": not a folder");
+    // The page loads nothing from elsewhere (no CDN); the camera and uploaded
+    // photos are blob: URLs.
+    svr.set_file_request_handler([](const httplib::Request&, httplib::Response& res) {
+      res.set_header("Content-Security-Policy",
+                     "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob: mediastream:; "
+                     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'");
+      res.set_header("X-Content-Type-Options", "nosniff");
+      res.set_header("Cache-Control", "no-cache");
+    });
+    log->info("web page at / from " + web);
+  }
   const int port = addr->port == 0 ? svr.bind_to_any_port(addr->host) : (svr.bind_to_port(addr->host, addr->port) ? addr->port : -1);
   if (port < 0) return fail("cannot listen on " + a.listen);
   std::cout << "facerec serve: listening on http://" << (addr->host.find(':') != std::string::npos ? "[" + addr->host + "]" : addr->host)
@@ -407,6 +440,7 @@ void register_serve(CLI::App& app, std::function<void(int)> set_rc) {
   cmd->add_option("--queue", a.queue, "requests that may wait for a worker; beyond it: 503 overloaded (default 64)");
   cmd->add_option("--max-body", a.max_body, "request body limit in bytes; over it: 413 (default 10 MiB)");
   cmd->add_option("--timeout", a.timeout_s, "seconds for reading, writing, and waiting for a worker (default 30)");
+  cmd->add_option("--web", a.web, "folder of the web page served at / (default: the checkout's or installed web/; none: no page)");
   add_model_options(*cmd, a.o);
   add_db_option(*cmd, a.o);
   add_threshold_option(*cmd, a.o);
