@@ -6,6 +6,7 @@ default models (scripts/setup.sh) and ../shared; skips loudly without them.
 """
 import json
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -182,22 +183,20 @@ def test_no_face(rec):
 
 
 def test_two_threads_identify_at_once(rec):
-    """Both threads are inside identify() at the same moment, which the GIL
-    would forbid if the module held it, and both get the serial answer."""
+    """Two threads identify the same photo at once, three times each, and get
+    the serial answer every time."""
     img = facerec.load_image(PROBES[1])
     expected = [(f.identity, f.similarity) for f in rec.identify(img).faces]
-    spans = {0: [], 1: []}
     answers = {0: [], 1: []}
     errors = []
+    start = threading.Barrier(2)
 
     def work(k):
         try:
+            start.wait()
             for _ in range(3):
-                t0 = time.perf_counter()
-                r = rec.identify(img)
-                spans[k].append((t0, time.perf_counter()))
-                answers[k].append([(f.identity, f.similarity) for f in r.faces])
-        except Exception as e:  # pragma: no cover - reported below
+                answers[k].append([(f.identity, f.similarity) for f in rec.identify(img).faces])
+        except Exception as e:  # reported below
             errors.append(e)
 
     threads = [threading.Thread(target=work, args=(k,)) for k in (0, 1)]
@@ -208,5 +207,52 @@ def test_two_threads_identify_at_once(rec):
     assert not errors
     for k in (0, 1):
         assert answers[k] == [expected] * 3
-    overlap = max(min(a1, b1) - max(a0, b0) for a0, a1 in spans[0] for b0, b1 in spans[1])
-    assert overlap > 0, f"the two threads' identify calls never overlapped: {spans}"
+
+
+def _python_progress_during(call):
+    """How far a pure-Python counting thread gets while `call` runs, as a
+    fraction of what it gets alone in the same time. Near 0 when the call
+    holds the GIL (the counter can only move in the switch intervals around
+    it), near 1 when it releases it and a core is free."""
+    count = [0]
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            count[0] += 1
+
+    t = threading.Thread(target=spin)
+    t.start()
+    try:
+        time.sleep(0.05)
+        c0, t0 = count[0], time.perf_counter()
+        time.sleep(0.1)  # the GIL is free: the counter's own rate
+        rate = (count[0] - c0) / (time.perf_counter() - t0)
+        c0, t0 = count[0], time.perf_counter()
+        call()
+        took = time.perf_counter() - t0
+        moved = count[0] - c0
+    finally:
+        stop.set()
+        t.join()
+    return moved / (rate * took), took
+
+
+def test_the_gil_is_released_during_identify(rec):
+    """A Python thread keeps running while identify() works; the same
+    measurement of a call that holds the GIL (a backtracking regex, the
+    negative control) shows it stopped, so the test can tell them apart."""
+    import re
+    img = facerec.load_image(PROBES[0])
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(0.001)
+    try:
+        released, took = _python_progress_during(lambda: [rec.identify(img) for _ in range(3)])
+        held, held_took = _python_progress_during(lambda: re.match(r"(a+)+b", "a" * 22))
+    finally:
+        sys.setswitchinterval(old)
+    print(f"\nPython progress during identify: {released:.2f} over {took * 1e3:.0f} ms; "
+          f"during a GIL-holding regex: {held:.2f} over {held_took * 1e3:.0f} ms")
+    assert took > 0.03 and held_took > 0.03  # long enough to tell
+    assert held < 0.1, "the negative control did not stop the counter: the measurement is broken"
+    assert released > 0.2, f"a Python thread barely ran during identify ({released:.2f}): is the GIL held?"
