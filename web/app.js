@@ -96,13 +96,17 @@ function renderPending() {
   $("enrol").disabled = pendingFiles.length === 0 || !$("new-name").value.trim();
 }
 
+let peopleRequest = 0;  // only the newest listing is drawn
+
 async function refreshPeople() {
+  const mine = ++peopleRequest;
   let people;
   try {
     people = await api("GET", "/v1/people");
   } catch (e) {
     return setStatus("people: " + e.message, true);
   }
+  if (mine !== peopleRequest) return;
   const tbody = $("people-table").querySelector("tbody");
   tbody.replaceChildren(...people.map(personRow));
   $("people-empty").hidden = people.length > 0;
@@ -199,6 +203,7 @@ async function enrolPending() {
     log.append(li);
   }
   setStatus(`enrolled ${added} of ${files.length} photo(s) of ${name}`, added === 0);
+  if (added > 0) $("new-name").value = "";
   refreshPeople();
 }
 
@@ -255,13 +260,15 @@ async function identifyPhoto(files) {
   $("identify-img").src = photoUrl;
   $("identify-overlay").replaceChildren();
   $("identify-summary").textContent = "identifying " + f.name + "…";
+  $("identify-summary").dataset.done = "";
   try {
     const r = await api("POST", "/v1/identify", f, imageType(f));
     drawFaces($("identify-overlay"), r);
     const known = r.faces.filter((x) => x.identity !== null).map((x) => x.identity);
     $("identify-summary").textContent =
       `${f.name}: ${r.faces.length} face(s)` + (known.length ? ": " + known.join(", ") : "") +
-      `. ${r.decision.reason}`;
+      ` (threshold ${r.decision.threshold.toFixed(3)})`;
+    $("identify-summary").title = r.decision.reason;
     $("identify-summary").dataset.done = "1";
   } catch (e) {
     $("identify-summary").textContent = `${f.name}: ${e.message}`;
