@@ -246,7 +246,7 @@ class PyRecognizer {
   std::unique_ptr<FaceRecognizer> rec_;
 };
 
-PyIdentifyResult identify(const PyRecognizer& self, const py::handle& image, int top_k, std::optional<float> threshold,
+PyIdentifyResult identify(const PyRecognizer& self, const py::object& image, int top_k, std::optional<float> threshold,
                           std::optional<double> fpir) {
   ImageArg a = image_arg(image, "image");
   if (top_k < 1 || top_k > 1000) fail(ErrorCode::kInvalidArgument, "top_k must be within 1..1000");
@@ -265,7 +265,7 @@ PyIdentifyResult identify(const PyRecognizer& self, const py::handle& image, int
   return out;
 }
 
-std::vector<PyFace> detect(const PyRecognizer& self, const py::handle& image) {
+std::vector<PyFace> detect(const PyRecognizer& self, const py::object& image) {
   ImageArg a = image_arg(image, "image");
   std::vector<AnalyzedFace> faces;
   {
@@ -277,14 +277,14 @@ std::vector<PyFace> detect(const PyRecognizer& self, const py::handle& image) {
   return out;
 }
 
-PyFace embed(const PyRecognizer& self, const py::handle& image) {
+PyFace embed(const PyRecognizer& self, const py::object& image) {
   ImageArg a = image_arg(image, "image");
   py::gil_scoped_release nogil;
   cv::Mat img = load(self.rec(), a);
   return from_analyzed(take(self.rec().analyze_largest(img)));
 }
 
-PyVerifyResult verify(const PyRecognizer& self, const py::handle& image1, const py::handle& image2,
+PyVerifyResult verify(const PyRecognizer& self, const py::object& image1, const py::object& image2,
                       std::optional<float> threshold) {
   ImageArg a = image_arg(image1, "image1");
   ImageArg b = image_arg(image2, "image2");
@@ -298,7 +298,7 @@ PyVerifyResult verify(const PyRecognizer& self, const py::handle& image1, const 
   return out;
 }
 
-EnrollReport enroll(PyRecognizer& self, const std::string& name, const py::handle& images,
+EnrollReport enroll(PyRecognizer& self, const std::string& name, const py::object& images,
                     std::optional<float> min_quality) {
   std::vector<py::handle> items;
   if (py::isinstance<py::str>(images) || py::isinstance<py::bytes>(images) || py::isinstance<py::array>(images) ||
@@ -380,7 +380,7 @@ PYBIND11_MODULE(_facerec, m) {
     }
   });
 
-  m.def("load_image", [](const py::handle& path, std::optional<int64_t> max_pixels) {
+  m.def("load_image", [](const py::object& path, std::optional<int64_t> max_pixels) {
         ImageArg a = image_arg(path, "path");
         if (a.path.empty()) fail(ErrorCode::kInvalidArgument, "load_image: expected a path (str or os.PathLike)");
         ImageLimits limits;
