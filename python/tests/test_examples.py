@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, CELEB, ROOT, SHARED, loud_skip
+from pysupport import BUILD, CELEB, ROOT, SHARED, loud_skip
 
 if not (BUILD / "python" / "facerec").is_dir() or not CELEB.is_dir():
     loud_skip(f"{BUILD / 'python' / 'facerec'} or {CELEB} is ABSENT")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import BIN, BUILD, CELEB, loud_skip
+from pysupport import BIN, BUILD, CELEB, loud_skip
 
 try:
     import facerec

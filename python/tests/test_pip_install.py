@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import BUILD, CELEB, ROOT, loud_skip
+from pysupport import BUILD, CELEB, ROOT, loud_skip
 
 if not (BUILD / "python" / "facerec").is_dir():
     loud_skip(f"{BUILD / 'python' / 'facerec'} is ABSENT (the facerec_python target was not built)")

@@ -1,4 +1,4 @@
-"""Imports `facerec` from the CMake build tree (build/python, the target
+"""Shared by python/tests: imports `facerec` from the CMake build tree (build/python, the target
 facerec_python), unless FACEREC_PYTHON_INSTALLED=1 asks for the installed one.
 Skips loudly when the module or ../shared is absent."""
 import os
