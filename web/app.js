@@ -283,6 +283,8 @@ const LIVE_MAX_WIDTH = 640;  // frames are downscaled before upload: smaller bod
 
 async function startLive() {
   if (live.stream) return;
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia)
+    return setStatus("camera: the browser allows it only on https or localhost pages", true);
   try {
     live.stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
   } catch (e) {

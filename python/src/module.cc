@@ -332,6 +332,26 @@ EnrollReport enroll(PyRecognizer& self, const std::string& name, const py::objec
   return take(self.rec().enroll(name, inputs, opt));
 }
 
+// (N, D) or (D,) float32 embeddings -> one candidate list per row.
+std::vector<std::vector<Candidate>> search(const PyRecognizer& self, const py::object& embeddings, int top_k) {
+  if (!py::isinstance<py::array>(embeddings))
+    fail(ErrorCode::kInvalidArgument, "embeddings: expected a numpy float32 array of shape (N, D) or (D,)");
+  auto arr = py::reinterpret_borrow<py::array>(embeddings);
+  if (!arr.dtype().is(py::dtype::of<float>()))
+    fail(ErrorCode::kInvalidArgument, "embeddings: dtype " + py::str(arr.dtype()).cast<std::string>() + ", expected float32");
+  if (arr.ndim() != 1 && arr.ndim() != 2) fail(ErrorCode::kInvalidArgument, "embeddings: expected shape (N, D) or (D,)");
+  if (top_k < 1 || top_k > 1000) fail(ErrorCode::kInvalidArgument, "top_k must be within 1..1000");
+  auto c = py::array_t<float, py::array::c_style>::ensure(arr);
+  if (!c) throw py::error_already_set();
+  const size_t rows = arr.ndim() == 1 ? 1 : static_cast<size_t>(arr.shape(0));
+  const size_t dim = static_cast<size_t>(arr.ndim() == 1 ? arr.shape(0) : arr.shape(1));
+  std::vector<float> data(c.data(), c.data() + rows * dim);
+  py::gil_scoped_release nogil;
+  std::vector<std::span<const float>> queries;
+  for (size_t i = 0; i < rows; ++i) queries.emplace_back(data.data() + i * dim, dim);
+  return take(self.rec().search(queries, top_k));
+}
+
 const char* state_name(EnrollState s) {
   switch (s) {
     case EnrollState::kAdded: return "added";
@@ -583,6 +603,11 @@ PYBIND11_MODULE(_facerec, m) {
            "a template of `name` (created when new), in ONE gallery transaction. images: one image or a list of "
            "them (arrays, paths, bytes). Images without a usable face are skipped (see the report's items), not "
            "raised. Raises InvalidArgumentError (a bad name, a bad array), DatabaseError.")
+      .def("search", &search, py::arg("embeddings"), py::kw_only(), py::arg("top_k") = 5,
+           "search(embeddings, *, top_k=5) -> list[list[Candidate]]\n\nThe top_k gallery people of embeddings "
+           "already made (Face.embedding), one list per row, best first, with no threshold applied. embeddings: "
+           "numpy float32 of shape (N, D) or (D,), D the embedder's dimension, unit length. Raises "
+           "InvalidArgumentError (dtype, shape, a D other than the embedder's).")
       .def("remove", [](PyRecognizer& self, const std::string& name) {
              py::gil_scoped_release nogil;
              check(self.rec().remove(name));

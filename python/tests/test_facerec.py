@@ -107,6 +107,19 @@ def test_face_fields_types_and_embedding(rec):
     assert same.similarity == pytest.approx(f.similarity, abs=1e-6)
 
 
+def test_search_embeddings(rec):
+    faces = [rec.identify(str(p)).faces[0] for p in PROBES[:2]]
+    lists = rec.search(np.stack([f.embedding for f in faces]), top_k=2)
+    for f, cands in zip(faces, lists):
+        assert [(c.identity, round(c.similarity, 5)) for c in cands] == \
+            [(c.identity, round(c.similarity, 5)) for c in f.candidates[:2]]
+    assert len(rec.search(faces[0].embedding)) == 1
+    with pytest.raises(facerec.InvalidArgumentError):
+        rec.search(np.zeros((1, 7), np.float32))  # not the embedder's dimension
+    with pytest.raises(facerec.InvalidArgumentError):
+        rec.search(faces[0].embedding.astype(np.float64))
+
+
 def test_verify(rec):
     a, b = VAL / "elton_john" / "1.jpg", VAL / "elton_john" / "2.jpg"
     v = rec.verify(str(a), str(b))
@@ -180,6 +193,9 @@ def test_no_face(rec):
     assert e.value.code == "no_face" and e.value.code_value == facerec.NoFaceError.code_value
     with pytest.raises(facerec.NoFaceError):
         rec.verify(blank, str(PROBES[0]))
+    r = rec.enroll("Blank", [blank])  # enrolment skips it, with the reason, and writes nothing
+    assert r.added == 0 and r.items[0].state == "skipped" and "no face" in r.items[0].error
+    assert "Blank" not in [p.name for p in rec.people()]
 
 
 def test_two_threads_identify_at_once(rec):
