@@ -110,6 +110,7 @@ async function refreshPeople() {
   const tbody = $("people-table").querySelector("tbody");
   tbody.replaceChildren(...people.map(personRow));
   $("people-empty").hidden = people.length > 0;
+  $("people-table").dataset.loaded = String(mine);
 }
 
 function personRow(p) {
