@@ -327,7 +327,9 @@ int run_lfw(const LfwArgs& a) {
   std::vector<int> folds;
   for (size_t i = 0; i < pairs->size(); ++i) {
     const auto [x, y] = pair_images[i];
-    scored.push_back({cosine((*templates)[x].embedding, (*templates)[y].embedding), (*pairs)[i].same});
+    auto s = cosine((*templates)[x].embedding, (*templates)[y].embedding);
+    if (!s.ok()) return fail("lfw", s.status());
+    scored.push_back({*s, (*pairs)[i].same});
     folds.push_back((*pairs)[i].fold);
   }
   const eval::KFoldResult kf = eval::kfold_accuracy(scored, folds);

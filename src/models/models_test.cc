@@ -81,5 +81,43 @@ TEST_F(LocalManifestTest, AMalformedLocalFileIsAnError) {
   EXPECT_EQ(merged.status().code(), ErrorCode::kInvalidArgument);
 }
 
+// A model file is hashed once per registry, again only when it changes.
+TEST(ModelFileHashes, HashesAFileOnceUntilItChanges) {
+  const fs::path dir = fs::temp_directory_path() / ("facerec_hashes_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string path = (dir / "m.onnx").string();
+  std::ofstream(path, std::ios::binary) << "abc";
+  // sha256("abc"), the FIPS 180-2 test vector.
+  const std::string abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+  Manifest registry;
+  const Manifest copy = registry;  // copies share the cache
+  ModelFileHashes& hashes = registry.hashes();
+  EXPECT_EQ(&copy.hashes(), &hashes);
+  auto first = hashes.sha256(path);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(*first, abc);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(copy.hashes().sha256(path).value(), abc);
+  EXPECT_EQ(hashes.computed(), 1u);
+
+  ModelSpec spec;
+  spec.id = "m";
+  spec.path = path;
+  spec.sha256 = abc;
+  EXPECT_TRUE(verify_model_file(spec, &hashes).ok());
+  EXPECT_EQ(hashes.computed(), 1u);
+
+  // Replaced: another size, so hashed again, and the new hash is checked.
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << "abcd";
+  EXPECT_EQ(verify_model_file(spec, &hashes).code(), ErrorCode::kHashMismatch);
+  EXPECT_EQ(hashes.computed(), 2u);
+  EXPECT_EQ(hashes.sha256((dir / "absent").string()).status().code(), ErrorCode::kNotFound);
+  // Another registry has its own cache: no process-wide state.
+  Manifest other;
+  EXPECT_EQ(other.hashes().computed(), 0u);
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace facerec
