@@ -2,6 +2,10 @@
 // one-face-per-run twin, on real faces with the real fr_landmark.
 #include "landmarks/landmarks68.h"
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
 #include <gtest/gtest.h>
 
 #include "facerec/detect.h"
@@ -94,6 +98,40 @@ TEST(Landmarks68, NoFacesAndEmptyCropsAreFine) {
   ASSERT_TRUE(lm->refine(img, faces, {}).ok());
   ASSERT_EQ(faces.size(), 1u);
   EXPECT_EQ(faces[0].box, inside.box);
+}
+
+// ---- measurement, not a check: run with --gtest_also_run_disabled_tests ------
+
+// The landmark stage on the faces of the 6-face group photo: one batched run
+// against one run per face, alternated, 41 rounds each; prints the medians.
+TEST(Landmarks68, DISABLED_BatchedVsOneByOneSpeed) {
+  FACEREC_REQUIRE_SHARED();
+  REQUIRE_MODEL("fr_detect");
+  REQUIRE_MODEL("fr_landmark");
+  auto image = load_image(testing::shared_dir() + "/data/crowd/insightface_t1.jpg");
+  ASSERT_TRUE(image.ok());
+  auto det = create_detector(runtime(), *manifest().find("fr_detect"), {}, manifest().find("fr_landmark"));
+  ASSERT_TRUE(det.ok());
+  auto faces = (*det)->detect(*image);
+  ASSERT_TRUE(faces.ok());
+  auto lm = load_landmarks(true);
+  ASSERT_TRUE(lm);
+  std::vector<double> batched, single;
+  for (int round = 0; round < 41; ++round) {
+    for (int which = 0; which < 2; ++which) {
+      std::vector<Face> f = *faces;
+      const auto t0 = std::chrono::steady_clock::now();
+      ASSERT_TRUE((which ? lm->refine_one_by_one(*image, f, {}) : lm->refine(*image, f, {})).ok());
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      (which ? single : batched).push_back(ms);
+    }
+  }
+  auto median = [](std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return v[v.size() / 2];
+  };
+  std::printf("landmarks for %zu faces: batched %.2f ms, one by one %.2f ms (medians of 41)\n", faces->size(),
+              median(batched), median(single));
 }
 
 }  // namespace
