@@ -69,6 +69,9 @@ Status check_npm_fields(const ModelSpec& m) {
   // npm package names (optionally @scope/) pinned to an exact version.
   static const std::regex kPackage("(@[a-z0-9~][a-z0-9._~-]*/)?[a-z0-9~][a-z0-9._~-]*@[0-9][0-9A-Za-z.+-]*");
   static const std::regex kInner("[A-Za-z0-9_@+][A-Za-z0-9._@+-]*(/[A-Za-z0-9_@+][A-Za-z0-9._@+-]*)*");
+  // Bounded before matching: libstdc++'s std::regex recurses per character.
+  if (m.id.size() > 128 || m.npm_package.size() > 214 || m.npm_path.size() > 1024)
+    return bad("an npm model's id (128), package (214) or path (1024 characters) is too long");
   if (!std::regex_match(m.id, kId)) return bad("an npm model's id must be letters, digits and ._+- (it names a cache file)");
   if (!std::regex_match(m.npm_package, kPackage))
     return bad("npm source '" + m.npm_package + "' is not a package@version (e.g. name@1.2.3)");

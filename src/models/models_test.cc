@@ -151,7 +151,8 @@ TEST(ManifestNpm, RefusesFieldsThatCouldInjectAnOptionOrAPath) {
            {"../../escape", ok_pkg, ok_path, hex},              // a cache file name
            {"-x", ok_pkg, ok_path, hex},
            {"x", ok_pkg, ok_path, "not-a-hash"},
-           {"x", ok_pkg, ok_path, std::string(64, 'A')}}) {
+           {"x", ok_pkg, ok_path, std::string(64, 'A')},
+           {"x", ok_pkg, std::string(100000, 'a'), hex}}) {  // long: refused before the regex
     auto m = manifest_with(id, pkg, path, sha);
     EXPECT_EQ(m.status().code(), ErrorCode::kInvalidArgument) << id << " " << pkg << " " << path << " " << sha;
   }
