@@ -128,7 +128,7 @@ cv::Mat crowd_640x480() {
 cv::Mat one_face_640x480() {
   cv::Mat img = must(load_image(shared(kOneFacePhoto)), kOneFacePhoto);
   cv::Mat out;
-  fit_image(img, 640, 480, ResizeMode::kLetterbox, 0.f, out);
+  must(fit_image(img, 640, 480, ResizeMode::kLetterbox, 0.f, out), "fit_image");
   return out;
 }
 
@@ -270,12 +270,12 @@ Blob make_blob(const ModelSpec& s) {
   if (s.task == ModelTask::kEmbedder) src = &world().aligned[0];
   const int w = s.input.width > 0 ? s.input.width : 640, h = s.input.height > 0 ? s.input.height : 640;
   cv::Mat fitted;
-  fit_image(*src, w, h, s.input.resize, s.input.pad_value, fitted);
+  must(fit_image(*src, w, h, s.input.resize, s.input.pad_value, fitted), "fit_image");
   const int c = s.input.channels == "GRAY" ? 1 : 3;
   Blob b;
   b.data.resize(static_cast<size_t>(c) * w * h);
   b.shape = {1, c, h, w};
-  to_blob(fitted, s.input, b.data.data());
+  if (Status st = to_blob(fitted, s.input, b.data.data()); !st.ok()) die(st.to_string());
   return b;
 }
 
@@ -614,7 +614,7 @@ int main(int argc, char** argv) {
       auto ea = (*a)->embed(w.aligned), eb = (*b)->embed(w.aligned);
       if (ea.ok() && eb.ok()) {
         float lowest = 1.f;
-        for (size_t i = 0; i < ea->size(); ++i) lowest = std::min(lowest, cosine((*ea)[i], (*eb)[i]));
+        for (size_t i = 0; i < ea->size(); ++i) lowest = std::min(lowest, must(cosine((*ea)[i], (*eb)[i]), "cosine"));
         char buf[64];
         std::snprintf(buf, sizeof buf, "%.7f", lowest);
         benchmark::AddCustomContext("fr_feature_dnz_min_cosine", buf);

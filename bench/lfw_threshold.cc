@@ -18,6 +18,7 @@
 
 #include <cblas.h>
 
+#include "facerec/eval.h"
 #include "facerec/image.h"
 #include "facerec/pipeline.h"
 
@@ -39,22 +40,16 @@ int main(int argc, char** argv) {
   if (!an.ok()) { std::fprintf(stderr, "%s\n", an.status().to_string().c_str()); return 1; }
   FaceAnalyzer& a = **an;
 
+  // The one LFW pairs reader (src/eval/datasets.cc), with its error checks.
+  auto read = eval::read_lfw_pairs(root + "/pairs.txt");
+  if (!read.ok()) { std::fprintf(stderr, "%s\n", read.status().to_string().c_str()); return 1; }
   struct P { std::string a, b; bool same; int fold; };
   std::vector<P> pairs;
-  std::ifstream in(root + "/pairs.txt");
-  int nf, n;
-  in >> nf >> n;
-  auto img = [&](const std::string& name, int idx) {
-    char b[16];
-    std::snprintf(b, sizeof b, "%04d", idx);
-    return name + "/" + name + "_" + b + ".jpg";
-  };
-  for (int f = 0; f < nf; ++f)
-    for (int i = 0; i < 2 * n; ++i) {
-      std::string x, y; int i1, i2;
-      if (i < n) { in >> x >> i1 >> i2; pairs.push_back({img(x, i1), img(x, i2), true, f}); }
-      else { in >> x >> i1 >> y >> i2; pairs.push_back({img(x, i1), img(y, i2), false, f}); }
-    }
+  int nf = 0;  // folds
+  for (const auto& p : *read) {
+    pairs.push_back({p.image1, p.image2, p.same, p.fold});
+    nf = std::max(nf, p.fold + 1);
+  }
   std::set<std::string> files;
   for (const auto& p : pairs) { files.insert(p.a); files.insert(p.b); }
   std::vector<std::string> names(files.begin(), files.end());

@@ -140,9 +140,11 @@ int main(int argc, char** argv) {
       const int w = s->input.width > 0 ? s->input.width : 640, h = s->input.height > 0 ? s->input.height : 640;
       const int c = s->input.channels == "GRAY" ? 1 : 3;
       cv::Mat fitted;
-      fit_image(s->task == ModelTask::kDetector ? *photo : *face, w, h, s->input.resize, s->input.pad_value, fitted);
+      auto lb = fit_image(s->task == ModelTask::kDetector ? *photo : *face, w, h, s->input.resize, s->input.pad_value,
+                          fitted);
+      if (!lb.ok()) die(lb.status().to_string());
       n.input.resize(static_cast<size_t>(c) * w * h);
-      to_blob(fitted, s->input, n.input.data());
+      if (Status st = to_blob(fitted, s->input, n.input.data()); !st.ok()) die(st.to_string());
       n.shape = {1, c, h, w};
       auto sess = (*rt)->load(s->path, s->session);
       if (!sess.ok()) die(sess.status().to_string());

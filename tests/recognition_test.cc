@@ -85,7 +85,9 @@ TEST(Recognition, LfwFold1VerificationAucAtLeast099) {
     const auto& a = get(pr.a);
     const auto& b = get(pr.b);
     if (!a || !b) { ++missing; continue; }  // counted, and bounded below
-    (pr.same ? pos : neg).push_back(cosine(*a, *b));
+    auto s = cosine(*a, *b);
+    ASSERT_TRUE(s.ok()) << s.status().to_string();
+    (pr.same ? pos : neg).push_back(*s);
   }
   const double score = auc(pos, neg);
   std::printf("LFW fold 1: %zu same, %zu different pairs, %d pairs with an undetected face, AUC %.4f\n", pos.size(),

@@ -1,5 +1,7 @@
 #include "test_support.h"
 
+#include "facerec/eval.h"
+
 #include "facerec/models.h"
 #include "facerec/runtime.h"
 #include "facerec/status.h"
@@ -57,26 +59,13 @@ std::string temp_dir(const std::string& tag) {
 }
 
 std::vector<Pair> lfw_fold(int fold) {
+  // The library's pairs reader (the one parser of pairs.txt).
+  const std::string root = shared_dir() + "/data/lfw";
+  auto read = eval::read_lfw_pairs(root + "/pairs.txt");
   std::vector<Pair> pairs;
-  std::string root = shared_dir() + "/data/lfw";
-  std::ifstream in(root + "/pairs.txt");
-  int nfolds = 0, n = 0;
-  in >> nfolds >> n;
-  auto img = [&](const std::string& name, int idx) {
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "%04d", idx);
-    return root + "/images/" + name + "/" + name + "_" + buf + ".jpg";
-  };
-  for (int f = 0; f < nfolds; ++f) {
-    for (int i = 0; i < 2 * n; ++i) {
-      std::string a, b;
-      int i1, i2;
-      bool same = i < n;
-      if (same) { in >> a >> i1 >> i2; b = a; }
-      else { in >> a >> i1 >> b >> i2; }
-      if (f == fold) pairs.push_back({img(a, i1), img(b, i2), same});
-    }
-  }
+  if (!read.ok()) return pairs;  // callers check the count
+  for (const auto& p : *read)
+    if (p.fold == fold) pairs.push_back({root + "/images/" + p.image1, root + "/images/" + p.image2, p.same});
   return pairs;
 }
 

@@ -23,6 +23,7 @@
 #include "facerec/align.h"
 #include "facerec/eval.h"
 #include "facerec/eval_open_set.h"
+#include "facerec/eval_templates.h"
 #include "facerec/open_set.h"
 
 namespace fs = std::filesystem;
@@ -79,177 +80,19 @@ class Progress {
   bool tty_;
 };
 
-// Where LFW's faces sit: the mean five landmarks of the most central face,
-// as fractions of image width and height, measured with fr_detect +
-// fr_landmark on 604 LFW deep-funneled images (every 8th of the sorted
-// 4911-name tree; SCRFD-500m agreed within 0.003). The fixed centre crop maps
-// these onto the ArcFace template, which is the placement a detected
-// average LFW face would get.
-constexpr float kLfwMeanLandmarks[5][2] = {
-    {0.4179f, 0.4530f}, {0.5838f, 0.4497f}, {0.5026f, 0.5433f}, {0.4336f, 0.6293f}, {0.5786f, 0.6272f}};
+// Template making is the library's (facerec/eval_templates.h); the CLI adds
+// progress on stderr and Ctrl-C.
+using Source = eval::TemplateSource;
+using Pick = eval::FacePick;
+using eval::ImageTemplate;
+using eval::TemplateMaker;
+using eval::TemplateOptions;
 
-// How one image's template was made.
-enum class Source { kDetected, kRetried, kCenterCrop, kFailed };
-
-enum class Pick { kLargest, kCentral };
-
-struct TemplateOptions {
-  Pick pick = Pick::kLargest;
-  // Detection below the detector's own threshold is retried at this
-  // confidence (0.2: about half of LFW's misses are found there); <= 0 or >=
-  // the normal threshold: no retry.
-  float retry_score = 0.2f;
-  bool center_crop = false;  // last resort, for roughly centred sets (LFW)
-  bool flip = false;         // flip test-time augmentation
-};
-
-struct ImageTemplate {
-  Source source = Source::kFailed;
-  Embedding embedding;  // empty when failed
-  float quality = 0.f;  // face quality (facerec/pipeline.h); 0 when failed
-  std::string error;    // why it failed
-};
-
-// Loads, detects (retrying at lower confidence), picks, aligns and embeds
-// images, in chunks so that the embedder sees batches. Single-threaded; the
-// retry passes its own detection options per call.
-class TemplateMaker {
- public:
-  TemplateMaker(Context& ctx, TemplateOptions opt) : ctx_(ctx), opt_(opt), normal_(ctx.analyzer->detector().options()) {
-    retry_ = normal_;
-    retry_.score_threshold = opt.retry_score;
-    do_retry_ = opt.retry_score > 0 && opt.retry_score < normal_.score_threshold;
-  }
-  float normal_score() const { return normal_.score_threshold; }
-  bool retries() const { return do_retry_; }
-
-  // What a cached template depends on: both models (id and hash) and how
-  // faces are picked, retried and embedded.
-  std::string cache_key() const {
-    const auto& d = ctx_.analyzer->detector().spec();
-    const auto& e = ctx_.analyzer->embedder().spec();
-    return d.id + ":" + d.sha256 + " " + e.id + ":" + e.sha256 + " pick=" +
-           (opt_.pick == Pick::kCentral ? "central" : "largest") + " retry=" + (do_retry_ ? fixed(opt_.retry_score, 3) : "none") +
-           " det=" + fixed(normal_.score_threshold, 3) + " crop=" + (opt_.center_crop ? "1" : "0") +
-           " flip=" + (opt_.flip ? "1" : "0");
-  }
-  // Templates found here are reused, and new ones added (the caller saves it).
-  void use_cache(eval::EmbeddingCache* cache) { cache_ = cache; }
-
-  // One template per path, in order. Unreadable images and images with no
-  // face are kFailed with a reason; only an interrupt or a model error fails
-  // the whole call.
-  Result<std::vector<ImageTemplate>> make(const std::vector<std::string>& paths, const std::string& what) {
-    std::vector<ImageTemplate> out(paths.size());
-    Progress progress(what, paths.size());
-    constexpr size_t kChunk = 32;  // images per embedder call
-    for (size_t start = 0; start < paths.size(); start += kChunk) {
-      std::vector<cv::Mat> crops;
-      std::vector<size_t> owner;
-      std::vector<std::optional<Face>> used;
-      for (size_t i = start; i < std::min(paths.size(), start + kChunk); ++i) {
-        if (g_interrupted) return Status(ErrorCode::kCancelled, "interrupted");
-        progress.step();
-        if (from_cache(paths[i], out[i])) continue;
-        std::optional<Face> face;
-        auto crop = prepare(paths[i], out[i], face);
-        if (!crop.ok()) return crop.status();
-        if (!crop->empty()) { crops.push_back(std::move(crop).value()); owner.push_back(i); used.push_back(face); }
-        else to_cache(paths[i], out[i]);
-      }
-      if (crops.empty()) continue;
-      auto embs = embed(crops);
-      if (!embs.ok()) return embs.status();
-      for (size_t k = 0; k < owner.size(); ++k) {
-        ImageTemplate& t = out[owner[k]];
-        t.embedding = std::move((*embs)[k]);
-        t.quality = ctx_.analyzer->quality(used[k] ? &*used[k] : nullptr, crops[k], t.embedding);
-        to_cache(paths[owner[k]], t);
-      }
-    }
-    return out;
-  }
-
- private:
-  bool from_cache(const std::string& path, ImageTemplate& t) const {
-    const eval::CachedTemplate* c = cache_ ? cache_->find(path) : nullptr;
-    if (!c) return false;
-    t.source = static_cast<Source>(std::min<uint8_t>(c->source, static_cast<uint8_t>(Source::kFailed)));
-    t.embedding.unit = c->unit;
-    t.embedding.norm = c->norm;
-    t.quality = c->quality;
-    if (t.source == Source::kFailed) t.error = "no template (cached)";
-    return true;
-  }
-  void to_cache(const std::string& path, const ImageTemplate& t) {
-    if (!cache_) return;
-    // Unreadable files are not cached: they may be fixed before the next run.
-    if (t.source == Source::kFailed && t.error.find("no face") == std::string::npos) return;
-    cache_->put(path, {static_cast<uint8_t>(t.source), t.embedding.norm, t.quality, t.embedding.unit});
-  }
-
-  // The aligned crop, or an empty Mat with t.source = kFailed and t.error set.
-  // A Status only for errors that must stop the run (the detector failing).
-  // `used` is the face that was aligned (none for the centre crop).
-  Result<cv::Mat> prepare(const std::string& path, ImageTemplate& t, std::optional<Face>& used) {
-    auto img = load_image(path, ctx_.limits);
-    if (!img.ok()) { t.source = Source::kFailed; t.error = img.status().to_string(); return cv::Mat(); }
-    auto faces = ctx_.analyzer->detect(*img);
-    if (!faces.ok()) return faces.status();
-    t.source = Source::kDetected;
-    if (faces->empty() && do_retry_) {
-      faces = ctx_.analyzer->detect(*img, retry_);
-      if (!faces.ok()) return faces.status();
-      t.source = Source::kRetried;
-    }
-    const int size = ctx_.analyzer->embedder().spec().input.width;
-    if (!faces->empty()) {
-      const int k = opt_.pick == Pick::kCentral ? most_central_face(*faces, img->size()) : largest_face(*faces);
-      used = (*faces)[static_cast<size_t>(k)];
-      return align_face(*img, *used, size);
-    }
-    if (opt_.center_crop) {
-      Face f;
-      for (int j = 0; j < 5; ++j) f.landmarks[j] = {kLfwMeanLandmarks[j][0] * img->cols, kLfwMeanLandmarks[j][1] * img->rows};
-      t.source = Source::kCenterCrop;
-      return align_face(*img, f, size);
-    }
-    t.source = Source::kFailed;
-    t.error = "no face found" + std::string(do_retry_ ? " (also not at confidence " + fixed(opt_.retry_score, 2) + ")" : "");
-    return cv::Mat();
-  }
-
-  // With flip TTA, the template is the sum of the raw embeddings of the crop
-  // and its mirror image, normalised.
-  Result<std::vector<Embedding>> embed(const std::vector<cv::Mat>& crops) {
-    auto plain = ctx_.analyzer->embed_aligned(crops);
-    if (!plain.ok()) return plain.status();
-    std::vector<Embedding> out;
-    out.reserve(crops.size());
-    if (!opt_.flip) {
-      for (auto& a : *plain) out.push_back(std::move(a.embedding));
-      return out;
-    }
-    std::vector<cv::Mat> mirrored(crops.size());
-    for (size_t i = 0; i < crops.size(); ++i) cv::flip(crops[i], mirrored[i], 1);
-    auto flipped = ctx_.analyzer->embed_aligned(mirrored);
-    if (!flipped.ok()) return flipped.status();
-    for (size_t i = 0; i < crops.size(); ++i) {
-      const Embedding& a = (*plain)[i].embedding;
-      const Embedding& b = (*flipped)[i].embedding;
-      std::vector<float> sum(a.unit.size());
-      for (size_t d = 0; d < sum.size(); ++d) sum[d] = a.unit[d] * a.norm + b.unit[d] * b.norm;
-      out.push_back(make_embedding(sum.data(), static_cast<int>(sum.size())));
-    }
-    return out;
-  }
-
-  Context& ctx_;
-  TemplateOptions opt_;
-  DetectorOptions normal_, retry_;
-  bool do_retry_ = false;
-  eval::EmbeddingCache* cache_ = nullptr;
-};
+Result<std::vector<ImageTemplate>> make_templates(TemplateMaker& maker, const std::vector<std::string>& paths,
+                                                  const std::string& what) {
+  Progress progress(what, paths.size());
+  return maker.make(paths, [&] { progress.step(); }, [] { return g_interrupted.load(); });
+}
 
 int fail(const std::string& cmd, const Status& s) {
   std::cerr << "facerec eval " << cmd << ": " << s.to_string() << "\n";
@@ -308,8 +151,8 @@ int run_lfw(const LfwArgs& a) {
   topt.retry_score = a.retry_score;
   topt.center_crop = true;
   topt.flip = a.flip;
-  TemplateMaker maker(*ctx, topt);
-  auto templates = maker.make(images, "embedding LFW images");
+  TemplateMaker maker(*ctx->analyzer, ctx->limits, topt);
+  auto templates = make_templates(maker, images, "embedding LFW images");
   if (!templates.ok()) return fail("lfw", templates.status());
   size_t retried = 0, cropped = 0, no_face = 0;
   for (size_t i = 0; i < templates->size(); ++i) {
@@ -327,7 +170,9 @@ int run_lfw(const LfwArgs& a) {
   std::vector<int> folds;
   for (size_t i = 0; i < pairs->size(); ++i) {
     const auto [x, y] = pair_images[i];
-    scored.push_back({cosine((*templates)[x].embedding, (*templates)[y].embedding), (*pairs)[i].same});
+    auto s = cosine((*templates)[x].embedding, (*templates)[y].embedding);
+    if (!s.ok()) return fail("lfw", s.status());
+    scored.push_back({*s, (*pairs)[i].same});
     folds.push_back((*pairs)[i].fold);
   }
   const eval::KFoldResult kf = eval::kfold_accuracy(scored, folds);
@@ -572,11 +417,11 @@ int run_identify_eval(const IdentifyEvalArgs& a) {
   TemplateOptions topt;
   topt.pick = Pick::kLargest;  // as enroll and identify do
   topt.retry_score = a.retry_score;
-  TemplateMaker maker(*ctx, topt);
+  TemplateMaker maker(*ctx->analyzer, ctx->limits, topt);
   std::vector<std::string> paths;
   for (const auto& g : gallery) paths.push_back(g.path);
   for (const auto& p : probes) paths.push_back(p.path);
-  auto templates = maker.make(paths, "embedding gallery and probes");
+  auto templates = make_templates(maker, paths, "embedding gallery and probes");
   if (!templates.ok()) return fail("identify", templates.status());
 
   // The index holds the people with at least one gallery template; person
@@ -744,7 +589,7 @@ Result<LfwTemplates> lfw_templates(Context& ctx, const std::string& root_in, con
   TemplateOptions topt;
   topt.pick = Pick::kCentral;
   topt.center_crop = true;
-  TemplateMaker maker(ctx, topt);
+  TemplateMaker maker(*ctx.analyzer, ctx.limits, topt);
   std::optional<eval::EmbeddingCache> cache;
   if (!cache_file.empty()) {
     auto c = eval::EmbeddingCache::load(cache_file, maker.cache_key());
@@ -752,7 +597,7 @@ Result<LfwTemplates> lfw_templates(Context& ctx, const std::string& root_in, con
     cache = std::move(c).value();
     maker.use_cache(&*cache);
   }
-  auto t = maker.make(out.paths, "embedding LFW images");
+  auto t = make_templates(maker, out.paths, "embedding LFW images");
   // Whatever was embedded is kept, also when interrupted.
   if (cache) {
     if (Status s = cache->save(cache_file); !s.ok()) return s;

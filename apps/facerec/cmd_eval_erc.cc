@@ -290,7 +290,9 @@ int run_erc(const ErcArgs& a) {
   for (const auto& p : *pairs) {
     const Measured& x = measured.at(key_of(p.image1, false));
     const Measured& y = measured.at(key_of(p.image2, a.probe_iod.has_value()));
-    const float s = cosine(x.e, y.e);
+    auto sc = cosine(x.e, y.e);
+    if (!sc.ok()) { std::cerr << "facerec eval erc: " << sc.status().to_string() << "\n"; return kExitError; }
+    const float s = *sc;
     base.push_back({s, p.same, 0.f});
     pm.emplace_back(&x, &y);
     if (!p.same) { ++impostors; false_matches += s >= threshold; }

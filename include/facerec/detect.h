@@ -48,10 +48,13 @@ class Detector {
 // Builds the detector for spec.family. For a detector with landmarks_model set
 // (the npm default), `landmarks` is that model's spec. The model file must be
 // present (see fetch_model) and match its sha256; a model whose inputs or
-// outputs do not fit the family is kModel, never a crash.
+// outputs do not fit the family is kModel, never a crash. `hashes`: the model
+// registry's hash cache (Manifest::hashes()), so a file is hashed once per
+// process; null hashes every file now.
 Result<std::unique_ptr<Detector>> create_detector(Runtime& runtime, const ModelSpec& spec,
                                                    const DetectorOptions& options = {},
-                                                   const ModelSpec* landmarks = nullptr);
+                                                   const ModelSpec* landmarks = nullptr,
+                                                   ModelFileHashes* hashes = nullptr);
 
 // ---- Building blocks shared by the families (tested on their own) ----------
 
@@ -70,10 +73,15 @@ struct Letterbox {
 };
 // Resizes bgr into a width x height canvas: kLetterbox keeps the aspect ratio
 // and centres the image on a pad_value canvas; kStretch scales each axis.
-Letterbox fit_image(const cv::Mat& bgr, int width, int height, ResizeMode mode, float pad_value, cv::Mat& out);
+// kInvalidArgument (out untouched) for an empty image or a size that is not
+// positive.
+Result<Letterbox> fit_image(const cv::Mat& bgr, int width, int height, ResizeMode mode, float pad_value,
+                            cv::Mat& out);
 // Packs an 8-bit BGR image into a planar float NCHW blob using spec's channel
 // order and normalisation. out must hold 3*h*w floats (or h*w for GRAY).
-void to_blob(const cv::Mat& bgr, const InputSpec& spec, float* out);
+// kInvalidArgument (out untouched) when bgr is not 8-bit 3-channel, or the
+// spec's mean/std do not have a value per channel (1 for GRAY, else 3).
+Status to_blob(const cv::Mat& bgr, const InputSpec& spec, float* out);
 // Maps every face in network-input coordinates back to the image and clips
 // the box to the image.
 void map_to_image(std::vector<Face>& faces, const Letterbox& lb, cv::Size image_size);

@@ -3,6 +3,11 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -94,6 +99,29 @@ struct ModelSpec {
 
 const char* to_string(ModelTask task);
 
+// The sha256 of model files, each computed once and reused while the file's
+// path, size and modification time stay the same (a replaced file is hashed
+// again). Owned by a Manifest, the model registry: copies of a Manifest share
+// one, so every model a registry resolves and verifies is hashed once per
+// process. Thread-safe.
+class ModelFileHashes {
+ public:
+  // kNotFound when the file cannot be opened; kIo on a read error.
+  Result<std::string> sha256(const std::string& path);
+  // How many times a file was actually hashed (for tests).
+  size_t computed() const;
+
+ private:
+  struct Entry {
+    std::uintmax_t size = 0;
+    std::filesystem::file_time_type mtime;
+    std::string sha256;
+  };
+  mutable std::mutex mu_;
+  std::map<std::string, Entry> entries_;
+  size_t computed_ = 0;
+};
+
 class Manifest {
  public:
   // Reads a manifest file. Unknown keys are ignored; missing required ones are
@@ -126,7 +154,12 @@ class Manifest {
   // Adds an entry (e.g. from a trained model's manifest snippet).
   void add(ModelSpec spec) { models_.push_back(std::move(spec)); }
 
+  // The hash cache of this registry (shared by its copies): pass it to
+  // verify_model_file(), create_detector() and Embedder::create().
+  ModelFileHashes& hashes() const { return *hashes_; }
+
  private:
+  std::shared_ptr<ModelFileHashes> hashes_ = std::make_shared<ModelFileHashes>();
   std::vector<ModelSpec> models_;
   std::string default_detector_, default_embedder_;
 };
@@ -136,8 +169,9 @@ Result<std::string> sha256_file(const std::string& path);
 
 // Checks that spec.path exists and its sha256 equals spec.sha256 (when set),
 // and the same for every stage. A mismatch is kHashMismatch with both hashes
-// in the message.
-Status verify_model_file(const ModelSpec& spec);
+// in the message. With `hashes` (Manifest::hashes()), a file already hashed
+// and unchanged since is not read again.
+Status verify_model_file(const ModelSpec& spec, ModelFileHashes* hashes = nullptr);
 
 // Makes an npm-sourced model present at spec.path: reuses a verified copy,
 // else runs `npm pack` into the cache, checks the tarball hash, extracts the

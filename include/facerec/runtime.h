@@ -43,6 +43,13 @@ class InferenceSession {
   // Runs the network on inputs given in the order of inputs(), and returns
   // every output in the order of outputs(). Shapes must be concrete.
   virtual Result<std::vector<Tensor>> run(const std::vector<TensorView>& inputs) const = 0;
+  // The same as run(), into `outputs` (resized to outputs().size(), each
+  // Tensor's shape and data replaced). The Tensors' buffers are reused: a
+  // caller that keeps `outputs` between calls (one per thread) allocates no
+  // output memory once they are large enough, and ONNX Runtime writes straight
+  // into them when the output shapes are known before the run. On an error
+  // the contents of `outputs` are unspecified. The default forwards to run().
+  virtual Status run_into(const std::vector<TensorView>& inputs, std::vector<Tensor>& outputs) const;
 };
 
 // Per-model settings for load().
@@ -51,6 +58,12 @@ struct SessionConfig {
   // extended (no layout transforms). Some networks run slower with layout
   // transforms; the manifest says so per model (ModelSpec::graph_optimization).
   int graph_optimization = 99;
+  // Declare dim 0 of every input and output dynamic: for a graph exported at
+  // batch 1 that computes each batch item on its own (fr_landmark), so that
+  // several faces go through one run. A model that cannot be rewritten so
+  // (dim 0 not 1, recorded intermediate shapes) loads as it is; inputs() tells
+  // which happened (-1 in dim 0 when dynamic).
+  bool dynamic_batch = false;
 };
 
 // More intra-op threads than this is a typo, not a machine: refused.

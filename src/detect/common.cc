@@ -102,8 +102,12 @@ cv::Rect2f Letterbox::to_image(const cv::Rect2f& r) const {
   return {tl.x, tl.y, br.x - tl.x, br.y - tl.y};
 }
 
-Letterbox fit_image(const cv::Mat& bgr, int width, int height, ResizeMode mode, float pad_value, cv::Mat& out) {
-  FACEREC_ASSERT(!bgr.empty() && width > 0 && height > 0);
+Result<Letterbox> fit_image(const cv::Mat& bgr, int width, int height, ResizeMode mode, float pad_value,
+                            cv::Mat& out) {
+  if (bgr.empty()) return Status(ErrorCode::kInvalidArgument, "fit_image: empty image");
+  if (width <= 0 || height <= 0)
+    return Status(ErrorCode::kInvalidArgument, "fit_image: the target size must be positive, not " +
+                                                   std::to_string(width) + "x" + std::to_string(height));
   Letterbox lb;
   // INTER_AREA when shrinking (no aliasing on large photos, as yolov5's
   // letterbox does); bilinear when enlarging.
@@ -137,12 +141,15 @@ Letterbox fit_image(const cv::Mat& bgr, int width, int height, ResizeMode mode, 
   return lb;
 }
 
-void to_blob(const cv::Mat& bgr, const InputSpec& spec, float* out) {
-  FACEREC_ASSERT(bgr.type() == CV_8UC3);
+Status to_blob(const cv::Mat& bgr, const InputSpec& spec, float* out) {
+  if (bgr.type() != CV_8UC3)
+    return Status(ErrorCode::kInvalidArgument, "to_blob: expected an 8-bit 3-channel BGR image, got type " +
+                                                   std::to_string(bgr.type()));
   const int h = bgr.rows, w = bgr.cols;
   const size_t plane = static_cast<size_t>(h) * static_cast<size_t>(w);
   if (spec.channels == "GRAY") {
-    FACEREC_ASSERT(!spec.mean.empty() && !spec.std.empty());
+    if (spec.mean.empty() || spec.std.empty())
+      return Status(ErrorCode::kInvalidArgument, "to_blob: a GRAY input needs one mean and one std");
     cv::Mat gray;
     cv::cvtColor(bgr, gray, cv::COLOR_BGR2GRAY);
     const float m = spec.mean[0], inv = 1.f / spec.std[0];
@@ -151,9 +158,10 @@ void to_blob(const cv::Mat& bgr, const InputSpec& spec, float* out) {
       float* o = out + static_cast<size_t>(y) * w;
       for (int x = 0; x < w; ++x) o[x] = (static_cast<float>(p[x]) - m) * inv;
     }
-    return;
+    return Status::Ok();
   }
-  FACEREC_ASSERT(spec.mean.size() == 3 && spec.std.size() == 3);
+  if (spec.mean.size() != 3 || spec.std.size() != 3)
+    return Status(ErrorCode::kInvalidArgument, "to_blob: a " + spec.channels + " input needs 3 means and 3 stds");
   // src[c]: which BGR byte feeds plane c.
   const bool rgb = spec.channels == "RGB";
   const int src[3] = {rgb ? 2 : 0, 1, rgb ? 0 : 2};
@@ -171,6 +179,7 @@ void to_blob(const cv::Mat& bgr, const InputSpec& spec, float* out) {
       o2[row + x] = (static_cast<float>(p[src[2]]) - m[2]) * inv[2];
     }
   }
+  return Status::Ok();
 }
 
 void map_to_image(std::vector<Face>& faces, const Letterbox& lb, cv::Size image_size) {

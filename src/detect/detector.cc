@@ -90,16 +90,17 @@ float logit(float p) {
   return std::log(p / (1.f - p));
 }
 
-Result<std::vector<Tensor>> DetectorBase::forward(const cv::Mat& bgr, cv::Size size, Letterbox& lb) const {
+Status DetectorBase::forward(const cv::Mat& bgr, cv::Size size, Letterbox& lb, std::vector<Tensor>& out) const {
   // Scratch reused across calls on the same thread: detect() stays reentrant
   // without reallocating a 640x640 canvas and blob every frame.
   thread_local cv::Mat canvas;
   thread_local std::vector<float> blob;
-  lb = fit_image(bgr, size.width, size.height, spec_.input.resize, spec_.input.pad_value, canvas);
+  FACEREC_ASSIGN_OR_RETURN(lb, fit_image(bgr, size.width, size.height, spec_.input.resize, spec_.input.pad_value,
+                                         canvas));
   const size_t n = static_cast<size_t>(input_.channels) * size.width * size.height;
   if (blob.size() < n) blob.resize(n);
-  to_blob(canvas, spec_.input, blob.data());
-  return session_->run({TensorView{blob.data(), {1, input_.channels, size.height, size.width}}});
+  FACEREC_RETURN_IF_ERROR(to_blob(canvas, spec_.input, blob.data()));
+  return session_->run_into({TensorView{blob.data(), {1, input_.channels, size.height, size.width}}}, out);
 }
 
 Result<cv::Mat> detector_bgr(const cv::Mat& image) {
@@ -127,9 +128,11 @@ Result<std::vector<Face>> DetectorBase::detect(const cv::Mat& image, const Detec
     auto size = resolve_input_size(input_, spec_, options, size_multiple());
     if (!size.ok()) return size.status();
     Letterbox lb;
-    auto out = forward(bgr, *size, lb);
-    if (!out.ok()) return out.status();
-    auto raw = decode(*out, *size, options);
+    // The network's outputs, reused across calls on this thread (decode()
+    // reads them before the next call can overwrite them).
+    thread_local std::vector<Tensor> out;
+    FACEREC_RETURN_IF_ERROR(forward(bgr, *size, lb, out));
+    auto raw = decode(out, *size, options);
     if (!raw.ok()) return raw.status();
     std::vector<Face> faces = nms_and_cap(std::move(raw).value(), options);
     map_to_image(faces, lb, bgr.size());
@@ -160,7 +163,8 @@ Status validate_detect_options(const DetectorOptions& o) {
 }
 
 Result<std::unique_ptr<Detector>> create_detector(Runtime& runtime, const ModelSpec& spec,
-                                                   const DetectorOptions& options, const ModelSpec* landmarks) {
+                                                   const DetectorOptions& options, const ModelSpec* landmarks,
+                                                   ModelFileHashes* hashes) {
   using namespace detect_internal;
   if (spec.task != ModelTask::kDetector)
     return Status(ErrorCode::kInvalidArgument,
@@ -171,7 +175,7 @@ Result<std::unique_ptr<Detector>> create_detector(Runtime& runtime, const ModelS
     return Status(ErrorCode::kInvalidArgument, "model '" + spec.id + "': unknown detector family '" + spec.family +
                                                    "' (known: yolov5face, scrfd, yunet, retinaface, ultraface, mtcnn)");
   FACEREC_RETURN_IF_ERROR(validate_detect_options(options));
-  FACEREC_RETURN_IF_ERROR(verify_model_file(spec));
+  FACEREC_RETURN_IF_ERROR(verify_model_file(spec, hashes));
   auto session = runtime.load(spec.path, spec.session);
   if (!session.ok()) return session.status();
 
@@ -189,8 +193,11 @@ Result<std::unique_ptr<Detector>> create_detector(Runtime& runtime, const ModelS
     if (landmarks->task != ModelTask::kLandmarks)
       return Status(ErrorCode::kInvalidArgument, "model '" + landmarks->id + "' is a " +
                                                      to_string(landmarks->task) + ", not a landmarks model");
-    FACEREC_RETURN_IF_ERROR(verify_model_file(*landmarks));
-    auto lm = runtime.load(landmarks->path, landmarks->session);
+    FACEREC_RETURN_IF_ERROR(verify_model_file(*landmarks, hashes));
+    // All of an image's faces go through the landmark model in one run.
+    SessionConfig lm_config = landmarks->session;
+    lm_config.dynamic_batch = true;
+    auto lm = runtime.load(landmarks->path, lm_config);
     if (!lm.ok()) return lm.status();
     det = create_ultraface(std::move(session).value(), spec, options, std::move(lm).value(), *landmarks);
   }

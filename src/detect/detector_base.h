@@ -13,6 +13,7 @@
 
 #include "facerec/detect.h"
 #include "facerec/runtime.h"
+#include "landmarks/landmarks68.h"
 
 namespace facerec::detect_internal {
 
@@ -80,8 +81,9 @@ class DetectorBase : public Detector {
   // Faces already in image pixels (after NMS); may fill landmarks.
   virtual Status refine(const cv::Mat& bgr, std::vector<Face>& faces) const { return Status::Ok(); }
 
-  // Fits bgr into size per spec_.input, packs the blob and runs the session.
-  Result<std::vector<Tensor>> forward(const cv::Mat& bgr, cv::Size size, Letterbox& lb) const;
+  // Fits bgr into size per spec_.input, packs the blob and runs the session
+  // into `out` (the caller's, reused across calls).
+  Status forward(const cv::Mat& bgr, cv::Size size, Letterbox& lb, std::vector<Tensor>& out) const;
 
   const InferenceSession& session() const { return *session_; }
   const NetInput& net_input() const { return input_; }
@@ -124,15 +126,10 @@ Result<std::unique_ptr<Detector>> create_mtcnn(Runtime& runtime, std::unique_ptr
 
 // ---- ultraface + its 68-point landmark model (the npm default) -------------
 
-// How the 68 iBUG points (0-based; 36-41 is the image-left eye) become the 5
-// alignment points.
-enum class Reduce68 {
-  kEyeMeans,    // eyes: mean of all 6 eye points; nose 30; mouth corners 48, 54
-  kFaceplugin,  // convert68pts5pts in fr_feature.js: eyes: mean of the 4 lid
-                // points (37,38,40,41 / 43,44,46,47); nose 30; mouth corners
-                // mean(48,60) and mean(54,64)
-};
-std::array<cv::Point2f, 5> reduce_68_to_5(const float* xy68, Reduce68 how);
+// The landmark stage itself lives in src/landmarks (batched across faces).
+using landmarks::Reduce68;
+using landmarks::reduce_68_to_5;
+using landmarks::landmark_crop;
 
 struct UltraFaceConfig {
   // 1 reproduces fr_landmark.js: the box made square (side = box height) and
@@ -141,10 +138,6 @@ struct UltraFaceConfig {
   float landmark_crop_scale = 1.f;
   Reduce68 reduce = Reduce68::kEyeMeans;
 };
-// The crop (image pixels, inside the image) the landmark model sees for a
-// face box, as fr_landmark.js computes it. Empty when nothing is left.
-cv::Rect landmark_crop(const cv::Rect2f& box, cv::Size image, float scale);
-
 Result<std::unique_ptr<Detector>> create_ultraface(std::unique_ptr<InferenceSession> s, const ModelSpec& spec,
                                                    const DetectorOptions& opt,
                                                    std::unique_ptr<InferenceSession> landmarks,

@@ -444,9 +444,9 @@ std::vector<Tensor> run_raw(const ModelSpec& spec, const cv::Mat& img, Letterbox
   auto s = runtime().load(spec.path);
   FACEREC_ASSERT(s.ok());
   cv::Mat fitted;
-  lb = fit_image(img, spec.input.width, spec.input.height, spec.input.resize, spec.input.pad_value, fitted);
+  lb = fit_image(img, spec.input.width, spec.input.height, spec.input.resize, spec.input.pad_value, fitted).value();
   std::vector<float> blob(3 * static_cast<size_t>(spec.input.width) * spec.input.height);
-  to_blob(fitted, spec.input, blob.data());
+  FACEREC_ASSERT(to_blob(fitted, spec.input, blob.data()).ok());
   auto out = (*s)->run({TensorView{blob.data(), {1, 3, spec.input.height, spec.input.width}}});
   FACEREC_ASSERT(out.ok());
   return std::move(out).value();

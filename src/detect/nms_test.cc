@@ -96,7 +96,7 @@ TEST(Nms, NanScoresAreDroppedByBoth) {
 
 TEST(Letterbox, KeepsAspectAndCentres) {
   cv::Mat img(100, 200, CV_8UC3, cv::Scalar(10, 20, 30)), out;
-  Letterbox lb = fit_image(img, 640, 640, ResizeMode::kLetterbox, 114, out);
+  Letterbox lb = fit_image(img, 640, 640, ResizeMode::kLetterbox, 114, out).value();
   ASSERT_EQ(out.size(), cv::Size(640, 640));
   EXPECT_FLOAT_EQ(lb.scale_x, 3.2f);
   EXPECT_FLOAT_EQ(lb.scale_y, 3.2f);
@@ -110,7 +110,7 @@ TEST(Letterbox, KeepsAspectAndCentres) {
 
 TEST(Letterbox, StretchScalesEachAxis) {
   cv::Mat img(100, 200, CV_8UC3, cv::Scalar::all(7)), out;
-  Letterbox lb = fit_image(img, 320, 240, ResizeMode::kStretch, 0, out);
+  Letterbox lb = fit_image(img, 320, 240, ResizeMode::kStretch, 0, out).value();
   ASSERT_EQ(out.size(), cv::Size(320, 240));
   EXPECT_FLOAT_EQ(lb.scale_x, 1.6f);
   EXPECT_FLOAT_EQ(lb.scale_y, 2.4f);
@@ -122,7 +122,7 @@ TEST(Letterbox, RoundTripAndClipping) {
   for (cv::Size img_size : {cv::Size(250, 250), cv::Size(1023, 577), cv::Size(31, 700), cv::Size(640, 640)}) {
     cv::Mat img(img_size, CV_8UC3, cv::Scalar::all(0)), out;
     for (ResizeMode mode : {ResizeMode::kLetterbox, ResizeMode::kStretch}) {
-      Letterbox lb = fit_image(img, 640, 480, mode, 0, out);
+      Letterbox lb = fit_image(img, 640, 480, mode, 0, out).value();
       std::uniform_real_distribution<float> ux(0.f, img_size.width), uy(0.f, img_size.height);
       for (int i = 0; i < 100; ++i) {
         const cv::Point2f p(ux(rng), uy(rng));
@@ -172,7 +172,7 @@ TEST(DetectBlob, ChannelOrderAndNormalisation) {
   rgb.mean = {127.5f, 127.5f, 127.5f};
   rgb.std = {128.f, 128.f, 128.f};
   std::vector<float> out(3 * 6);
-  to_blob(img, rgb, out.data());
+  ASSERT_TRUE(to_blob(img, rgb, out.data()).ok());
   // Plane 0 is R (BGR byte 2), planar, row-major.
   EXPECT_FLOAT_EQ(out[0 * 6 + 1 * 3 + 2], (202 - 127.5f) / 128.f);
   EXPECT_FLOAT_EQ(out[1 * 6 + 1 * 3 + 2], (101 - 127.5f) / 128.f);
@@ -182,7 +182,7 @@ TEST(DetectBlob, ChannelOrderAndNormalisation) {
   bgr.channels = "BGR";
   bgr.mean = {104, 117, 123};
   bgr.std = {1, 1, 1};
-  to_blob(img, bgr, out.data());
+  ASSERT_TRUE(to_blob(img, bgr, out.data()).ok());
   EXPECT_FLOAT_EQ(out[0 * 6 + 0 * 3 + 1], 10 - 104.f);
   EXPECT_FLOAT_EQ(out[1 * 6 + 0 * 3 + 1], 100 - 117.f);
   EXPECT_FLOAT_EQ(out[2 * 6 + 0 * 3 + 1], 201 - 123.f);
@@ -192,8 +192,40 @@ TEST(DetectBlob, ChannelOrderAndNormalisation) {
   gray.mean = {0};
   gray.std = {256};
   cv::Mat g(1, 1, CV_8UC3, cv::Scalar(255, 255, 255));
-  to_blob(g, gray, out.data());
+  ASSERT_TRUE(to_blob(g, gray, out.data()).ok());
   EXPECT_FLOAT_EQ(out[0], 255.f / 256.f);
+}
+
+// Caller errors are a Status that names the fault, never an abort, and the
+// output is left as it was.
+TEST(Blob, BadInputIsAnErrorNotAnAbort) {
+  std::vector<float> out(12, -7.f);
+  InputSpec rgb;
+  rgb.channels = "RGB";
+  rgb.mean = {0, 0, 0};
+  rgb.std = {1, 1, 1};
+  const cv::Mat grey(2, 2, CV_8UC1, cv::Scalar(9)), floats(2, 2, CV_32FC3, cv::Scalar::all(1));
+  EXPECT_EQ(to_blob(grey, rgb, out.data()).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(to_blob(floats, rgb, out.data()).code(), ErrorCode::kInvalidArgument);
+  InputSpec short_mean = rgb;
+  short_mean.mean = {0};
+  const cv::Mat img(2, 2, CV_8UC3, cv::Scalar::all(3));
+  EXPECT_EQ(to_blob(img, short_mean, out.data()).code(), ErrorCode::kInvalidArgument);
+  InputSpec gray_no_std;
+  gray_no_std.channels = "GRAY";
+  gray_no_std.mean = {0};
+  gray_no_std.std.clear();
+  EXPECT_EQ(to_blob(img, gray_no_std, out.data()).code(), ErrorCode::kInvalidArgument);
+  for (float v : out) EXPECT_EQ(v, -7.f);
+}
+
+TEST(Letterbox, BadInputIsAnErrorNotAnAbort) {
+  cv::Mat out(3, 3, CV_8UC3, cv::Scalar::all(5));
+  const cv::Mat img(10, 10, CV_8UC3, cv::Scalar::all(1));
+  EXPECT_EQ(fit_image(cv::Mat(), 64, 64, ResizeMode::kLetterbox, 0, out).status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(fit_image(img, 0, 64, ResizeMode::kLetterbox, 0, out).status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(fit_image(img, 64, -1, ResizeMode::kStretch, 0, out).status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(out.size(), cv::Size(3, 3));  // untouched
 }
 
 }  // namespace

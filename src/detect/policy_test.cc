@@ -30,7 +30,8 @@ class SquareDetector final : public Detector {
     if (bgr.empty()) return Status(ErrorCode::kInvalidArgument, "detect: empty image");
     ++calls;
     cv::Mat net, grey, mask;
-    const Letterbox lb = fit_image(bgr, spec_.input.width, spec_.input.height, spec_.input.resize, 0.f, net);
+    FACEREC_ASSIGN_OR_RETURN(const Letterbox lb,
+                             fit_image(bgr, spec_.input.width, spec_.input.height, spec_.input.resize, 0.f, net));
     cv::cvtColor(net, grey, cv::COLOR_BGR2GRAY);
     cv::threshold(grey, mask, 200, 255, cv::THRESH_BINARY);
     std::vector<std::vector<cv::Point>> contours;

@@ -19,57 +19,16 @@
 
 namespace facerec::detect_internal {
 
-std::array<cv::Point2f, 5> reduce_68_to_5(const float* p, Reduce68 how) {
-  auto pt = [&](int i) { return cv::Point2f(p[2 * i], p[2 * i + 1]); };
-  auto mean = [&](std::initializer_list<int> idx) {
-    cv::Point2f s(0, 0);
-    for (int i : idx) s += pt(i);
-    return s * (1.f / static_cast<float>(idx.size()));
-  };
-  if (how == Reduce68::kFaceplugin)
-    return {mean({37, 38, 40, 41}), mean({43, 44, 46, 47}), pt(30), mean({48, 60}), mean({54, 64})};
-  return {mean({36, 37, 38, 39, 40, 41}), mean({42, 43, 44, 45, 46, 47}), pt(30), pt(48), pt(54)};
-}
-
-cv::Rect landmark_crop(const cv::Rect2f& box, cv::Size image, float scale) {
-  const float W1 = static_cast<float>(image.width - 1), H1 = static_cast<float>(image.height - 1);
-  if (W1 < 1.f || H1 < 1.f) return {};
-  // fr_detect.js scaleResult(): a square of the box's height about its centre,
-  // clipped to the image, truncated to whole pixels by predictLandmarkImage.
-  const float side = box.height;
-  const float ctx = box.x + box.width / 2.f, cty = box.y + box.height / 2.f;
-  const float sx1 = std::trunc(std::max(0.f, ctx - side / 2.f)), sy1 = std::trunc(std::max(0.f, cty - side / 2.f));
-  const float sx2 = std::trunc(std::min(W1, ctx + side / 2.f)), sy2 = std::trunc(std::min(H1, cty + side / 2.f));
-  const float bw = sx2 - sx1, bh = sy2 - sy1;
-  if (!(bw >= 1.f && bh >= 1.f)) return {};
-  // fr_landmark.js alignLandmarkImage(): scale about the centre, never beyond
-  // the image, then slide the crop back inside it.
-  const float s = std::min({H1 / bh, W1 / bw, scale});
-  const float nw = bw * s, nh = bh * s;
-  const float cx = sx1 + bw / 2.f, cy = sy1 + bh / 2.f;
-  float x1 = cx - nw / 2.f, y1 = cy - nh / 2.f, x2 = cx + nw / 2.f, y2 = cy + nh / 2.f;
-  if (x1 < 0) { x2 -= x1; x1 = 0; }
-  if (y1 < 0) { y2 -= y1; y1 = 0; }
-  if (x2 > W1) { x1 -= x2 - W1; x2 = W1; }
-  if (y2 > H1) { y1 -= y2 - H1; y2 = H1; }
-  cv::Rect r(std::max(static_cast<int>(x1), 0), std::max(static_cast<int>(y1), 0), static_cast<int>(x2 - x1),
-             static_cast<int>(y2 - y1));
-  return r & cv::Rect(0, 0, image.width, image.height);
-}
-
 namespace {
 
 class UltraFaceDetector final : public DetectorBase {
  public:
   UltraFaceDetector(ModelSpec spec, DetectorOptions opt, std::unique_ptr<InferenceSession> s, NetInput in,
-                    int scores_at, int boxes_at, std::unique_ptr<InferenceSession> lm, ModelSpec lm_spec,
-                    cv::Size lm_size, UltraFaceConfig config)
+                    int scores_at, int boxes_at, std::unique_ptr<landmarks::Landmarks68> lm, UltraFaceConfig config)
       : DetectorBase(std::move(spec), opt, std::move(s), in),
         scores_at_(scores_at),
         boxes_at_(boxes_at),
         lm_(std::move(lm)),
-        lm_spec_(std::move(lm_spec)),
-        lm_size_(lm_size),
         config_(config) {}
 
  protected:
@@ -96,40 +55,15 @@ class UltraFaceDetector final : public DetectorBase {
     return faces;
   }
 
-  // The landmark stage, on the faces that survived NMS, in image pixels.
+  // The landmark stage (src/landmarks), on the faces that survived NMS, in
+  // image pixels: one batched run for all of them.
   Status refine(const cv::Mat& bgr, std::vector<Face>& faces) const override {
-    cv::Mat patch;
-    std::vector<float> blob(static_cast<size_t>(lm_size_.area()));
-    std::vector<Face> kept;
-    kept.reserve(faces.size());
-    for (Face& f : faces) {
-      const cv::Rect crop = landmark_crop(f.box, bgr.size(), config_.landmark_crop_scale);
-      if (crop.width < 1 || crop.height < 1) continue;  // nothing of the face is left to look at
-      // As fr_landmark.js: bilinear resize of the colour crop, then grey.
-      cv::resize(bgr(crop), patch, lm_size_, 0, 0, cv::INTER_LINEAR);
-      to_blob(patch, lm_spec_.input, blob.data());
-      auto out = lm_->run({TensorView{blob.data(), {1, 1, lm_size_.height, lm_size_.width}}});
-      if (!out.ok()) return out.status();
-      FACEREC_RETURN_IF_ERROR(check_numel((*out)[0], 136, "fr_landmark output"));
-      // Points are normalised to the crop.
-      float xy[136];
-      const float* p = (*out)[0].data.data();
-      for (int i = 0; i < 68; ++i) {
-        xy[2 * i] = crop.x + p[2 * i] * crop.width;
-        xy[2 * i + 1] = crop.y + p[2 * i + 1] * crop.height;
-      }
-      f.landmarks = reduce_68_to_5(xy, config_.reduce);
-      kept.push_back(f);
-    }
-    faces = std::move(kept);
-    return Status::Ok();
+    return lm_->refine(bgr, faces, {config_.landmark_crop_scale, config_.reduce});
   }
 
  private:
   int scores_at_, boxes_at_;
-  std::unique_ptr<InferenceSession> lm_;
-  ModelSpec lm_spec_;
-  cv::Size lm_size_;
+  std::unique_ptr<landmarks::Landmarks68> lm_;
   UltraFaceConfig config_;
 };
 
@@ -159,23 +93,10 @@ Result<std::unique_ptr<Detector>> create_ultraface(std::unique_ptr<InferenceSess
     return model_mismatch(spec, *s, "expected scores [1,N,2] and boxes [1,N,4]");
 
   // The landmark model: one 1-channel image in, 136 values (68 x,y) out.
-  auto lm_in = check_image_input(lm_spec, *lm, 1);
-  if (!lm_in.ok())
-    return Status(ErrorCode::kModel, "landmarks model for '" + spec.id + "': " + lm_in.status().message());
-  const auto& lm_outs = lm->outputs();
-  int64_t lm_numel = 1;
-  if (lm_outs.size() == 1)
-    for (auto d : lm_outs[0].shape) lm_numel *= d;
-  if (lm_outs.size() != 1 || lm_numel != 136)
-    return Status(ErrorCode::kModel, "landmarks model '" + lm_spec.id + "' (" + lm_spec.path +
-                                         ") should have one output of 136 values (68 x,y); it has " +
-                                         describe(lm_outs));
-  cv::Size lm_size(lm_in->fixed_width > 0 ? lm_in->fixed_width : lm_spec.input.width,
-                   lm_in->fixed_height > 0 ? lm_in->fixed_height : lm_spec.input.height);
-  if (lm_size.width <= 0 || lm_size.height <= 0)
-    return Status(ErrorCode::kModel, "landmarks model '" + lm_spec.id + "' has no input size");
-  return std::unique_ptr<Detector>(new UltraFaceDetector(spec, opt, std::move(s), *in, scores_at, boxes_at,
-                                                         std::move(lm), lm_spec, lm_size, config));
+  FACEREC_ASSIGN_OR_RETURN(std::unique_ptr<landmarks::Landmarks68> landmarks,
+                           landmarks::Landmarks68::create(std::move(lm), lm_spec, spec.id));
+  return std::unique_ptr<Detector>(
+      new UltraFaceDetector(spec, opt, std::move(s), *in, scores_at, boxes_at, std::move(landmarks), config));
 }
 
 }  // namespace facerec::detect_internal

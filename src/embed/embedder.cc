@@ -19,17 +19,21 @@ Embedding make_embedding(const float* v, int dim) {
   return e;
 }
 
-float cosine(const Embedding& a, const Embedding& b) {
-  FACEREC_ASSERT(a.unit.size() == b.unit.size());
+Result<float> cosine(const Embedding& a, const Embedding& b) {
+  if (a.unit.size() != b.unit.size())
+    return Status(ErrorCode::kInvalidArgument, "cosine of embeddings of different dimensions (" +
+                                                   std::to_string(a.unit.size()) + " and " +
+                                                   std::to_string(b.unit.size()) + "): two different models?");
   double s = 0;
   for (size_t i = 0; i < a.unit.size(); ++i) s += double(a.unit[i]) * b.unit[i];
   return static_cast<float>(s);
 }
 
-Result<std::unique_ptr<Embedder>> Embedder::create(Runtime& runtime, const ModelSpec& spec, int max_batch) {
+Result<std::unique_ptr<Embedder>> Embedder::create(Runtime& runtime, const ModelSpec& spec, int max_batch,
+                                                   ModelFileHashes* hashes) {
   if (spec.task != ModelTask::kEmbedder)
     return Status(ErrorCode::kInvalidArgument, "model '" + spec.id + "' is a " + to_string(spec.task) + ", not an embedder");
-  FACEREC_RETURN_IF_ERROR(verify_model_file(spec));
+  FACEREC_RETURN_IF_ERROR(verify_model_file(spec, hashes));
   auto session = runtime.load(spec.path, spec.session);
   if (!session.ok()) return session.status();
   const auto& in = (*session)->inputs();
@@ -61,21 +65,29 @@ Result<std::vector<Embedding>> Embedder::embed(const std::vector<cv::Mat>& faces
   const size_t plane = static_cast<size_t>(3) * w * h;
   std::vector<Embedding> result;
   result.reserve(faces.size());
-  std::vector<float> blob;
+  // Per-thread scratch, reused across calls: embed() stays reentrant without
+  // allocating a blob and output tensors for every face.
+  thread_local std::vector<float> blob;
+  thread_local std::vector<Tensor> out;
+  thread_local cv::Mat sized;
   for (size_t start = 0; start < faces.size(); start += max_batch_) {
     const size_t n = std::min(faces.size() - start, static_cast<size_t>(max_batch_));
-    blob.resize(n * plane);
+    if (blob.size() < n * plane) blob.resize(n * plane);
     for (size_t i = 0; i < n; ++i) {
       const cv::Mat& f = faces[start + i];
       if (f.type() != CV_8UC3)
         return Status(ErrorCode::kInvalidArgument, "embedder input must be 8-bit BGR");
-      cv::Mat sized = f;
-      if (f.cols != w || f.rows != h) cv::resize(f, sized, cv::Size(w, h), 0, 0, cv::INTER_AREA);
-      to_blob(sized, spec_.input, blob.data() + i * plane);
+      const cv::Mat* src = &f;
+      if (f.cols != w || f.rows != h) {
+        cv::resize(f, sized, cv::Size(w, h), 0, 0, cv::INTER_AREA);
+        src = &sized;
+      }
+      FACEREC_RETURN_IF_ERROR(to_blob(*src, spec_.input, blob.data() + i * plane));
     }
-    auto out = session_->run({TensorView{blob.data(), {static_cast<int64_t>(n), 3, h, w}}});
-    if (!out.ok()) return out.status();
-    const Tensor& t = (*out)[0];
+    FACEREC_RETURN_IF_ERROR(
+        session_->run_into({TensorView{blob.data(), {static_cast<int64_t>(n), 3, h, w}}}, out));
+    if (out.empty()) return Status(ErrorCode::kModel, "embedder gave no output");
+    const Tensor& t = out[0];
     if (t.shape.size() != 2 || t.shape[0] != static_cast<int64_t>(n))
       return Status(ErrorCode::kModel, "embedder output has an unexpected shape");
     const int d = static_cast<int>(t.shape[1]);

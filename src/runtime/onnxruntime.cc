@@ -1,6 +1,9 @@
-#include <filesystem>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <mutex>
+#include <optional>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -12,6 +15,7 @@
 #include <onnxruntime_cxx_api.h>
 
 #include "facerec/runtime.h"
+#include "runtime/onnx_batch.h"
 
 namespace facerec {
 
@@ -21,10 +25,23 @@ int64_t Tensor::numel() const {
   return n;
 }
 
+Status InferenceSession::run_into(const std::vector<TensorView>& inputs, std::vector<Tensor>& outputs) const {
+  FACEREC_ASSIGN_OR_RETURN(outputs, run(inputs));
+  return Status::Ok();
+}
+
 namespace {
 
 std::vector<int64_t> shape_of(const Ort::TypeInfo& info) {
   return info.GetTensorTypeAndShapeInfo().GetShape();
+}
+
+Result<std::string> read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return Status(ErrorCode::kNotFound, "cannot open " + path);
+  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (f.bad()) return Status(ErrorCode::kIo, "error reading " + path);
+  return bytes;
 }
 
 // Flushes denormal floats to zero (x86 MXCSR FTZ|DAZ) on the calling thread
@@ -54,9 +71,14 @@ class ScopedDenormalsAsZero {
 
 class OrtSession final : public InferenceSession {
  public:
-  OrtSession(Ort::Session session, std::vector<TensorInfo> in, std::vector<TensorInfo> out, bool denormals_as_zero)
+  // batch_is_dynamic: the runtime declared dim 0 dynamic (dynamic_batch), so
+  // every output's dim 0 is the inputs' batch.
+  OrtSession(Ort::Session session, std::vector<TensorInfo> in, std::vector<TensorInfo> out,
+             std::vector<bool> out_is_float, bool denormals_as_zero, bool batch_is_dynamic)
       : session_(std::move(session)), inputs_(std::move(in)), outputs_(std::move(out)),
-        denormals_as_zero_(denormals_as_zero) {
+        out_is_float_(std::move(out_is_float)), denormals_as_zero_(denormals_as_zero),
+        batch_is_dynamic_(batch_is_dynamic),
+        mem_(Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault)) {
     for (auto& t : inputs_) in_names_.push_back(t.name.c_str());
     for (auto& t : outputs_) out_names_.push_back(t.name.c_str());
   }
@@ -64,42 +86,86 @@ class OrtSession final : public InferenceSession {
   const std::vector<TensorInfo>& outputs() const override { return outputs_; }
 
   Result<std::vector<Tensor>> run(const std::vector<TensorView>& inputs) const override {
+    std::vector<Tensor> out;
+    FACEREC_RETURN_IF_ERROR(run_into(inputs, out));
+    return out;
+  }
+
+  Status run_into(const std::vector<TensorView>& inputs, std::vector<Tensor>& outputs) const override {
     if (inputs.size() != inputs_.size())
       return Status(ErrorCode::kInvalidArgument, "model expects " + std::to_string(inputs_.size()) +
                                                      " inputs, got " + std::to_string(inputs.size()));
     try {
-      auto mem = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
       std::vector<Ort::Value> in;
       in.reserve(inputs.size());
       for (const auto& v : inputs) {
         int64_t n = 1;
         for (auto d : v.shape) n *= d;
-        in.push_back(Ort::Value::CreateTensor<float>(mem, const_cast<float*>(v.data), static_cast<size_t>(n),
+        in.push_back(Ort::Value::CreateTensor<float>(mem_, const_cast<float*>(v.data), static_cast<size_t>(n),
                                                      v.shape.data(), v.shape.size()));
       }
+      outputs.resize(outputs_.size());
       ScopedDenormalsAsZero flush(denormals_as_zero_);
+      if (bind_outputs(inputs, outputs)) {
+        // Shapes known before the run: ONNX Runtime writes into the caller's
+        // buffers, no copy.
+        std::vector<Ort::Value> out;
+        out.reserve(outputs.size());
+        for (auto& t : outputs)
+          out.push_back(Ort::Value::CreateTensor<float>(mem_, t.data.data(), t.data.size(), t.shape.data(),
+                                                        t.shape.size()));
+        session_.Run(Ort::RunOptions{nullptr}, in_names_.data(), in.data(), in.size(), out_names_.data(),
+                     out.data(), out.size());
+        return Status::Ok();
+      }
       auto out = session_.Run(Ort::RunOptions{nullptr}, in_names_.data(), in.data(), in.size(),
                               out_names_.data(), out_names_.size());
-      std::vector<Tensor> result(out.size());
       for (size_t i = 0; i < out.size(); ++i) {
         auto info = out[i].GetTensorTypeAndShapeInfo();
         if (info.GetElementType() != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT)
           return Status(ErrorCode::kModel, "output '" + outputs_[i].name + "' is not float32");
-        result[i].shape = info.GetShape();
+        outputs[i].shape = info.GetShape();
         const float* p = out[i].GetTensorData<float>();
-        result[i].data.assign(p, p + info.GetElementCount());
+        outputs[i].data.assign(p, p + info.GetElementCount());
       }
-      return result;
+      return Status::Ok();
     } catch (const Ort::Exception& e) {
       return Status(ErrorCode::kModel, std::string("inference failed: ") + e.what());
     }
   }
 
  private:
+  // Sets every output's shape and sizes its buffer when all output shapes are
+  // known before the run: fixed in the model, or a dynamic dim 0 that the
+  // runtime itself declared (then it is the first input's batch). False
+  // otherwise (ONNX Runtime then allocates, and run_into copies).
+  bool bind_outputs(const std::vector<TensorView>& inputs, std::vector<Tensor>& outputs) const {
+    for (size_t i = 0; i < outputs_.size(); ++i) {
+      if (!out_is_float_[i]) return false;
+      const auto& declared = outputs_[i].shape;
+      for (size_t d = 0; d < declared.size(); ++d) {
+        if (declared[d] > 0) continue;
+        if (!(d == 0 && batch_is_dynamic_ && !inputs.empty() && !inputs[0].shape.empty())) return false;
+      }
+    }
+    for (size_t i = 0; i < outputs_.size(); ++i) {
+      Tensor& t = outputs[i];
+      t.shape = outputs_[i].shape;
+      if (!t.shape.empty() && t.shape[0] <= 0) t.shape[0] = inputs[0].shape[0];
+      const int64_t n = t.numel();
+      if (n < 0) return false;
+      t.data.resize(static_cast<size_t>(n));
+    }
+    return true;
+  }
+
   mutable Ort::Session session_;  // Run is const-safe per ORT's thread-safety guarantee
   std::vector<TensorInfo> inputs_, outputs_;
+  std::vector<bool> out_is_float_;
   std::vector<const char*> in_names_, out_names_;
   bool denormals_as_zero_;
+  bool batch_is_dynamic_;
+  Ort::MemoryInfo mem_;  // describes caller memory only; created once, read by every run
 };
 
 class OrtRuntime final : public Runtime {
@@ -132,15 +198,32 @@ class OrtRuntime final : public Runtime {
     try {
       Ort::SessionOptions opts = opts_.Clone();
       opts.SetGraphOptimizationLevel(static_cast<GraphOptimizationLevel>(config.graph_optimization));
-      Ort::Session s(env_, path.c_str(), opts);
+      std::optional<std::string> batched;
+      if (config.dynamic_batch) {
+        // Only when the rewrite succeeds; otherwise the model loads as it is.
+        auto bytes = read_file(path);
+        if (bytes.ok()) {
+          auto b = runtime_internal::make_batch_dynamic(*bytes);
+          if (b.ok()) batched = std::move(b).value();
+        }
+      }
+      Ort::Session s = batched ? Ort::Session(env_, batched->data(), batched->size(), opts)
+                               : Ort::Session(env_, path.c_str(), opts);
       Ort::AllocatorWithDefaultOptions alloc;
       std::vector<TensorInfo> in, out;
+      std::vector<bool> out_is_float;
       for (size_t i = 0; i < s.GetInputCount(); ++i)
         in.push_back({s.GetInputNameAllocated(i, alloc).get(), shape_of(s.GetInputTypeInfo(i))});
-      for (size_t i = 0; i < s.GetOutputCount(); ++i)
-        out.push_back({s.GetOutputNameAllocated(i, alloc).get(), shape_of(s.GetOutputTypeInfo(i))});
-      return std::unique_ptr<InferenceSession>(
-          new OrtSession(std::move(s), std::move(in), std::move(out), denormals_as_zero_));
+      for (size_t i = 0; i < s.GetOutputCount(); ++i) {
+        auto info = s.GetOutputTypeInfo(i);
+        out.push_back({s.GetOutputNameAllocated(i, alloc).get(), shape_of(info)});
+        out_is_float.push_back(info.GetONNXType() == ONNX_TYPE_TENSOR &&
+                               info.GetTensorTypeAndShapeInfo().GetElementType() ==
+                                   ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
+      }
+      return std::unique_ptr<InferenceSession>(new OrtSession(std::move(s), std::move(in), std::move(out),
+                                                              std::move(out_is_float), denormals_as_zero_,
+                                                              batched.has_value()));
     } catch (const Ort::Exception& e) {
       if (std::string(e.what()).find("bad_alloc") != std::string::npos)
         return Status(ErrorCode::kModel, "out of memory loading model " + path);
