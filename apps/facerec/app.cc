@@ -82,7 +82,7 @@ void add_model_options(CLI::App& cmd, CommonOptions& o) {
 }
 
 void add_db_option(CLI::App& cmd, CommonOptions& o) {
-  cmd.add_option("--db", o.db, "gallery database (default gallery.db)");
+  cmd.add_option("--db", o.db, "gallery: a SQLite file (default gallery.db) or postgresql://user@host/dbname");
 }
 
 void add_threshold_option(CLI::App& cmd, CommonOptions& o) {
