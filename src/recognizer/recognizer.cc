@@ -99,7 +99,8 @@ Result<std::unique_ptr<FaceRecognizer>> FaceRecognizer::create(Runtime& runtime,
       }
       // The log's head before the index is read: changes after it are
       // applied by the first sync (applying one twice is harmless, see catch_up).
-      FACEREC_ASSIGN_OR_RETURN(impl->applied_seq, impl->gallery->store().head_seq());
+      FACEREC_ASSIGN_OR_RETURN(const int64_t head, impl->gallery->store().head_seq());
+      impl->applied_seq = head;
       impl->sync.backend = impl->gallery->store().backend();
       impl->sync.applied_seq = impl->sync.head_seq = impl->applied_seq;
       // MagFace-style models: a person is their quality (norm) weighted mean
@@ -240,7 +241,7 @@ Status FaceRecognizer::remove(const std::string& name) {
     const int64_t seq = impl_->gallery->last_write_seq();
     // If that read fails, applied_seq stays put and the next sync re-reads
     // our change too, which is harmless (catch_up skips what it has).
-    if (catch_up(*impl_, seq, true).ok()) impl_->applied_seq = std::max(impl_->applied_seq, seq);
+    if (catch_up(*impl_, seq, true).ok()) impl_->applied_seq = std::max<int64_t>(impl_->applied_seq, seq);
     auto it = impl_->people.find(name);
     if (it != impl_->people.end()) {
       impl_->templates -= static_cast<size_t>(it->second.templates);
@@ -273,7 +274,7 @@ Status FaceRecognizer::rename(const std::string& from, const std::string& to) {
     const int64_t seq = impl_->gallery->last_write_seq();
     // If that read fails, applied_seq stays put and the next sync re-reads
     // our change too, which is harmless (catch_up skips what it has).
-    if (catch_up(*impl_, seq, true).ok()) impl_->applied_seq = std::max(impl_->applied_seq, seq);
+    if (catch_up(*impl_, seq, true).ok()) impl_->applied_seq = std::max<int64_t>(impl_->applied_seq, seq);
     if (!impl_->people.count(from)) return Status::Ok();  // removed meanwhile elsewhere; the gallery has the rename
     auto node = impl_->people.extract(from);
     node.key() = to;
@@ -439,6 +440,8 @@ Status FaceRecognizer::follow_gallery(std::chrono::milliseconds poll) {
 GallerySyncStatus FaceRecognizer::gallery_sync_status() const {
   std::lock_guard lock(impl_->follow_mu);
   GallerySyncStatus s = impl_->sync;
+  s.applied_seq = impl_->applied_seq;
+  s.head_seq = std::max(s.head_seq, s.applied_seq);
   s.seconds_since_check = std::chrono::duration<double>(std::chrono::steady_clock::now() - impl_->last_check).count();
   return s;
 }

@@ -2,6 +2,7 @@
 // (creation, identify, verify, edits) and enroll.cc (the enrolment workflow).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -39,8 +40,9 @@ struct FaceRecognizer::Impl {
   // Serialises writers (the gallery connection is used only under it).
   std::mutex write_mu;
   std::unique_ptr<Gallery> gallery;
-  // The newest gallery change the index includes (under write_mu).
-  int64_t applied_seq = 0;
+  // The newest gallery change the index includes (written under write_mu;
+  // atomic so /v1/health can read it without waiting for a writer).
+  std::atomic<int64_t> applied_seq{0};
 
   // follow_gallery(): the follower thread and what it last saw.
   mutable std::mutex follow_mu;
