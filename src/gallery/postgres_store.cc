@@ -274,6 +274,7 @@ class PgStore final : public GalleryStore {
     auto* self = const_cast<PgStore*>(this);
     FACEREC_RETURN_IF_ERROR(self->ensure_connected());
     FACEREC_RETURN_IF_ERROR(self->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", {}));
+    self->in_tx_ = true;  // a read that fails now must not be retried outside the snapshot
     Rollback guard{self};
     GallerySnapshot s;
     FACEREC_ASSIGN_OR_RETURN(s.people, list_people());
@@ -319,6 +320,7 @@ class PgStore final : public GalleryStore {
     bool active = true;
     ~Rollback() {
       if (active && s->conn_ && PQstatus(s->conn_) == CONNECTION_OK) PQclear(PQexec(s->conn_, "ROLLBACK"));
+      s->in_tx_ = false;
     }
   };
 
@@ -352,9 +354,11 @@ class PgStore final : public GalleryStore {
       return Status(ErrorCode::kIo, "gallery " + where_ + " was opened read-only; nothing was written");
     FACEREC_RETURN_IF_ERROR(ensure_connected());
     FACEREC_RETURN_IF_ERROR(exec("BEGIN", {}));
+    in_tx_ = true;
     auto lock = run("SELECT pg_advisory_xact_lock(" + std::to_string(kWriteLockKey) + ")", {});
     if (!lock.ok()) {
       PQclear(PQexec(conn_, "ROLLBACK"));
+      in_tx_ = false;
       return lock.status();
     }
     return Status::Ok();
@@ -409,7 +413,7 @@ class PgStore final : public GalleryStore {
     auto* self = const_cast<PgStore*>(this);
     FACEREC_RETURN_IF_ERROR(self->ensure_connected());
     auto r = self->run(sql, params);
-    if (!r.ok() && PQstatus(conn_) != CONNECTION_OK && PQtransactionStatus(conn_) != PQTRANS_INTRANS) {
+    if (!r.ok() && !in_tx_ && PQstatus(conn_) != CONNECTION_OK) {
       FACEREC_RETURN_IF_ERROR(self->ensure_connected());
       r = self->run(sql, params);
     }
@@ -489,6 +493,7 @@ class PgStore final : public GalleryStore {
   }
 
   PGconn* conn_ = nullptr;
+  bool in_tx_ = false;  // inside one of our transactions (reads are then never retried)
   std::string where_;
   GalleryAccess access_ = GalleryAccess::kReadWrite;
   EmbedderInfo embedder_;
