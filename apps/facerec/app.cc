@@ -141,7 +141,7 @@ Result<Context> make_context(const CommonOptions& o, bool need_models, GalleryMo
   Context ctx;
   FACEREC_ASSIGN_OR_RETURN(ctx.config, resolve_config(layer));
   ctx.config.gallery = gallery;
-  ctx.db = ctx.config.db;
+  ctx.db = redact_uri(ctx.config.db);  // for messages: a postgres URI's password never printed
   ctx.limits = ctx.config.limits;
   if (!need_models) {
     FACEREC_ASSIGN_OR_RETURN(ctx.manifest, ctx.config.manifest.empty() ? Manifest::load_default()

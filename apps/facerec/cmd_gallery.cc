@@ -55,7 +55,7 @@ int list_duplicates(const GalleryArgs& a) {
     return nlohmann::json({{"identity", m.person}, {"template", m.template_id}, {"source", m.source}});
   };
   if (!a.json)
-    std::printf("%s: %zu duplicate pair(s) among %zu templates (same photo, or same face at cosine >= %.3f, %s)\n", a.db.c_str(),
+    std::printf("%s: %zu duplicate pair(s) among %zu templates (same photo, or same face at cosine >= %.3f, %s)\n", redact_uri(a.db).c_str(),
                 pairs.size(), f->size(), threshold, why.c_str());
   for (const auto& p : pairs) {
     if (a.json) {

@@ -265,7 +265,7 @@ Status FaceRecognizer::rename(const std::string& from, const std::string& to) {
     // The checks below read the people map: bring it up to date first.
     if (auto caught = catch_up(*impl_, 0, true); !caught.ok()) return caught.status();
     if (!impl_->people.count(from))
-      return Status(ErrorCode::kNotFound, "no person named '" + from + "' in " + impl_->config.db);
+      return Status(ErrorCode::kNotFound, "no person named '" + from + "' in " + redact_uri(impl_->config.db));
     if (from == to) return Status::Ok();
     if (impl_->people.count(to))
       return Status(ErrorCode::kAlreadyExists,
