@@ -11,9 +11,22 @@ build=${BUILD_DIR:-build}
 if [ ! -d "${FACEREC_SHARED:-$root/../shared}/models" ]; then
   echo "!!!!! test: ../shared is ABSENT: every real-data test will be SKIPPED. Set FACEREC_SHARED. !!!!!" >&2
 fi
+# One real PostgreSQL (issue 10) for the GoogleTest gallery suite and the
+# multi-node tests: started here (initdb in a temporary folder, as an
+# unprivileged user) and stopped on exit. Without PostgreSQL those tests skip
+# loudly.
+pg_dir=$(mktemp -d /tmp/facerec_pg_XXXXXX)
+trap 'scripts/pg_test_server.sh stop "$pg_dir"' EXIT
+if pg_uri=$(scripts/pg_test_server.sh start "$pg_dir"); then
+  export FACEREC_PG_URI=$pg_uri
+else
+  echo "!!!!! test: PostgreSQL could NOT be started: the PostgreSQL gallery tests will be SKIPPED !!!!!" >&2
+fi
 (cd "$build" && ctest --output-on-failure -j2 --timeout 1200)
 # facerec serve end to end (a real server on an ephemeral loopback port).
 /usr/bin/python3 -m pytest -q tests/serve
+# Two serve nodes on one PostgreSQL gallery.
+/usr/bin/python3 -m pytest -q tests/multinode
 if ls training/tests/test_*.py >/dev/null 2>&1; then
   /usr/bin/python3 -m pytest -q training/tests
 fi

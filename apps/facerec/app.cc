@@ -82,7 +82,7 @@ void add_model_options(CLI::App& cmd, CommonOptions& o) {
 }
 
 void add_db_option(CLI::App& cmd, CommonOptions& o) {
-  cmd.add_option("--db", o.db, "gallery database (default gallery.db)");
+  cmd.add_option("--db", o.db, "gallery: a SQLite file (default gallery.db) or postgresql://user@host/dbname");
 }
 
 void add_threshold_option(CLI::App& cmd, CommonOptions& o) {
@@ -141,7 +141,7 @@ Result<Context> make_context(const CommonOptions& o, bool need_models, GalleryMo
   Context ctx;
   FACEREC_ASSIGN_OR_RETURN(ctx.config, resolve_config(layer));
   ctx.config.gallery = gallery;
-  ctx.db = ctx.config.db;
+  ctx.db = redact_uri(ctx.config.db);  // for messages: a postgres URI's password never printed
   ctx.limits = ctx.config.limits;
   if (!need_models) {
     FACEREC_ASSIGN_OR_RETURN(ctx.manifest, ctx.config.manifest.empty() ? Manifest::load_default()

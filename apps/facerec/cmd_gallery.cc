@@ -1,4 +1,4 @@
-// facerec gallery list|remove|rename|import|export
+// facerec gallery list|remove|rename|import|export|duplicates|copy
 #include <iostream>
 
 #include <nlohmann/json.hpp>
@@ -17,9 +17,12 @@ struct GalleryArgs {
   std::string embedder;  // import: which embedder made the legacy vectors
   std::string manifest;
   std::optional<float> threshold;  // duplicates: same-person cosine (default: the manifest's)
+  std::string from, to;            // copy
 };
 
 Result<std::unique_ptr<Gallery>> open_existing(const std::string& db) { return Gallery::open_existing(db); }
+// list, export and duplicates only read: they work on read-only storage.
+Result<std::unique_ptr<Gallery>> open_read_only(const std::string& db) { return Gallery::open_read_only(db); }
 
 int fail(const char* what, const Status& s) {
   std::cerr << "facerec gallery " << what << ": " << s.to_string() << "\n";
@@ -28,7 +31,7 @@ int fail(const char* what, const Status& s) {
 
 // facerec gallery duplicates: every flagged pair (see facerec/duplicates.h).
 int list_duplicates(const GalleryArgs& a) {
-  auto g = open_existing(a.db);
+  auto g = open_read_only(a.db);
   if (!g.ok()) return fail("duplicates", g.status());
   float threshold = 0.f;
   std::string why;
@@ -52,7 +55,7 @@ int list_duplicates(const GalleryArgs& a) {
     return nlohmann::json({{"identity", m.person}, {"template", m.template_id}, {"source", m.source}});
   };
   if (!a.json)
-    std::printf("%s: %zu duplicate pair(s) among %zu templates (same photo, or same face at cosine >= %.3f, %s)\n", a.db.c_str(),
+    std::printf("%s: %zu duplicate pair(s) among %zu templates (same photo, or same face at cosine >= %.3f, %s)\n", redact_uri(a.db).c_str(),
                 pairs.size(), f->size(), threshold, why.c_str());
   for (const auto& p : pairs) {
     if (a.json) {
@@ -77,13 +80,13 @@ void register_gallery(CLI::App& app, std::function<void(int)> set_rc) {
   auto* list = cmd->add_subcommand("list", "people and their template counts");
   list->add_flag("--json", a.json, "one JSON object per person");
   list->callback([set_rc] {
-    auto g = open_existing(a.db);
+    auto g = open_read_only(a.db);
     if (!g.ok()) return set_rc(fail("list", g.status()));
     auto people = (*g)->list_people();
     if (!people.ok()) return set_rc(fail("list", people.status()));
     const auto& e = (*g)->embedder();
     if (!a.json)
-      std::cout << a.db << ": " << people->size() << " people, embedder " << e.model_id << " (" << e.dim << "-D)\n";
+      std::cout << redact_uri(a.db) << ": " << people->size() << " people, embedder " << e.model_id << " (" << e.dim << "-D)\n";
     for (const auto& p : *people) {
       if (a.json) std::cout << nlohmann::json({{"identity", p.name}, {"templates", p.templates}}).dump() << "\n";
       else std::cout << "  " << printable(p.name) << "  (" << p.templates << " templates)\n";
@@ -130,7 +133,7 @@ void register_gallery(CLI::App& app, std::function<void(int)> set_rc) {
     if (!g.ok()) return set_rc(fail("import", g.status()));
     auto n = (*g)->import_legacy(a.embeddings_txt, a.label_map);
     if (!n.ok()) return set_rc(fail("import", n.status()));
-    std::cout << "imported " << *n << " templates into " << a.db << "\n";
+    std::cout << "imported " << *n << " templates into " << redact_uri(a.db) << "\n";
     set_rc(kExitOk);
   });
 
@@ -144,9 +147,29 @@ void register_gallery(CLI::App& app, std::function<void(int)> set_rc) {
   dup->add_option("--manifest", a.manifest, "model manifest");
   dup->callback([set_rc] { set_rc(list_duplicates(a)); });
 
-  for (auto* sub : {list, remove, rename, imp, exp, dup}) sub->add_option("--db", a.db, "gallery database (default gallery.db)");
+  auto* copy = cmd->add_subcommand("copy", "copy a whole gallery between SQLite and PostgreSQL (either way), checking every count");
+  copy->add_option("--from", a.from, "the gallery to read: a SQLite path or postgresql://user@host/db")->required();
+  copy->add_option("--to", a.to, "the gallery to write (created when absent; must hold none of the people)")->required();
+  copy->add_flag("--json", a.json, "the counts as one JSON object");
+  copy->callback([set_rc] {
+    auto r = copy_gallery(a.from, a.to);
+    if (!r.ok()) return set_rc(fail("copy", r.status()));
+    if (a.json)
+      std::cout << nlohmann::json({{"from", redact_uri(a.from)}, {"to", redact_uri(a.to)}, {"people", r->people},
+                                   {"templates", r->templates}, {"embedder", r->embedder.model_id}})
+                       .dump()
+                << "\n";
+    else
+      std::cout << "copied " << r->people << " people and " << r->templates << " templates (embedder "
+                << r->embedder.model_id << ") from " << redact_uri(a.from) << " to " << redact_uri(a.to)
+                << "; every count and vector checked\n";
+    set_rc(kExitOk);
+  });
+
+  for (auto* sub : {list, remove, rename, imp, exp, dup})
+    sub->add_option("--db", a.db, "gallery: a SQLite file (default gallery.db) or postgresql://user@host/dbname");
   exp->callback([set_rc] {
-    auto g = open_existing(a.db);
+    auto g = open_read_only(a.db);
     if (!g.ok()) return set_rc(fail("export", g.status()));
     if (Status s = (*g)->export_legacy(a.embeddings_txt, a.label_map); !s.ok()) return set_rc(fail("export", s));
     std::cout << "exported to " << a.embeddings_txt << " and " << a.label_map << "\n";

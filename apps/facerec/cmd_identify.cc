@@ -54,7 +54,7 @@ void draw(cv::Mat& img, const Face& f, const Decision& d) {
 }
 
 int run_identify(const IdentifyArgs& a) {
-  auto ctx = make_context(a.o, true, GalleryMode::kMustExist);
+  auto ctx = make_context(a.o, true, GalleryMode::kReadOnly);
   if (!ctx.ok()) { std::cerr << "facerec identify: " << ctx.status().to_string() << "\n"; return kExitError; }
   if (Status s = ctx->require_threshold(); !s.ok()) { std::cerr << "facerec identify: " << s.to_string() << "\n"; return kExitError; }
   const FaceRecognizer& rec = *ctx->recognizer;

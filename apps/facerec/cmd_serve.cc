@@ -48,6 +48,7 @@ struct ServeArgs {
   size_t max_body = 10u << 20;
   int timeout_s = 30;
   std::string web;  // the page's folder; empty: the checkout's or the installed one; "none": no page
+  int follow_ms = 500;  // the longest a node goes without reading the gallery's change log
 };
 
 // Per-request state of the thread that serves it (cpp-httplib runs a whole
@@ -242,8 +243,17 @@ class Service {
       send_json(res, 200, {{"name", to}, {"previous", name}});
     });
     svr.Get("/v1/health", [this](const httplib::Request&, httplib::Response& res) {
-      send_json(res, 200, {{"status", "ok"}, {"people", rec_.people().size()}, {"templates", rec_.template_count()},
-                           {"embedder", rec_.embedder_spec().id}, {"detector", rec_.detector_spec().id}});
+      const GallerySyncStatus g = rec_.gallery_sync_status();
+      json gj = {{"backend", g.backend}, {"following", g.following}, {"connected", g.connected},
+                 {"applied_seq", g.applied_seq}, {"head_seq", g.head_seq}, {"behind", g.behind()},
+                 {"seconds_since_check", g.seconds_since_check}};
+      if (!g.last_error.empty()) gj["last_error"] = g.last_error;
+      // Stale: the change log could not be read for over two follow periods.
+      const bool stale = !g.connected || g.behind() > 0 ||
+                         g.seconds_since_check > 2.0 * a_.follow_ms / 1000.0 + 1.0;
+      send_json(res, 200, {{"status", stale ? "stale" : "ok"}, {"people", rec_.people().size()},
+                           {"templates", rec_.template_count()}, {"embedder", rec_.embedder_spec().id},
+                           {"detector", rec_.detector_spec().id}, {"gallery", gj}});
     });
     svr.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       res.set_content(metrics_.text(rec_.people().size(), rec_.template_count()), "text/plain; version=0.0.4");
@@ -386,6 +396,11 @@ int run_serve(const ServeArgs& a) {
   auto ctx = make_context(a.o, true, GalleryMode::kCreate);
   if (!ctx.ok()) return fail(ctx.status().to_string());
   if (Status s = ctx->require_threshold(); !s.ok()) return fail(s.to_string());
+  // Other processes' changes to the gallery (other serve nodes, the CLI)
+  // are applied in place as they are notified (PostgreSQL) or polled.
+  if (a.follow_ms <= 0) return fail("--follow-ms must be positive");
+  if (Status s = ctx->recognizer->follow_gallery(std::chrono::milliseconds(a.follow_ms)); !s.ok())
+    return fail(s.to_string());
   const int workers = a.workers > 0 ? a.workers : std::max(1u, std::thread::hardware_concurrency());
 
   Service service(*ctx->recognizer, a, std::move(keys), log, workers);
@@ -411,7 +426,7 @@ int run_serve(const ServeArgs& a) {
   const int port = addr->port == 0 ? svr.bind_to_any_port(addr->host) : (svr.bind_to_port(addr->host, addr->port) ? addr->port : -1);
   if (port < 0) return fail("cannot listen on " + a.listen);
   std::cout << "facerec serve: listening on http://" << (addr->host.find(':') != std::string::npos ? "[" + addr->host + "]" : addr->host)
-            << ":" << port << " (" << workers << " workers, gallery " << ctx->db << ", " << ctx->recognizer->people().size()
+            << ":" << port << " (" << workers << " workers, gallery " << redact_uri(ctx->db) << ", " << ctx->recognizer->people().size()
             << " people)" << std::endl;
   // SIGTERM: stop accepting, let the requests in flight finish (each is
   // bounded by the timeout), then exit 0; the watchdog waits that long.
@@ -441,6 +456,8 @@ void register_serve(CLI::App& app, std::function<void(int)> set_rc) {
   cmd->add_option("--max-body", a.max_body, "request body limit in bytes; over it: 413 (default 10 MiB)");
   cmd->add_option("--timeout", a.timeout_s, "seconds for reading, writing, and waiting for a worker (default 30)");
   cmd->add_option("--web", a.web, "folder of the web page served at / (default: the checkout's or installed web/; none: no page)");
+  cmd->add_option("--follow-ms", a.follow_ms,
+                  "longest wait between reads of the gallery's change log, in ms (other nodes' changes; default 500)");
   add_model_options(*cmd, a.o);
   add_db_option(*cmd, a.o);
   add_threshold_option(*cmd, a.o);

@@ -120,7 +120,7 @@ int run_watch(WatchArgs a) {
   } else {
     layers->score_threshold = topt.low_score;
   }
-  auto ctx = make_context(a.o, true, GalleryMode::kMustExist, &*layers);
+  auto ctx = make_context(a.o, true, GalleryMode::kReadOnly, &*layers);
   if (!ctx.ok()) return fail(ctx.status().to_string());
   if (Status s = ctx->require_threshold(); !s.ok()) return fail(s.to_string());
 

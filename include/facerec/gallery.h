@@ -1,4 +1,6 @@
-// The gallery: enrolled people and their templates, in one SQLite file.
+// The gallery: enrolled people and their templates, in a GalleryStore: one
+// SQLite file (the default) or a PostgreSQL database shared by many processes
+// (facerec/gallery_store.h says how each is chosen and what each guarantees).
 //
 // Guarantees
 // - Every write (enrolling a person's batch, remove, rename, import) is one
@@ -10,8 +12,8 @@
 //   and never used as file names by the gallery. validate_identity_name()
 //   rejects only what cannot be a name: empty, control characters (C0, DEL,
 //   C1), invalid UTF-8, over 256 bytes, leading or trailing whitespace.
-// Thread safety: one Gallery per thread; SQLite serialises writers between
-// processes.
+// Thread safety: one Gallery per thread; the database serialises writers
+// between processes.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "facerec/gallery_store.h"
 #include "facerec/status.h"
 
 namespace facerec {
@@ -65,15 +68,27 @@ Status validate_identity_name(const std::string& name);
 
 class Gallery {
  public:
-  // Opens or creates the gallery at path. A new gallery takes `embedder` as
-  // its embedder; an existing one must match it (kMismatch otherwise). A file
-  // that is not a facerec gallery (or is corrupt) is kDatabase.
+  // Opens or creates the gallery at `path` (a SQLite path or a postgres URI).
+  // A new gallery takes `embedder` as its embedder; an existing one must
+  // match it (kMismatch otherwise, nothing written). A file that is not a
+  // facerec gallery is kDatabase; "corrupt" is said only when SQLite's
+  // integrity_check fails. Read-only storage is kIo saying "read-only".
   static Result<std::unique_ptr<Gallery>> open(const std::string& path, const EmbedderInfo& embedder);
-  // Opens an existing gallery without checking the embedder (list/remove/rename).
+  // Opens an existing gallery without checking the embedder (remove/rename).
   static Result<std::unique_ptr<Gallery>> open_existing(const std::string& path);
+  // Opens an existing gallery for reading only (list, identify, export):
+  // works on a read-only file, folder or mount; writes are kIo "read-only".
+  // With `expected`, another embedder is kMismatch.
+  static Result<std::unique_ptr<Gallery>> open_read_only(const std::string& path,
+                                                         const EmbedderInfo* expected = nullptr);
+  // Over a store already open (tests, gallery copy).
+  explicit Gallery(std::unique_ptr<GalleryStore> store);
   ~Gallery();
 
   const EmbedderInfo& embedder() const { return embedder_; }
+  GalleryStore& store() const { return *store_; }
+  // The change seq of this Gallery's last write (see GalleryStore).
+  int64_t last_write_seq() const { return store_->last_write_seq(); }
 
   // Adds templates to a person (created if new), all in one transaction.
   // Templates whose source_sha256 the person already has are skipped.
@@ -98,13 +113,26 @@ class Gallery {
   Result<int> import_legacy(const std::string& embeddings_txt, const std::string& label_map_json);
   Status export_legacy(const std::string& embeddings_txt, const std::string& label_map_json) const;
 
-  struct Impl;
+  // Every template with the given ids (absent ids are skipped), by id.
+  Result<std::vector<StoredTemplate>> templates_by_id(const std::vector<int64_t>& ids) const;
 
  private:
-  Gallery() = default;
-  static Result<std::unique_ptr<Gallery>> open_checked(const std::string& path, const EmbedderInfo* expected);
-  std::unique_ptr<Impl> impl_;
+  static Result<std::unique_ptr<Gallery>> open_as(const std::string& path, GalleryAccess access,
+                                                  const EmbedderInfo* expected);
+  std::unique_ptr<GalleryStore> store_;
   EmbedderInfo embedder_;
 };
+
+// facerec gallery copy: every person and template of `from` written into
+// `to` (created when absent, with from's embedder; an existing `to` must have
+// the same embedder and no person of `from`'s names), in ONE transaction,
+// then every count re-read and compared: people, templates, and the vectors
+// byte for byte (kInternal when anything differs). Either may be SQLite or
+// PostgreSQL.
+struct CopyReport {
+  int64_t people = 0, templates = 0;
+  EmbedderInfo embedder;
+};
+Result<CopyReport> copy_gallery(const std::string& from, const std::string& to);
 
 }  // namespace facerec

@@ -20,12 +20,15 @@
 //   serialised among themselves. An enrolment is visible to every identify
 //   that starts after enroll() returns; the index is updated in place
 //   (SearchIndex::add_person_rows), never rebuilt.
-// - The gallery file is the truth at create(); changes made by another
-//   process afterwards are not seen until the next create().
+// - The gallery (a SQLite file or a PostgreSQL database) is the truth.
+//   Changes other processes make are applied in place by sync_gallery(),
+//   or continuously by follow_gallery() (PostgreSQL LISTEN/NOTIFY; SQLite
+//   polling); without either they are not seen until the next create().
 // Errors: every call returns a Status or Result; no exception escapes.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -59,13 +62,16 @@ enum class GalleryMode {
   kNone,       // no gallery: analyze, detect and verify only
   kCreate,     // open the gallery at db, creating it when absent
   kMustExist,  // open the gallery at db; kNotFound when the file is absent
+  kReadOnly,   // as kMustExist, opened read-only: works on read-only storage; edits are kIo "read-only"
 };
 
 struct RecognizerConfig {
   std::string manifest;   // model manifest; empty: Manifest::default_path()
   std::string detector;   // manifest id, .onnx path, or family:path; empty: the manifest default
   std::string embedder;   // same for the embedder
-  std::string db = "gallery.db";  // the gallery file (SQLite)
+  // The gallery: a SQLite file path, or a postgresql:// (postgres://) URI
+  // (facerec/gallery_store.h).
+  std::string db = "gallery.db";
   GalleryMode gallery = GalleryMode::kCreate;
   int threads = 0;        // ONNX Runtime intra-op threads per session; 0: one per core
   int max_batch = 8;      // faces per embedder call
@@ -212,6 +218,19 @@ struct PersonSummary {
   int templates = 0;
 };
 
+// Where this recognizer's in-memory index stands against the gallery's
+// change log (several processes on one gallery).
+struct GallerySyncStatus {
+  std::string backend;             // "sqlite" or "postgresql"; empty without a gallery
+  bool following = false;          // follow_gallery() is running
+  bool connected = true;           // the last look at the gallery succeeded
+  int64_t applied_seq = 0;         // the newest change the index includes
+  int64_t head_seq = 0;            // the newest change in the gallery, as last read
+  double seconds_since_check = 0;  // since the change log was last read successfully
+  std::string last_error;          // the last failure to read it ("" when none)
+  int64_t behind() const { return head_seq > applied_seq ? head_seq - applied_seq : 0; }
+};
+
 // ---- The facade -------------------------------------------------------------------
 
 class FaceRecognizer {
@@ -263,6 +282,20 @@ class FaceRecognizer {
                               const EnrollOptions& options = {});
   Status remove(const std::string& name);                           // kNotFound when absent
   Status rename(const std::string& from, const std::string& to);    // kNotFound / kAlreadyExists
+
+  // Applies every change other processes made to the gallery since this
+  // recognizer last looked (enrolments, removals, renames, read from the
+  // change log in commit order), in place: nothing is reloaded. Returns how
+  // many were applied. Safe from any thread.
+  Result<int> sync_gallery();
+  // Starts one background thread that waits for the gallery's change
+  // notifications (PostgreSQL LISTEN/NOTIFY; SQLite: polling) and calls
+  // sync_gallery(), looking at least every `poll` even without one (so a
+  // lost notification or connection costs at most `poll`). A lost
+  // connection is retried every `poll`; gallery_sync_status() says how far
+  // behind the index is meanwhile. The destructor stops it (within `poll`).
+  Status follow_gallery(std::chrono::milliseconds poll = std::chrono::milliseconds(500));
+  GallerySyncStatus gallery_sync_status() const;
 
   // The gallery's people, by name.
   std::vector<PersonSummary> people() const;

@@ -2,6 +2,7 @@
 // enrolment workflow is in enroll.cc.
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -42,7 +43,15 @@ float index_weight(float norm) { return std::isfinite(norm) && norm > 1e-6f ? no
 }  // namespace
 
 FaceRecognizer::FaceRecognizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-FaceRecognizer::~FaceRecognizer() = default;
+FaceRecognizer::~FaceRecognizer() {
+  // The follower uses the whole Impl: stop it first.
+  {
+    std::lock_guard lock(impl_->follow_mu);
+    impl_->follow_stop = true;
+  }
+  impl_->follow_cv.notify_all();
+  if (impl_->follower.joinable()) impl_->follower.join();
+}
 
 Result<std::unique_ptr<FaceRecognizer>> FaceRecognizer::create(const RecognizerConfig& config) {
   return guarded("creating the recognizer", [&]() -> Result<std::unique_ptr<FaceRecognizer>> {
@@ -78,11 +87,22 @@ Result<std::unique_ptr<FaceRecognizer>> FaceRecognizer::create(Runtime& runtime,
     impl->weighted = es.quality_magnitude;
     if (config.gallery != GalleryMode::kNone) {
       std::error_code ec;
-      if (config.gallery == GalleryMode::kMustExist && !std::filesystem::exists(config.db, ec))
+      const bool must_exist = config.gallery == GalleryMode::kMustExist || config.gallery == GalleryMode::kReadOnly;
+      if (must_exist && !is_postgres_uri(config.db) && !std::filesystem::exists(config.db, ec))
         return Status(ErrorCode::kNotFound, "no gallery at " + config.db + "; enrol people first (facerec enroll <dir> --db " +
                                                 config.db + ")");
-      FACEREC_ASSIGN_OR_RETURN(impl->gallery,
-                               Gallery::open(config.db, {es.id, es.sha256, impl->analyzer->embedder().dim()}));
+      const EmbedderInfo want{es.id, es.sha256, impl->analyzer->embedder().dim()};
+      if (config.gallery == GalleryMode::kReadOnly) {
+        FACEREC_ASSIGN_OR_RETURN(impl->gallery, Gallery::open_read_only(config.db, &want));
+      } else {
+        FACEREC_ASSIGN_OR_RETURN(impl->gallery, Gallery::open(config.db, want));
+      }
+      // The log's head before the index is read: changes after it are
+      // applied by the first sync (applying one twice is harmless, see catch_up).
+      FACEREC_ASSIGN_OR_RETURN(const int64_t head, impl->gallery->store().head_seq());
+      impl->applied_seq = head;
+      impl->sync.backend = impl->gallery->store().backend();
+      impl->sync.applied_seq = impl->sync.head_seq = impl->applied_seq;
       // MagFace-style models: a person is their quality (norm) weighted mean
       // template; other models keep best-template matching.
       FACEREC_ASSIGN_OR_RETURN(impl->index, SearchIndex::from_gallery(*impl->gallery, kDefaultTemplateRule, impl->weighted));
@@ -227,6 +247,11 @@ Status FaceRecognizer::remove(const std::string& name) {
     std::unique_lock lock(impl_->mu);
     // The gallery first: if the write fails, the index still matches it.
     FACEREC_RETURN_IF_ERROR(impl_->gallery->remove_person(name));
+    // Other processes' changes committed before ours come first.
+    const int64_t seq = impl_->gallery->last_write_seq();
+    // If that read fails, applied_seq stays put and the next sync re-reads
+    // our change too, which is harmless (catch_up skips what it has).
+    if (catch_up(*impl_, seq, true).ok()) impl_->applied_seq = std::max<int64_t>(impl_->applied_seq, seq);
     auto it = impl_->people.find(name);
     if (it != impl_->people.end()) {
       impl_->templates -= static_cast<size_t>(it->second.templates);
@@ -247,13 +272,20 @@ Status FaceRecognizer::rename(const std::string& from, const std::string& to) {
     FACEREC_RETURN_IF_ERROR(validate_identity_name(to));
     std::lock_guard write(impl_->write_mu);
     std::unique_lock lock(impl_->mu);
+    // The checks below read the people map: bring it up to date first.
+    if (auto caught = catch_up(*impl_, 0, true); !caught.ok()) return caught.status();
     if (!impl_->people.count(from))
-      return Status(ErrorCode::kNotFound, "no person named '" + from + "' in " + impl_->config.db);
+      return Status(ErrorCode::kNotFound, "no person named '" + from + "' in " + redact_uri(impl_->config.db));
     if (from == to) return Status::Ok();
     if (impl_->people.count(to))
       return Status(ErrorCode::kAlreadyExists,
                     "cannot rename '" + from + "' to '" + to + "': a person with that name already exists");
     FACEREC_RETURN_IF_ERROR(impl_->gallery->rename_person(from, to));
+    const int64_t seq = impl_->gallery->last_write_seq();
+    // If that read fails, applied_seq stays put and the next sync re-reads
+    // our change too, which is harmless (catch_up skips what it has).
+    if (catch_up(*impl_, seq, true).ok()) impl_->applied_seq = std::max<int64_t>(impl_->applied_seq, seq);
+    if (!impl_->people.count(from)) return Status::Ok();  // removed meanwhile elsewhere; the gallery has the rename
     auto node = impl_->people.extract(from);
     node.key() = to;
     impl_->people.insert(std::move(node));
@@ -289,6 +321,140 @@ EmbedderInfo FaceRecognizer::embedder_info() const {
 const RecognizerConfig& FaceRecognizer::config() const { return impl_->config; }
 const Manifest& FaceRecognizer::manifest() const { return impl_->manifest; }
 const FaceAnalyzer& FaceRecognizer::analyzer() const { return *impl_->analyzer; }
+
+Status add_to_index(FaceRecognizer::Impl& impl, const std::string& name, const std::vector<NewTemplate>& written);
+
+Result<int> catch_up(FaceRecognizer::Impl& impl, int64_t below, bool mu_held) {
+  Gallery& g = *impl.gallery;
+  FACEREC_ASSIGN_OR_RETURN(std::vector<GalleryChange> changes, g.store().changes_since(impl.applied_seq));
+  if (below > 0)
+    changes.erase(std::remove_if(changes.begin(), changes.end(), [&](const GalleryChange& c) { return c.seq >= below; }),
+                  changes.end());
+  if (changes.empty()) return 0;
+  // The vectors of every enrolment, in one read (rows removed since are absent).
+  std::vector<int64_t> ids;
+  for (const auto& c : changes)
+    if (c.kind == GalleryChange::Kind::kEnroll) ids.insert(ids.end(), c.template_ids.begin(), c.template_ids.end());
+  std::map<int64_t, StoredTemplate> rows;
+  if (!ids.empty()) {
+    FACEREC_ASSIGN_OR_RETURN(auto ts, g.templates_by_id(ids));
+    for (auto& t : ts) rows.emplace(t.id, std::move(t));
+  }
+  std::unique_lock<std::shared_mutex> lock(impl.mu, std::defer_lock);
+  if (!mu_held) lock.lock();
+  for (const auto& c : changes) {
+    switch (c.kind) {
+      case GalleryChange::Kind::kEnroll: {
+        FaceRecognizer::Impl::Person& person = impl.people[c.name];
+        std::vector<NewTemplate> add;
+        for (int64_t id : c.template_ids) {
+          auto it = rows.find(id);
+          if (it == rows.end()) continue;
+          const StoredTemplate& t = it->second;
+          // Already in the index (read at create() after this change): the
+          // per-person duplicate key says so.
+          if (!t.source_sha256.empty() && person.sources.count(t.source_sha256)) continue;
+          if (!t.source_sha256.empty()) person.sources.insert(t.source_sha256);
+          add.push_back({t.unit, t.norm, t.source, t.source_sha256, t.det_score});
+        }
+        person.templates += static_cast<int>(add.size());
+        impl.templates += add.size();
+        Status s = add_to_index(impl, c.name, add);
+        if (!s.ok()) return Status(ErrorCode::kInternal, "applying gallery change " + std::to_string(c.seq) + ": " + s.message());
+        break;
+      }
+      case GalleryChange::Kind::kRemove: {
+        auto it = impl.people.find(c.name);
+        if (it != impl.people.end()) {
+          impl.templates -= static_cast<size_t>(it->second.templates);
+          impl.people.erase(it);
+        }
+        (void)impl.index.remove_person(c.name);  // kNotFound: had no templates
+        break;
+      }
+      case GalleryChange::Kind::kRename: {
+        if (!impl.people.count(c.name) || impl.people.count(c.new_name)) break;  // already applied
+        auto node = impl.people.extract(c.name);
+        node.key() = c.new_name;
+        impl.people.insert(std::move(node));
+        (void)impl.index.rename_person(c.name, c.new_name);
+        break;
+      }
+    }
+    impl.applied_seq = c.seq;
+    impl.log_info(std::string("applied gallery change ") + std::to_string(c.seq) + " (" + to_string(c.kind) + ")");
+  }
+  return static_cast<int>(changes.size());
+}
+
+Result<int> FaceRecognizer::sync_gallery() {
+  return guarded("sync", [&]() -> Result<int> {
+    if (!impl_->gallery) return Status(ErrorCode::kInvalidArgument, "sync needs a gallery");
+    std::lock_guard write(impl_->write_mu);
+    auto n = catch_up(*impl_, 0, false);
+    std::lock_guard lock(impl_->follow_mu);
+    impl_->sync.connected = n.ok();
+    if (n.ok()) {
+      impl_->last_check = std::chrono::steady_clock::now();
+      impl_->sync.last_error.clear();
+      impl_->sync.head_seq = impl_->applied_seq;  // everything read was applied
+    } else {
+      impl_->sync.last_error = n.status().message();
+    }
+    impl_->sync.applied_seq = impl_->applied_seq;
+    return n;
+  });
+}
+
+Status FaceRecognizer::follow_gallery(std::chrono::milliseconds poll) {
+  if (!impl_->gallery) return Status(ErrorCode::kInvalidArgument, "follow needs a gallery");
+  if (poll.count() <= 0) return Status(ErrorCode::kInvalidArgument, "the follow poll interval must be positive");
+  std::lock_guard lock(impl_->follow_mu);
+  if (impl_->follower.joinable()) return Status(ErrorCode::kInvalidArgument, "already following the gallery");
+  impl_->sync.following = true;
+  impl_->follower = std::thread([this, poll] {
+    std::unique_ptr<GalleryListener> listener;
+    auto stopped = [&] {
+      std::lock_guard l(impl_->follow_mu);
+      return impl_->follow_stop;
+    };
+    while (!stopped()) {
+      std::optional<int64_t> announced;
+      if (!listener) {
+        auto l = open_gallery_listener(impl_->config.db);
+        if (l.ok()) listener = std::move(l).value();
+      }
+      if (listener) {
+        auto w = listener->wait(poll);
+        if (w.ok()) announced = *w;
+        else {
+          std::lock_guard l(impl_->follow_mu);
+          impl_->sync.connected = false;
+          impl_->sync.last_error = w.status().message();
+        }
+      } else {
+        std::unique_lock l(impl_->follow_mu);
+        impl_->follow_cv.wait_for(l, poll, [&] { return impl_->follow_stop; });
+      }
+      if (stopped()) break;
+      if (announced) {
+        std::lock_guard l(impl_->follow_mu);
+        impl_->sync.head_seq = std::max(impl_->sync.head_seq, *announced);
+      }
+      (void)sync_gallery();  // records its own outcome
+    }
+  });
+  return Status::Ok();
+}
+
+GallerySyncStatus FaceRecognizer::gallery_sync_status() const {
+  std::lock_guard lock(impl_->follow_mu);
+  GallerySyncStatus s = impl_->sync;
+  s.applied_seq = impl_->applied_seq;
+  s.head_seq = std::max(s.head_seq, s.applied_seq);
+  s.seconds_since_check = std::chrono::duration<double>(std::chrono::steady_clock::now() - impl_->last_check).count();
+  return s;
+}
 
 // Used by enroll.cc: adds a person's freshly written templates to the index.
 Status add_to_index(FaceRecognizer::Impl& impl, const std::string& name, const std::vector<NewTemplate>& written) {

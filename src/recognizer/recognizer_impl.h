@@ -2,11 +2,15 @@
 // (creation, identify, verify, edits) and enroll.cc (the enrolment workflow).
 #pragma once
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <set>
 #include <shared_mutex>
 #include <string>
+#include <thread>
 
 #include <spdlog/logger.h>
 
@@ -33,14 +37,30 @@ struct FaceRecognizer::Impl {
   std::map<std::string, Person> people;
   size_t templates = 0;
 
-  // Serialises writers (the SQLite connection is used only under it).
+  // Serialises writers (the gallery connection is used only under it).
   std::mutex write_mu;
   std::unique_ptr<Gallery> gallery;
+  // The newest gallery change the index includes (written under write_mu;
+  // atomic so /v1/health can read it without waiting for a writer).
+  std::atomic<int64_t> applied_seq{0};
+
+  // follow_gallery(): the follower thread and what it last saw.
+  mutable std::mutex follow_mu;
+  std::condition_variable follow_cv;
+  bool follow_stop = false;
+  std::thread follower;
+  GallerySyncStatus sync;  // under follow_mu
+  std::chrono::steady_clock::time_point last_check = std::chrono::steady_clock::now();
 
   void log_info(const std::string& msg) const {
     if (config.logger) config.logger->info(msg);
   }
 };
+
+// Applies the gallery changes with applied_seq < seq < below (every one when
+// below is 0) to the index and the people map, then sets applied_seq. Needs
+// write_mu; takes mu exclusively unless mu_held. Returns how many.
+Result<int> catch_up(FaceRecognizer::Impl& impl, int64_t below, bool mu_held);
 
 // sha256 of bytes as lowercase hex.
 std::string sha256_hex_of(const std::string& bytes);
