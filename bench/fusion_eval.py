@@ -186,7 +186,7 @@ def calibrate(var, people, rng_seed, fpir, sizes):
     return out
 
 
-def open_set(var, people, sizes, seed, thresholds):
+def open_set(var, people, sizes, seed, thresholds, norm_floor=0.0):
     test = sorted(n for n in people if not fnv_calibration(n))
     cand = [n for n in test if len(people[n]) >= 2]
     rows = []
@@ -211,10 +211,13 @@ def open_set(var, people, sizes, seed, thresholds):
             G = var.units(gal_rel)
             Sm = var.units(probes) @ G.T
             top = Sm.argmax(axis=1)
-            mated_scores.append(Sm.max(axis=1))
+            # a probe under the norm floor (first member's norm) abstains: never named
+            ok_m = np.array([var.caches[0][r][1] >= norm_floor for r in probes])
+            ok_u = np.array([var.caches[0][r][1] >= norm_floor for r in unknown])
+            mated_scores.append(np.where(ok_m, Sm.max(axis=1), -np.inf))
             mated_ok.append(top == np.array(truth))
             Su = var.units(unknown) @ G.T
-            unk_max.append(Su.max(axis=1))
+            unk_max.append(np.where(ok_u, Su.max(axis=1), -np.inf))
         ms, mo, um = np.concatenate(mated_scores), np.concatenate(mated_ok), np.concatenate(unk_max)
         t_cal = thresholds[(0.01, N)] if thresholds else None
         # oracle: smallest threshold whose FPIR <= 1%
@@ -235,6 +238,8 @@ def main():
     ap.add_argument("--seed", type=int, default=8)
     ap.add_argument("--common", action="store_true",
                     help="keep only the images present in every cache (e.g. an eval erc cache of pairs.txt images)")
+    ap.add_argument("--norm-floor", default="0", help="comma-separated norm floors (first member's norm): "
+                    "probes below it abstain; one open-set table per floor")
     ap.add_argument("--no-open-set", action="store_true", help="LFW 10-fold only")
     ap.add_argument("variants", nargs="+", help="NAME=cache.bin defines a cache; A+B fuses defined ones")
     a = ap.parse_args()
@@ -276,9 +281,12 @@ def main():
             continue
         var.build([r for p in people.values() for r in p])
         th = calibrate(var, people, a.seed, [0.01], cal_sizes)
-        print("| size | N | trials | threshold (FPIR 1%) | FPIR measured | DIR at it | oracle DIR @FPIR<=1% | rank-1 | unknown searches |")
-        for r in open_set(var, people, sizes, a.seed, th):
-            print("| %s | %d | %d | %.4f | %.2f%% | %.2f%% | %.2f%% | %.2f%% | %d |" % r)
+        for nf in [float(x) for x in a.norm_floor.split(",")]:
+            if nf > 0:
+                print(f"norm floor {nf:g}: probes whose norm is below it abstain")
+            print("| size | N | trials | threshold (FPIR 1%) | FPIR measured | DIR at it | oracle DIR @FPIR<=1% | rank-1 | unknown searches |")
+            for r in open_set(var, people, sizes, a.seed, th, nf):
+                print("| %s | %d | %d | %.4f | %.2f%% | %.2f%% | %.2f%% | %.2f%% | %d |" % r)
 
 
 if __name__ == "__main__":
