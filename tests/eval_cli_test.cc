@@ -146,6 +146,10 @@ TEST(EvalCli, LfwCacheIsReusedAndKeyedByTheOptions) {
   auto flipped = run_cli({"eval", "lfw", "--root", lfw, "--pairs", dir + "/small.txt", "--cache", cache, "--flip"});
   EXPECT_NE(flipped.exit_code, 0);
   EXPECT_NE(flipped.err.find("other models or options"), std::string::npos) << flipped.err;
+  // identify takes --flip and --cache only for the LFW open set, and says so.
+  auto misplaced = run_cli({"eval", "identify", "--gallery", dir, "--flip"});
+  EXPECT_NE(misplaced.exit_code, 0);
+  EXPECT_NE(misplaced.err.find("--lfw-open-set only"), std::string::npos) << misplaced.err;
 }
 
 TEST(EvalCli, WiderFirstTwentyImagesAgreeWithTheMetricsLibrary) {

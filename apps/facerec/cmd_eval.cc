@@ -521,6 +521,8 @@ int run_identify_eval(const IdentifyEvalArgs& a) {
     if (!(fpir > 0 && fpir < 1)) return fail("identify", Status(ErrorCode::kInvalidArgument, "--fpir must be within (0, 1)"));
     return run_lfw_open_set(a, sizes, a.rules, fpir);
   }
+  if (a.flip || !a.cache.empty())
+    return fail("identify", Status(ErrorCode::kInvalidArgument, "--flip and --cache work with --lfw-open-set only"));
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<Labelled> gallery, probes;
   std::string split_note;
