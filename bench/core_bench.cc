@@ -672,7 +672,8 @@ int main(int argc, char** argv) {
         ->Repetitions(3);
   reg("enrol/cli", BM_EnrolCli)->Iterations(1)->Repetitions(3);
   const std::vector<std::pair<std::string, std::string>> pipelines = {
-      {"fr_detect", "fr_feature"}, {"scrfd_500m", "mobilefacenet_128"}, {"yunet", "mobilefacenet_128"}};
+      {"fr_detect", "fr_feature"}, {"fr_detect", "mobilefacenet_192"}, {"scrfd_500m", "mobilefacenet_128"},
+      {"yunet", "mobilefacenet_128"}};
   for (const auto& [d, e] : pipelines)
     for (Engine engine :
          {Engine::kDefault, Engine::kOneThread, Engine::kSpinning, Engine::kNoDnz})

@@ -7,7 +7,7 @@ compared with every full-size image of the fold. Same person, different photo:
 a genuine comparison (FNMR); different person: an impostor comparison (FMR).
 That is ~300k impostor comparisons per size, where pairs.txt alone has 300.
 
-Usage: /usr/bin/python3 bench/quality_floor.py [threshold] [cache_dir]
+Usage: /usr/bin/python3 bench/quality_floor.py [threshold] [cache_dir] [norm bin edges, comma-separated]
 """
 import glob
 import json
@@ -75,7 +75,9 @@ def main():
     print(json.dumps(rows))
     p = np.array(pooled)
     print("\nFNMR by the probe's feature norm, every size pooled")
-    edges = [0, 2.0, 2.5, 3.0, 3.5, 4.0, 1e9]
+    # fr_feature's norms lie around 2-5; pass other edges as a third argument
+    # (mobilefacenet_192's lie around 45-90: 0,40,45,50,55,60,65,70,1e9)
+    edges = [float(x) for x in sys.argv[3].split(",")] if len(sys.argv) > 3 else [0, 2.0, 2.5, 3.0, 3.5, 4.0, 1e9]
     for lo, hi in zip(edges[:-1], edges[1:]):
         m = (p[:, 0] >= lo) & (p[:, 0] < hi)
         if m.any():

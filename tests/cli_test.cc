@@ -47,7 +47,7 @@ TEST(Cli, ModelsListShowsTheDefaultsReady) {
   int ready_defaults = 0;
   for (const auto& j : json_lines(r.out))
     if (j["default"].get<bool>() && j["state"] == "ready") ++ready_defaults;
-  EXPECT_EQ(ready_defaults, 2) << r.out;  // fr_detect and fr_feature
+  EXPECT_EQ(ready_defaults, 2) << r.out;  // fr_detect and mobilefacenet_192
 }
 
 TEST(Cli, EnrollIdentifyWithOddNamesAndNoDuplicates) {
@@ -288,7 +288,9 @@ TEST(Cli, LegacyExportImportRoundTrip) {
   FACEREC_REQUIRE_SHARED();
   fs::path tree = make_tree({{"Ben Afflek", "Ben Afflek"}, {"Mindy Kaling", "Mindy Kaling"}}, 2);
   std::string d = testing::temp_dir("legacy");
-  ASSERT_EQ(run_cli({"enroll", tree.string(), "--db", d + "/a.db"}).exit_code, 0);
+  // The legacy files are the original design's, whose embedder is fr_feature
+  // (no longer the default).
+  ASSERT_EQ(run_cli({"enroll", tree.string(), "--db", d + "/a.db", "--embedder", "fr_feature"}).exit_code, 0);
   ASSERT_EQ(run_cli({"gallery", "export", d + "/face_embdding.txt", d + "/label_map.json", "--db", d + "/a.db"}).exit_code, 0);
   auto imp = run_cli({"gallery", "import", d + "/face_embdding.txt", d + "/label_map.json", "--db", d + "/b.db",
                       "--embedder", "fr_feature"});
@@ -297,8 +299,12 @@ TEST(Cli, LegacyExportImportRoundTrip) {
             run_cli({"gallery", "list", "--db", d + "/b.db", "--json"}).out);
   // The imported gallery identifies like the original.
   fs::path probe = photos(celeb("val", "mindy_kaling"), 1)[0];
-  auto a = json_lines(run_cli({"identify", probe.string(), "--db", d + "/a.db", "--json"}).out)[0];
-  auto b = json_lines(run_cli({"identify", probe.string(), "--db", d + "/b.db", "--json"}).out)[0];
+  const auto la = json_lines(run_cli({"identify", probe.string(), "--db", d + "/a.db", "--embedder", "fr_feature", "--json"}).out);
+  const auto lb = json_lines(run_cli({"identify", probe.string(), "--db", d + "/b.db", "--embedder", "fr_feature", "--json"}).out);
+  ASSERT_EQ(la.size(), 1u);
+  ASSERT_EQ(lb.size(), 1u);
+  const json& a = la[0];
+  const json& b = lb[0];
   EXPECT_EQ(a["faces"][0]["identity"], b["faces"][0]["identity"]);
   EXPECT_NEAR(a["faces"][0]["similarity"].get<float>(), b["faces"][0]["similarity"].get<float>(), 1e-4);
 }

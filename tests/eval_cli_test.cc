@@ -117,6 +117,41 @@ TEST(EvalCli, LfwFoldOneAgreesWithTheMetricsLibrary) {
   expect_readable_png(dir + "/roc.png");
 }
 
+// eval lfw --cache: a second run reads the templates back and prints the same
+// numbers; a run with other options (--flip) refuses the file instead of
+// mixing templates.
+TEST(EvalCli, LfwCacheIsReusedAndKeyedByTheOptions) {
+  FACEREC_REQUIRE_SHARED();
+  const std::string lfw = testing::shared_dir() + "/data/lfw";
+  const std::string dir = testing::temp_dir("eval_lfw_cache");
+  {
+    auto all = lines_of(lfw + "/pairs.txt");
+    ASSERT_GE(all.size(), 601u);
+    std::ofstream f(dir + "/small.txt");
+    f << "1 10\n";
+    for (size_t i = 1; i <= 10; ++i) f << all[i] << "\n";       // same person
+    for (size_t i = 301; i <= 310; ++i) f << all[i] << "\n";     // different people
+  }
+  const std::string cache = dir + "/c.bin";
+  auto first = run_cli({"eval", "lfw", "--root", lfw, "--pairs", dir + "/small.txt", "--cache", cache, "--json"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  ASSERT_TRUE(fs::exists(cache));
+  EXPECT_GT(fs::file_size(cache), 0u);
+  auto second = run_cli({"eval", "lfw", "--root", lfw, "--pairs", dir + "/small.txt", "--cache", cache, "--json"});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  const json a = last_json_line(first.out), b = last_json_line(second.out);
+  EXPECT_EQ(a["accuracy"], b["accuracy"]);
+  EXPECT_EQ(a["auc"], b["auc"]);
+  EXPECT_EQ(a["eer"], b["eer"]);
+  auto flipped = run_cli({"eval", "lfw", "--root", lfw, "--pairs", dir + "/small.txt", "--cache", cache, "--flip"});
+  EXPECT_NE(flipped.exit_code, 0);
+  EXPECT_NE(flipped.err.find("other models or options"), std::string::npos) << flipped.err;
+  // identify takes --flip and --cache only for the LFW open set, and says so.
+  auto misplaced = run_cli({"eval", "identify", "--gallery", dir, "--flip"});
+  EXPECT_NE(misplaced.exit_code, 0);
+  EXPECT_NE(misplaced.err.find("--lfw-open-set only"), std::string::npos) << misplaced.err;
+}
+
 TEST(EvalCli, WiderFirstTwentyImagesAgreeWithTheMetricsLibrary) {
   FACEREC_REQUIRE_SHARED();
   const std::string wider = testing::shared_dir() + "/data/wider_val_subset";

@@ -116,6 +116,7 @@ struct LfwArgs {
   CommonOptions o;
   EvalOutput out;
   std::string root, pairs;
+  std::string cache;  // templates kept here and reused (the file --lfw-open-set and calibrate use)
   bool flip = false;
   float retry_score = 0.2f;
 };
@@ -152,7 +153,18 @@ int run_lfw(const LfwArgs& a) {
   topt.center_crop = true;
   topt.flip = a.flip;
   TemplateMaker maker(*ctx->analyzer, ctx->limits, topt);
+  std::optional<eval::EmbeddingCache> cache;
+  if (!a.cache.empty()) {
+    auto c = eval::EmbeddingCache::load(a.cache, maker.cache_key());
+    if (!c.ok()) return fail("lfw", c.status());
+    cache = std::move(c).value();
+    maker.use_cache(&*cache);
+  }
   auto templates = make_templates(maker, images, "embedding LFW images");
+  // Whatever was embedded is kept, also when interrupted.
+  if (cache) {
+    if (Status s = cache->save(a.cache); !s.ok()) return fail("lfw", s);
+  }
   if (!templates.ok()) return fail("lfw", templates.status());
   size_t retried = 0, cropped = 0, no_face = 0;
   for (size_t i = 0; i < templates->size(); ++i) {
@@ -293,6 +305,7 @@ struct IdentifyEvalArgs {
   float retry_score = 0.2f;
   // The LFW open-set protocol (--lfw-open-set): --gallery is LFW's images.
   bool lfw_open_set = false;
+  bool flip = false;  // flip test-time augmentation (--lfw-open-set only)
   std::string cache;
   std::vector<std::string> sizes{"10", "100", "1000", "all"};
   std::vector<std::string> rules{"max", "mean", "qmean", "meanscore", "qmeanscore", "top2"};
@@ -353,6 +366,8 @@ int run_identify_eval(const IdentifyEvalArgs& a) {
     if (!(fpir > 0 && fpir < 1)) return fail("identify", Status(ErrorCode::kInvalidArgument, "--fpir must be within (0, 1)"));
     return run_lfw_open_set(a, sizes, a.rules, fpir);
   }
+  if (a.flip || !a.cache.empty())
+    return fail("identify", Status(ErrorCode::kInvalidArgument, "--flip and --cache work with --lfw-open-set only"));
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<Labelled> gallery, probes;
   std::string split_note;
@@ -569,7 +584,7 @@ struct LfwTemplates {
 };
 
 Result<LfwTemplates> lfw_templates(Context& ctx, const std::string& root_in, const std::string& cache_file,
-                                   bool calibration_only) {
+                                   bool calibration_only, bool flip) {
   fs::path root = root_in;
   std::error_code ec;
   if (fs::is_directory(root / "images", ec)) root /= "images";
@@ -589,6 +604,7 @@ Result<LfwTemplates> lfw_templates(Context& ctx, const std::string& root_in, con
   TemplateOptions topt;
   topt.pick = Pick::kCentral;
   topt.center_crop = true;
+  topt.flip = flip;
   TemplateMaker maker(*ctx.analyzer, ctx.limits, topt);
   std::optional<eval::EmbeddingCache> cache;
   if (!cache_file.empty()) {
@@ -629,13 +645,14 @@ struct CalibrateArgs {
   CommonOptions o;
   std::string root, cache;
   uint64_t seed = 8;
+  bool flip = false;
 };
 
 int run_calibrate(const CalibrateArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
   auto ctx = make_context(a.o);
   if (!ctx.ok()) return fail("calibrate", ctx.status());
-  auto lfw = lfw_templates(*ctx, a.root, a.cache, /*calibration_only=*/true);
+  auto lfw = lfw_templates(*ctx, a.root, a.cache, /*calibration_only=*/true, a.flip);
   if (!lfw.ok()) return fail("calibrate", lfw.status());
   const int dim = ctx->analyzer->embedder().dim();
   const auto view = probe_view(lfw->templates);
@@ -650,7 +667,8 @@ int run_calibrate(const CalibrateArgs& a) {
   p.data = "LFW deep-funneled, the " + std::to_string(lfw->calibration.size()) +
            " calibration people (FNV-1a name hash % 3 == 0; disjoint from the open-set test people), " +
            std::to_string(lfw->paths.size()) + " images, one pool image per person (seed " + std::to_string(a.seed) + ")";
-  p.command = "facerec eval calibrate --root ../shared/data/lfw --detector " + det + " --embedder " + emb;
+  p.command = "facerec eval calibrate --root ../shared/data/lfw --detector " + det + " --embedder " + emb +
+              (a.flip ? " --flip" : "");
   p.date = today_utc();
   p.detector = det;
   p.pool_people = pool;
@@ -706,7 +724,7 @@ int run_lfw_open_set(const IdentifyEvalArgs& a, const std::vector<int>& sizes, c
   const auto t0 = std::chrono::steady_clock::now();
   auto ctx = make_context(a.o);
   if (!ctx.ok()) return fail("identify", ctx.status());
-  auto lfw = lfw_templates(*ctx, a.gallery, a.cache, /*calibration_only=*/false);
+  auto lfw = lfw_templates(*ctx, a.gallery, a.cache, /*calibration_only=*/false, a.flip);
   if (!lfw.ok()) return fail("identify", lfw.status());
   const int dim = ctx->analyzer->embedder().dim();
   const auto view = probe_view(lfw->templates);
@@ -910,6 +928,8 @@ void register_eval(CLI::App& app, std::function<void(int)> set_rc) {
   l->add_option("--root", lfw.root, "LFW images: a folder with one sub-folder per person (or its parent)")->required();
   l->add_option("--pairs", lfw.pairs, "the pairs file, e.g. pairs.txt (header \"folds n\")")->required();
   l->add_flag("--flip", lfw.flip, "flip test-time augmentation: sum the embeddings of each face and its mirror image");
+  l->add_option("--cache", lfw.cache, "keep every image's template in this file and reuse it (the same file serves "
+                                      "identify --lfw-open-set and calibrate)");
   l->add_option("--retry-score", lfw.retry_score, "detection confidence for the retry on images with no face (default 0.2)")
       ->check(CLI::Range(0.0, 1.0));
   add_output_options(*l, lfw.o, lfw.out, "the ROC curve");
@@ -932,6 +952,8 @@ void register_eval(CLI::App& app, std::function<void(int)> set_rc) {
               "the LFW open-set protocol (issue 8): --gallery is LFW's images folder; reports FPIR measured at the --fpir "
               "setting, and DIR, per gallery size and template rule");
   i->add_option("--cache", id.cache, "with --lfw-open-set: keep every image's template in this file and reuse it");
+  i->add_flag("--flip", id.flip, "with --lfw-open-set: flip test-time augmentation (sum the embeddings of each face and "
+                                 "its mirror image)");
   i->add_option("--sizes", id.sizes, "with --lfw-open-set: gallery sizes (default 10 100 1000 all)")->delimiter(',');
   i->add_option("--rules", id.rules, "with --lfw-open-set: template rules (default max mean qmean meanscore qmeanscore top2; "
                                            "q: weighted by face quality)")->delimiter(',');
@@ -945,6 +967,7 @@ void register_eval(CLI::App& app, std::function<void(int)> set_rc) {
   c->add_option("--root", cal.root, "LFW images: a folder with one sub-folder per person (or its parent)")->required();
   c->add_option("--cache", cal.cache, "keep every image's template in this file and reuse it");
   c->add_option("--seed", cal.seed, "seed of the pool image picked per person (default 8)");
+  c->add_flag("--flip", cal.flip, "flip test-time augmentation (sum the embeddings of each face and its mirror image)");
   c->add_flag("--json", cal.o.json, "print one JSON object");
   add_model_options(*c, cal.o);
   c->callback([set_rc] { set_rc(run_calibrate(cal)); });

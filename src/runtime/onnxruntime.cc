@@ -130,7 +130,12 @@ class OrtSession final : public InferenceSession {
       }
       return Status::Ok();
     } catch (const Ort::Exception& e) {
-      return Status(ErrorCode::kModel, std::string("inference failed: ") + e.what());
+      // ONNX Runtime's arena reports an allocation failure (e.g. under a
+      // memory limit) as a kernel error; say what it is.
+      const std::string what = e.what();
+      if (what.find("Failed to allocate memory") != std::string::npos)
+        return Status(ErrorCode::kModel, "inference failed: out of memory (" + what + ")");
+      return Status(ErrorCode::kModel, "inference failed: " + what);
     }
   }
 
