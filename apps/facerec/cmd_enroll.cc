@@ -69,17 +69,57 @@ int run_enroll(const EnrollArgs& a) {
 
   std::vector<std::pair<std::string, std::vector<std::string>>> work;
   size_t total = 0;
-  std::vector<fs::path> dirs;
-  for (const auto& e : fs::directory_iterator(a.dir, ec))
-    if (e.is_directory()) dirs.push_back(e.path());
-  std::sort(dirs.begin(), dirs.end());
-  for (const auto& d : dirs) {
-    auto imgs = collect_images({d.string()});
-    total += imgs.size();
-    work.emplace_back(d.filename().string(), std::move(imgs));
+  // Everything in the root that is not enrolled is listed in the summary,
+  // with why: nothing is ignored silently.
+  std::vector<std::pair<std::string, std::string>> ignored;  // (path relative to dir, reason)
+  {
+    std::vector<fs::directory_entry> entries;
+    for (auto it = fs::directory_iterator(a.dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+      entries.push_back(*it);
+    // Real folders before links, each by name, so a folder reached twice (a
+    // symlink to it) is enrolled once, under its own name.
+    std::sort(entries.begin(), entries.end(), [](const fs::directory_entry& x, const fs::directory_entry& y) {
+      std::error_code e1, e2;
+      const bool lx = x.is_symlink(e1), ly = y.is_symlink(e2);
+      return lx != ly ? ly : x.path() < y.path();
+    });
+    std::map<fs::path, std::string> seen;  // canonical folder -> person
+    for (const auto& e : entries) {
+      const std::string name = e.path().filename().string();
+      std::error_code e1;
+      const bool link = e.is_symlink(e1);
+      if (!e.exists(e1)) {
+        ignored.emplace_back(name, "broken symlink");
+        continue;
+      }
+      if (!e.is_directory(e1)) {
+        ignored.emplace_back(name, e.is_regular_file(e1) ? "a file outside any person folder (expected <dir>/<Person>/<images>)"
+                                                         : "not a folder or a file (device, FIFO or socket)");
+        continue;
+      }
+      const fs::path canon = fs::canonical(e.path(), e1);
+      if (auto it = seen.find(canon); !e1 && it != seen.end()) {
+        ignored.emplace_back(name, std::string(link ? "a symlink to" : "the same folder as") + " '" + it->second +
+                                       "', enrolled once under that name");
+        continue;
+      }
+      if (!e1) seen[canon] = name;
+      auto imgs = collect_images({e.path().string()});
+      if (imgs.empty()) {
+        ignored.emplace_back(name, "empty person folder");
+        continue;
+      }
+      total += imgs.size();
+      work.emplace_back(name, std::move(imgs));
+    }
+    std::sort(work.begin(), work.end());
   }
+  auto print_ignored = [&] {
+    for (const auto& [path, why] : ignored) std::cout << "ignored " << printable(path) << ": " << why << "\n";
+  };
   if (work.empty()) {
-    std::cerr << "facerec enroll: no person folders in " << a.dir << " (expected <dir>/<Person>/<images>)\n";
+    print_ignored();
+    std::cerr << "facerec enroll: no person folders with files in " << a.dir << " (expected <dir>/<Person>/<images>)\n";
     return kExitError;
   }
 
@@ -106,6 +146,9 @@ int run_enroll(const EnrollArgs& a) {
     auto r = rec.enroll(person, inputs, opt);
     if (!r.ok() && r.status().code() == ErrorCode::kCancelled) break;
     if (!r.ok()) { std::cerr << "facerec enroll: " << r.status().to_string() << "\n"; return kExitError; }
+    for (const auto& other : r->differs_only_by_case)
+      progress.line("warning " + printable(r->name) + " and " + printable(other) +
+                    " differ only by case: they are two people; if they are one person, keep one name (facerec gallery remove)");
     for (const auto& item : r->items) {
       progress.step(person + "/" + fs::path(item.source).filename().string());
       if (item.state == EnrollState::kSkipped) {
@@ -137,7 +180,9 @@ int run_enroll(const EnrollArgs& a) {
     for (const auto& [reason, n] : skip_reasons) { std::cout << (first ? "" : ", ") << reason << ": " << n; first = false; }
     std::cout << ")";
   }
+  if (!ignored.empty()) std::cout << "; " << ignored.size() << " ignored";
   std::cout << "\n";
+  print_ignored();
   if (duplicate_warnings)
     std::cout << "warning: " << duplicate_warnings << " enrolled face(s) duplicate another person's (same photo or same face); "
               << "list them with: facerec gallery duplicates --db " << ctx->db << "\n";

@@ -182,7 +182,7 @@ enum class EnrollSkip {
   kNone,
   kUnreadable,   // the file could not be read (hashing it failed)
   kImage,        // load/decode/detect failed: `status` says why (kDecode, kTooLarge, kNoFace, ...)
-  kNotAligned,   // --aligned but not a square crop
+  kNotAligned,   // --aligned but not a size x size crop, or a face far from the ArcFace template (an aligned crop with no face is kImage, kNoFace)
   kLowQuality,   // below min_quality
 };
 
@@ -202,7 +202,11 @@ struct EnrollItem {
 };
 
 struct EnrollReport {
-  std::string name;
+  std::string name;  // as stored: NFC (facerec/names.h)
+  // People already in the gallery whose names differ from this one only by
+  // case ("anne" vs "Anne"): two people as far as facerec is concerned, but
+  // often one person typed twice. A warning; enrolment goes ahead.
+  std::vector<std::string> differs_only_by_case;
   std::vector<EnrollItem> items;  // one per input, in order
   int added = 0, duplicates = 0, skipped = 0;
 };

@@ -14,24 +14,21 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
-#include <openssl/evp.h>
-
 #include <bit>
-#include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <charconv>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <string_view>
 #include <system_error>
-#include <unistd.h>
 
-#include <nlohmann/json.hpp>
+#include "facerec/names.h"
+#include "gallery/legacy.h"
 
 namespace fs = std::filesystem;
 
@@ -45,7 +42,6 @@ namespace {
 
 constexpr const char* kFormatName = "facerec-gallery";
 constexpr int kFormatVersion = 1;
-constexpr int kMaxNameBytes = 256;
 // How long a writer waits for another process's transaction before giving up.
 constexpr int kBusyTimeoutMs = 10000;
 // A stored or enrolled unit vector must have |v| within this of 1.
@@ -132,49 +128,12 @@ double l2_norm(const float* v, size_t n) {
   return std::sqrt(s);
 }
 
-std::string sha256_hex(const void* data, size_t n) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data, n, md, &len, EVP_sha256(), nullptr) != 1) return {};
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
-}
-
-// Decodes one UTF-8 code point at s[i]; advances i. Returns -1 on anything
-// that is not well-formed UTF-8 (overlongs, surrogates, > U+10FFFF, truncation).
-int32_t next_code_point(std::string_view s, size_t& i) {
-  auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = b(i);
-  int len;
-  int32_t cp;
-  if (c < 0x80) { ++i; return c; }
-  if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
-  else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
-  else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
-  else return -1;
-  if (i + len > s.size()) return -1;
-  for (int k = 1; k < len; ++k) {
-    unsigned char cc = b(i + k);
-    if ((cc & 0xC0) != 0x80) return -1;
-    cp = (cp << 6) | (cc & 0x3F);
-  }
-  if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-      (cp >= 0xD800 && cp <= 0xDFFF))
-    return -1;
-  i += len;
-  return cp;
-}
-
-// Unicode White_Space code points (the ASCII ones other than space are
-// control characters and rejected anyway).
-bool is_unicode_space(int32_t cp) {
-  return cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) ||
-         cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
+// facerec_nfc(text): the NFC form, for name lookups (facerec/names.h).
+void sql_nfc(sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
+  const unsigned char* t = sqlite3_value_text(argv[0]);
+  if (!t) return sqlite3_result_null(ctx);
+  const std::string out = to_nfc(std::string(reinterpret_cast<const char*>(t), static_cast<size_t>(sqlite3_value_bytes(argv[0]))));
+  sqlite3_result_text(ctx, out.data(), static_cast<int>(out.size()), SQLITE_TRANSIENT);
 }
 
 Status check_template(const NewTemplate& t, int dim, size_t index) {
@@ -197,113 +156,7 @@ Status check_template(const NewTemplate& t, int dim, size_t index) {
   return Status::Ok();
 }
 
-Status read_file(const std::string& path, std::string& out) {
-  std::error_code ec;
-  if (!fs::exists(path, ec)) return Status(ErrorCode::kNotFound, path + ": no such file");
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return Status(ErrorCode::kIo, path + ": cannot open for reading");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  if (f.bad()) return Status(ErrorCode::kIo, path + ": read failed");
-  out = ss.str();
-  return Status::Ok();
-}
-
-// Writes via a temporary file and rename(), so a reader never sees half a file.
-Status write_file_atomically(const std::string& path, const std::string& data) {
-  std::string tmp = path + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) return Status(ErrorCode::kIo, tmp + ": cannot open for writing");
-    f.write(data.data(), static_cast<std::streamsize>(data.size()));
-    f.flush();
-    if (!f) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      return Status(ErrorCode::kIo, tmp + ": write failed");
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    return Status(ErrorCode::kIo, path + ": cannot write: " + ec.message());
-  }
-  return Status::Ok();
-}
-
-// Parses one line of face_embdding.txt: floats separated by whitespace and/or
-// a single comma. Empty string on success, else what is wrong.
-std::string parse_legacy_line(std::string_view line, std::vector<float>& out) {
-  out.clear();
-  size_t i = 0;
-  auto skip_ws = [&] {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
-  };
-  skip_ws();
-  if (i == line.size()) return "empty line";
-  while (true) {
-    const char* begin = line.data() + i;
-    const char* end = line.data() + line.size();
-    if (*begin == '+') ++begin;  // Python never writes it, but other tools do
-    float v = 0;
-    auto [ptr, ec] = std::from_chars(begin, end, v);
-    if (ec != std::errc() || ptr == begin)
-      return "value " + std::to_string(out.size() + 1) + " is not a number";
-    if (!std::isfinite(v)) return "value " + std::to_string(out.size() + 1) + " is not finite";
-    out.push_back(v);
-    i = static_cast<size_t>(ptr - line.data());
-    size_t before = i;
-    skip_ws();
-    if (i == line.size()) return {};
-    if (line[i] == ',') {
-      ++i;
-      skip_ws();
-      if (i == line.size()) return "trailing comma";
-    } else if (i == before) {
-      return "unexpected character after value " + std::to_string(out.size());
-    }
-  }
-}
-
-// Strict non-negative decimal index, as written by Python's str(int).
-bool parse_index(const std::string& s, int64_t& out) {
-  if (s.empty() || s.size() > 18) return false;
-  for (char c : s)
-    if (c < '0' || c > '9') return false;
-  if (s.size() > 1 && s[0] == '0') return false;
-  out = std::stoll(s);
-  return true;
-}
-
 }  // namespace
-
-// ---- names ------------------------------------------------------------------------
-
-Status validate_identity_name(const std::string& name) {
-  if (name.empty()) return Status(ErrorCode::kInvalidArgument, "identity name is empty");
-  if (name.size() > static_cast<size_t>(kMaxNameBytes))
-    return Status(ErrorCode::kInvalidArgument, "identity name is " + std::to_string(name.size()) +
-                                                   " bytes; the limit is " + std::to_string(kMaxNameBytes));
-  size_t i = 0;
-  int32_t first = -1, last = -1;
-  while (i < name.size()) {
-    size_t at = i;
-    int32_t cp = next_code_point(name, i);
-    if (cp < 0)
-      return Status(ErrorCode::kInvalidArgument,
-                    "identity name is not valid UTF-8 (byte " + std::to_string(at) + ")");
-    // C0, DEL and C1 controls: invisible, and some (ESC, CSI) drive terminals.
-    if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F))
-      return Status(ErrorCode::kInvalidArgument,
-                    "identity name contains a control character (byte " + std::to_string(at) + ")");
-    if (first < 0) first = cp;
-    last = cp;
-  }
-  if (is_unicode_space(first) || is_unicode_space(last))
-    return Status(ErrorCode::kInvalidArgument, "identity name has leading or trailing whitespace");
-  return Status::Ok();
-}
 
 // ---- Gallery::Impl ------------------------------------------------------------------
 
@@ -318,22 +171,26 @@ struct Gallery::Impl {
     if (db) sqlite3_close_v2(db);
   }
 
-  // Looks up or creates the person inside the caller's transaction.
+  // Looks up or creates the person inside the caller's transaction. `name` is
+  // NFC; a stored name matches if it or its NFC form is equal (names stored
+  // before normalisation may be NFD), the exact one first.
   Result<int64_t> person_id(const std::string& name, bool create) {
-    if (create) {
-      Stmt ins;
-      FACEREC_RETURN_IF_ERROR(
-          prepare(db, path, "INSERT INTO people(name) VALUES(?1) ON CONFLICT(name) DO NOTHING", ins));
-      bind_text(ins.s, 1, name);
-      if (sqlite3_step(ins.s) != SQLITE_DONE) return db_error(db, path, "adding person " + in_quotes(name));
+    for (const char* sql : {"SELECT id FROM people WHERE name = ?1",
+                            "SELECT id FROM people WHERE name GLOB '*[^ -~]*' AND facerec_nfc(name) = ?1 "
+                            "ORDER BY id LIMIT 1"}) {
+      Stmt sel;
+      FACEREC_RETURN_IF_ERROR(prepare(db, path, sql, sel));
+      bind_text(sel.s, 1, name);
+      int rc = sqlite3_step(sel.s);
+      if (rc == SQLITE_ROW) return static_cast<int64_t>(sqlite3_column_int64(sel.s, 0));
+      if (rc != SQLITE_DONE) return db_error(db, path, "looking up " + in_quotes(name));
     }
-    Stmt sel;
-    FACEREC_RETURN_IF_ERROR(prepare(db, path, "SELECT id FROM people WHERE name = ?1", sel));
-    bind_text(sel.s, 1, name);
-    int rc = sqlite3_step(sel.s);
-    if (rc == SQLITE_ROW) return static_cast<int64_t>(sqlite3_column_int64(sel.s, 0));
-    if (rc == SQLITE_DONE) return Status(ErrorCode::kNotFound, "no person named " + in_quotes(name) + " in " + path);
-    return db_error(db, path, "looking up " + in_quotes(name));
+    if (!create) return Status(ErrorCode::kNotFound, "no person named " + in_quotes(name) + " in " + path);
+    Stmt ins;
+    FACEREC_RETURN_IF_ERROR(prepare(db, path, "INSERT INTO people(name) VALUES(?1)", ins));
+    bind_text(ins.s, 1, name);
+    if (sqlite3_step(ins.s) != SQLITE_DONE) return db_error(db, path, "adding person " + in_quotes(name));
+    return static_cast<int64_t>(sqlite3_last_insert_rowid(db));
   }
 
   // Inserts already-validated templates inside the caller's transaction.
@@ -520,6 +377,9 @@ Result<std::unique_ptr<Gallery::Impl>> open_impl(const std::string& path, const 
   sqlite3* db = impl->db;
   sqlite3_extended_result_codes(db, 1);
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  if (sqlite3_create_function(db, "facerec_nfc", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr, &sql_nfc, nullptr,
+                              nullptr) != SQLITE_OK)
+    return db_error(db, path, "registering facerec_nfc");
   // A connection-level setting: it neither reads nor writes the file.
   FACEREC_RETURN_IF_ERROR(exec(db, path, "PRAGMA foreign_keys = ON"));
 
@@ -589,9 +449,9 @@ Gallery::~Gallery() = default;
 
 // ---- writes ---------------------------------------------------------------------------
 
-Result<EnrollOutcome> Gallery::enroll(const std::string& name, const std::vector<NewTemplate>& templates) {
+Result<EnrollOutcome> Gallery::enroll(const std::string& given_name, const std::vector<NewTemplate>& templates) {
   try {
-    FACEREC_RETURN_IF_ERROR(validate_identity_name(name));
+    FACEREC_ASSIGN_OR_RETURN(const std::string name, normalize_identity_name(given_name));
     if (templates.empty())
       return Status(ErrorCode::kInvalidArgument, "nothing to enroll for " + in_quotes(name) + ": no templates");
     // Everything is checked before the transaction starts, so a bad template
@@ -608,41 +468,47 @@ Result<EnrollOutcome> Gallery::enroll(const std::string& name, const std::vector
     FACEREC_RETURN_IF_ERROR(tx.commit());
     return out.value();
   } catch (const std::exception& e) {
-    return Status(ErrorCode::kInternal, "enrolling " + in_quotes(name) + ": " + e.what());
+    return Status(ErrorCode::kInternal, "enrolling " + in_quotes(given_name) + ": " + e.what());
   }
 }
 
-Status Gallery::remove_person(const std::string& name) {
+Status Gallery::remove_person(const std::string& given_name) {
   try {
+    // Not validated: a name stored before today's rules must stay removable.
+    // Every stored form with this NFC goes (facerec/names.h).
+    const std::string name = to_nfc(given_name);
     sqlite3* db = impl_->db;
     Stmt del;
     // One statement is one transaction; the templates go with the person
     // through ON DELETE CASCADE.
-    FACEREC_RETURN_IF_ERROR(prepare(db, impl_->path, "DELETE FROM people WHERE name = ?1", del));
+    FACEREC_RETURN_IF_ERROR(prepare(db, impl_->path, "DELETE FROM people WHERE name = ?1 OR "
+                                    "(name GLOB '*[^ -~]*' AND facerec_nfc(name) = ?1)", del));
     bind_text(del.s, 1, name);
     if (sqlite3_step(del.s) != SQLITE_DONE) return db_error(db, impl_->path, "removing " + in_quotes(name));
     if (sqlite3_changes(db) == 0)
       return Status(ErrorCode::kNotFound, "no person named " + in_quotes(name) + " in " + impl_->path);
     return Status::Ok();
   } catch (const std::exception& e) {
-    return Status(ErrorCode::kInternal, "removing " + in_quotes(name) + ": " + e.what());
+    return Status(ErrorCode::kInternal, "removing " + in_quotes(given_name) + ": " + e.what());
   }
 }
 
-Status Gallery::rename_person(const std::string& from, const std::string& to) {
+Status Gallery::rename_person(const std::string& given_from, const std::string& given_to) {
   try {
-    FACEREC_RETURN_IF_ERROR(validate_identity_name(to));
+    FACEREC_ASSIGN_OR_RETURN(const std::string to, normalize_identity_name(given_to));
+    const std::string from = to_nfc(given_from);
     sqlite3* db = impl_->db;
     Transaction tx(db, impl_->path);
     FACEREC_RETURN_IF_ERROR(tx.begin(true));
     auto pid = impl_->person_id(from, /*create=*/false);
     if (!pid.ok()) return pid.status();
-    if (from == to) return Status::Ok();
     auto other = impl_->person_id(to, /*create=*/false);
-    if (other.ok())
+    // The same person (to == from, or its stored NFD form): the update below
+    // only stores the NFC form.
+    if (other.ok() && other.value() != pid.value())
       return Status(ErrorCode::kInvalidArgument, "cannot rename " + in_quotes(from) + " to " + in_quotes(to) +
                                                      ": a person with that name already exists");
-    if (other.status().code() != ErrorCode::kNotFound) return other.status();
+    if (!other.ok() && other.status().code() != ErrorCode::kNotFound) return other.status();
     Stmt upd;
     FACEREC_RETURN_IF_ERROR(prepare(db, impl_->path, "UPDATE people SET name = ?1 WHERE id = ?2", upd));
     bind_text(upd.s, 1, to);
@@ -650,7 +516,7 @@ Status Gallery::rename_person(const std::string& from, const std::string& to) {
     if (sqlite3_step(upd.s) != SQLITE_DONE) return db_error(db, impl_->path, "renaming " + in_quotes(from));
     return tx.commit();
   } catch (const std::exception& e) {
-    return Status(ErrorCode::kInternal, "renaming " + in_quotes(from) + ": " + e.what());
+    return Status(ErrorCode::kInternal, "renaming " + in_quotes(given_from) + ": " + e.what());
   }
 }
 
@@ -670,7 +536,7 @@ Result<std::vector<PersonInfo>> Gallery::list_people() const {
     while ((rc = sqlite3_step(sel.s)) == SQLITE_ROW) {
       PersonInfo p;
       p.id = sqlite3_column_int64(sel.s, 0);
-      p.name = column_text(sel.s, 1);
+      p.name = to_nfc(column_text(sel.s, 1));
       p.templates = sqlite3_column_int(sel.s, 2);
       out.push_back(std::move(p));
     }
@@ -723,7 +589,7 @@ Result<std::string> Gallery::person_name(int64_t person_id) const {
     FACEREC_RETURN_IF_ERROR(prepare(impl_->db, impl_->path, "SELECT name FROM people WHERE id = ?1", sel));
     sqlite3_bind_int64(sel.s, 1, person_id);
     int rc = sqlite3_step(sel.s);
-    if (rc == SQLITE_ROW) return column_text(sel.s, 0);
+    if (rc == SQLITE_ROW) return to_nfc(column_text(sel.s, 0));
     if (rc == SQLITE_DONE)
       return Status(ErrorCode::kNotFound, "no person with id " + std::to_string(person_id) + " in " + impl_->path);
     return db_error(impl_->db, impl_->path, "looking up person " + std::to_string(person_id));
@@ -734,126 +600,30 @@ Result<std::string> Gallery::person_name(int64_t person_id) const {
 
 // ---- legacy format -----------------------------------------------------------------------
 
-Result<int> Gallery::import_legacy(const std::string& embeddings_txt, const std::string& label_map_json) {
+// Parsing, checks and the duplicate rule live in legacy.cc; here, only the
+// one write transaction.
+Result<LegacyImportReport> Gallery::import_legacy(const std::string& embeddings_txt,
+                                                  const std::string& label_map_json) {
   try {
-    const int dim = impl_->dim;
-    // 1. Parse and check everything before touching the database.
-    std::string text;
-    FACEREC_RETURN_IF_ERROR(read_file(embeddings_txt, text));
-    std::vector<std::vector<float>> raw;
-    {
-      std::vector<std::string_view> lines;
-      std::string_view rest(text);
-      while (!rest.empty()) {
-        size_t nl = rest.find('\n');
-        lines.push_back(rest.substr(0, nl));
-        rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
-      }
-      // Trailing blank lines are an artefact of how the file was written; a
-      // blank line in the middle would shift every later index, so it is an error.
-      while (!lines.empty() && lines.back().find_first_not_of(" \t\r") == std::string_view::npos)
-        lines.pop_back();
-      std::vector<float> v;
-      for (size_t i = 0; i < lines.size(); ++i) {
-        const std::string where = embeddings_txt + " line " + std::to_string(i + 1);
-        std::string err = parse_legacy_line(lines[i], v);
-        if (!err.empty()) return Status(ErrorCode::kDecode, where + ": " + err + "; nothing imported");
-        if (static_cast<int>(v.size()) != dim)
-          return Status(ErrorCode::kMismatch, where + " has " + std::to_string(v.size()) +
-                                                  " values, but the gallery's embedder has dimension " +
-                                                  std::to_string(dim) + "; nothing imported");
-        if (l2_norm(v.data(), v.size()) == 0)
-          return Status(ErrorCode::kDecode, where + " is the zero vector; nothing imported");
-        raw.push_back(v);
-      }
-    }
-
-    std::string json_text;
-    FACEREC_RETURN_IF_ERROR(read_file(label_map_json, json_text));
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(json_text);
-    } catch (const nlohmann::json::exception& e) {
-      return Status(ErrorCode::kDecode, label_map_json + " is not valid JSON: " + e.what() + "; nothing imported");
-    }
-    if (!j.is_object())
-      return Status(ErrorCode::kDecode, label_map_json + " must be a JSON object; nothing imported");
-    const int64_t n = static_cast<int64_t>(raw.size());
-    std::vector<std::string> label(raw.size());
-    auto assign = [&](int64_t idx, const std::string& name) -> Status {
-      if (idx < 0 || idx >= n)
-        return Status(ErrorCode::kDecode, label_map_json + ": index " + std::to_string(idx) + " (for " +
-                                              in_quotes(name) + ") is not a line of " + embeddings_txt + " (" +
-                                              std::to_string(n) + " lines, indices from 0); nothing imported");
-      if (!label[idx].empty())
-        return Status(ErrorCode::kDecode, label_map_json + ": line " + std::to_string(idx + 1) +
-                                              " is labelled twice; nothing imported");
-      Status s = validate_identity_name(name);
-      if (!s.ok())
-        return Status(ErrorCode::kInvalidArgument,
-                      label_map_json + ": bad name " + in_quotes(name) + ": " + s.message() + "; nothing imported");
-      label[idx] = name;
-      return Status::Ok();
-    };
-    bool by_index = false, by_name = false;
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      int64_t idx;
-      if (it.value().is_array()) by_name = true;
-      else by_index = true;
-      if (by_index && by_name)
-        return Status(ErrorCode::kDecode, label_map_json + " mixes the two layouts (\"index\": \"name\" and "
-                                                           "\"name\": [indices]); nothing imported");
-      if (it.value().is_string() && parse_index(it.key(), idx)) {
-        // {"0": "Alice"}: line index -> name.
-        FACEREC_RETURN_IF_ERROR(assign(idx, it.value().get<std::string>()));
-      } else if (it.value().is_array()) {
-        // {"Alice": [0, 2]}: name -> line indices.
-        for (const auto& e : it.value()) {
-          if (!e.is_number_integer())
-            return Status(ErrorCode::kDecode, label_map_json + ": the indices for " + in_quotes(it.key()) +
-                                                  " must be integers; nothing imported");
-          FACEREC_RETURN_IF_ERROR(assign(e.get<int64_t>(), it.key()));
-        }
-      } else {
-        return Status(ErrorCode::kDecode, label_map_json + ": entry " + in_quotes(it.key()) +
-                                              " is neither \"index\": \"name\" nor \"name\": [indices]; "
-                                              "nothing imported");
-      }
-    }
-    for (size_t i = 0; i < label.size(); ++i)
-      if (label[i].empty())
-        return Status(ErrorCode::kDecode, embeddings_txt + " line " + std::to_string(i + 1) + " has no label in " +
-                                              label_map_json + "; nothing imported");
-
-    // 2. Group by person (in line order) and write everything in one transaction.
-    std::map<std::string, std::vector<NewTemplate>> by_person;
-    for (size_t i = 0; i < raw.size(); ++i) {
-      const std::vector<float>& v = raw[i];
-      NewTemplate t;
-      double norm = l2_norm(v.data(), v.size());
-      t.unit.resize(v.size());
-      for (size_t k = 0; k < v.size(); ++k) t.unit[k] = static_cast<float>(v[k] / norm);
-      t.norm = static_cast<float>(norm);
-      t.source = embeddings_txt + ":" + std::to_string(i + 1);
-      // No image is known, so the duplicate key is the vector itself: importing
-      // the same file twice adds nothing the second time.
-      std::string key = "facerec-legacy-v1:";
-      key.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
-      t.source_sha256 = sha256_hex(key.data(), key.size());
-      by_person[label[i]].push_back(std::move(t));
-    }
+    FACEREC_ASSIGN_OR_RETURN(legacy::Parsed parsed, legacy::read_and_parse(embeddings_txt, label_map_json, impl_->dim));
+    LegacyImportReport report;
+    report.layout = parsed.layout;
+    report.notes = std::move(parsed.notes);
     Transaction tx(impl_->db, impl_->path);
     FACEREC_RETURN_IF_ERROR(tx.begin(true));
-    int added = 0;
+    auto stored = templates();
+    if (!stored.ok()) return stored.status();
+    auto by_person = legacy::drop_stored_vectors(parsed.entries, *stored, impl_->dim, report.already_present);
     for (const auto& [name, ts] : by_person) {
       auto pid = impl_->person_id(name, /*create=*/true);
       if (!pid.ok()) return pid.status();
       auto out = impl_->insert_templates(pid.value(), ts);
       if (!out.ok()) return out.status();
-      added += out->added;
+      report.added += out->added;
+      report.already_present += out->duplicates;
     }
     FACEREC_RETURN_IF_ERROR(tx.commit());
-    return added;
+    return report;
   } catch (const std::exception& e) {
     return Status(ErrorCode::kInternal, "importing " + embeddings_txt + ": " + e.what());
   }
@@ -871,32 +641,11 @@ Status Gallery::export_legacy(const std::string& embeddings_txt, const std::stri
     FACEREC_RETURN_IF_ERROR(tx.commit());
     std::map<int64_t, std::string> names;
     for (const PersonInfo& p : people.value()) names[p.id] = p.name;
-
-    std::string text;
-    // ordered_json keeps "0", "1", ..., "10" in line order rather than string order.
-    nlohmann::ordered_json labels = nlohmann::ordered_json::object();
-    char buf[64];
-    for (size_t i = 0; i < ts->size(); ++i) {
-      const StoredTemplate& t = (*ts)[i];
-      auto it = names.find(t.person_id);
-      if (it == names.end())
-        return Status(ErrorCode::kDatabase, "gallery " + impl_->path + ": template " + std::to_string(t.id) +
-                                                " belongs to no person (corrupt)");
-      // The legacy file held raw network outputs: write unit * norm so a
-      // re-import restores both. A zero norm (unknown) writes the unit vector.
-      const float scale = t.norm > 0 ? t.norm : 1.f;
-      for (size_t k = 0; k < t.unit.size(); ++k) {
-        // Shortest text that reads back as the same float.
-        auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, t.unit[k] * scale);
-        FACEREC_ASSERT(ec == std::errc());
-        if (k) text += ' ';
-        text.append(buf, ptr);
-      }
-      text += '\n';
-      labels[std::to_string(i)] = it->second;
-    }
-    FACEREC_RETURN_IF_ERROR(write_file_atomically(embeddings_txt, text));
-    return write_file_atomically(label_map_json, labels.dump(2, ' ', /*ensure_ascii=*/false) + "\n");
+    std::string text, labels;
+    Status s = legacy::format(*ts, names, text, labels);
+    if (!s.ok()) return Status(s.code(), "gallery " + impl_->path + ": " + s.message());
+    FACEREC_RETURN_IF_ERROR(legacy::write_file_atomically(embeddings_txt, text));
+    return legacy::write_file_atomically(label_map_json, labels);
   } catch (const std::exception& e) {
     return Status(ErrorCode::kInternal, "exporting to " + embeddings_txt + ": " + e.what());
   }
