@@ -239,7 +239,14 @@ Result<ModelSpec> Manifest::resolve(const std::string& what, ModelTask task) con
     family = what.substr(0, colon);
     path = what.substr(colon + 1);
   }
-  if (!fs::is_regular_file(path))
+  std::error_code ec;
+  const auto st = fs::status(path, ec);
+  if (fs::exists(st) && !fs::is_regular_file(st))
+    return Status(ErrorCode::kInvalidArgument, "model path " + path + " is " +
+                                                   (fs::is_directory(st) ? "a directory" : fs::is_character_file(st) ? "a character device"
+                                                    : fs::is_fifo(st) ? "a FIFO" : "not a regular file") +
+                                                   ", not an ONNX model file");
+  if (!fs::is_regular_file(st))
     return Status(ErrorCode::kNotFound, "'" + what + "' is neither a model id in the manifest nor an existing file");
   auto sha = sha256_file(path);
   if (!sha.ok()) return sha.status();
