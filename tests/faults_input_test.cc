@@ -104,6 +104,8 @@ TEST(FaultsInput, EnrolSummaryListsEverythingIgnoredAndALinkedFolderOnce) {
   write(people / "loose.jpg", "not in a person folder");       // a file loose in the root
   fs::create_symlink(root / "gone", people / "Broken");        // broken symlink
   fs::create_directory_symlink(people / "Madonna", people / "Madonna again");  // the same folder twice
+  fs::create_directory_symlink(root / "elsewhere", people / "Madonna" / "linked");  // a link to a folder inside one
+  fs::create_directories(root / "elsewhere");
   const std::string db = (root / "g.db").string();
   auto r = run_cli({"enroll", people.string(), "--db", db});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -113,6 +115,8 @@ TEST(FaultsInput, EnrolSummaryListsEverythingIgnoredAndALinkedFolderOnce) {
   EXPECT_TRUE(has(r.out, "ignored loose.jpg: a file outside any person folder")) << r.out;
   EXPECT_TRUE(has(r.out, "ignored Broken: broken symlink")) << r.out;
   EXPECT_TRUE(has(r.out, "ignored Madonna again: a symlink to 'Madonna', enrolled once")) << r.out;
+  EXPECT_TRUE(has(r.err, "Madonna/linked: a directory (links to folders are not followed)")) << r.err;
+  EXPECT_TRUE(has(r.out, "1 skipped")) << r.out;
   auto list = run_cli({"gallery", "list", "--db", db, "--json"});
   EXPECT_EQ(testing::json_lines(list.out).size(), 1u) << list.out;
 }

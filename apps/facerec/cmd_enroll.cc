@@ -130,7 +130,8 @@ int run_enroll(const EnrollArgs& a) {
   opt.aligned = a.aligned;
   opt.min_quality = a.min_quality;
   opt.cancel = &g_interrupted;
-  const auto rel = [&](const std::string& p) { return printable(fs::relative(p, a.dir).string()); };
+  // Lexical: a symlink is shown where it is, not where it points.
+  const auto rel = [&](const std::string& p) { return printable(fs::path(p).lexically_relative(a.dir).string()); };
   for (const auto& [person, images] : work) {
     if (g_interrupted) break;
     if (Status v = validate_identity_name(person); !v.ok()) {

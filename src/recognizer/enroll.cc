@@ -6,6 +6,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include <cmath>
+#include <filesystem>
 #include <cstdio>
 
 #include "facerec/align.h"
@@ -108,6 +109,15 @@ Result<EnrollReport> FaceRecognizer::enroll(const std::string& given_name, const
       if (in.bytes) {
         sha = sha256_hex_of(*in.bytes);
       } else {
+        // Named by type before hashing (hashing a folder says only "error reading").
+        std::error_code ec;
+        const auto st = std::filesystem::status(in.source, ec);
+        if (std::filesystem::exists(st) && !std::filesystem::is_regular_file(st)) {
+          skip(EnrollSkip::kImage, Status(ErrorCode::kInvalidArgument,
+                                          in.source + ": " + (std::filesystem::is_directory(st) ? "a directory (links to folders are not followed)"
+                                                                                                 : "not a regular file (a device, FIFO or socket)")));
+          continue;
+        }
         auto h = sha256_file(in.source);
         if (!h.ok()) { skip(EnrollSkip::kUnreadable, h.status()); continue; }
         sha = std::move(h).value();
