@@ -17,6 +17,7 @@ struct EnrollArgs {
   CommonOptions o;
   std::string dir;
   bool aligned = false;
+  bool no_face_check = false;
   std::optional<float> min_quality;
 };
 
@@ -128,6 +129,7 @@ int run_enroll(const EnrollArgs& a) {
   int people_enrolled = 0, added = 0, duplicates = 0, skipped = 0;
   EnrollOptions opt;
   opt.aligned = a.aligned;
+  opt.skip_face_check = a.no_face_check;
   opt.min_quality = a.min_quality;
   opt.cancel = &g_interrupted;
   // Lexical: a symlink is shown where it is, not where it points.
@@ -200,7 +202,9 @@ void register_enroll(CLI::App& app, std::function<void(int)> set_rc) {
   static EnrollArgs a;
   auto* cmd = app.add_subcommand("enroll", "enrol a folder-per-person tree of photos (or aligned crops) into the gallery");
   cmd->add_option("dir", a.dir, "folder with one sub-folder per person")->required();
-  cmd->add_flag("--aligned", a.aligned, "the images are already aligned 112x112 crops (skip detection)");
+  cmd->add_flag("--aligned", a.aligned, "the images are already aligned 112x112 crops (skip alignment; each must still hold an aligned face)");
+  cmd->add_flag("--no-face-check", a.no_face_check,
+                "with --aligned: do not check that each crop holds an ArcFace-aligned face (crops aligned another way)");
   cmd->add_option("--min-quality", a.min_quality, "refuse faces whose quality is below this");
   add_model_options(*cmd, a.o);
   add_db_option(*cmd, a.o);

@@ -172,7 +172,14 @@ struct EnrollInput {
 };
 
 struct EnrollOptions {
-  bool aligned = false;  // inputs are aligned square crops: no detection
+  // Inputs are crops of the embedder's input size, aligned on the ArcFace
+  // template: no alignment. Each must still hold a face there (detected on
+  // the padded crop, landmarks within 12 px of the template at 112x112), or
+  // it is skipped: a blank or noise crop would otherwise be a template.
+  bool aligned = false;
+  // With `aligned`: skip that face check, for crops aligned another way
+  // (e.g. a custom embedder's training crops). Nothing then stops a blank.
+  bool skip_face_check = false;
   std::optional<float> min_quality;  // refuse faces below this quality
   const std::atomic<bool>* cancel = nullptr;  // set -> kCancelled, nothing written for this person
 };

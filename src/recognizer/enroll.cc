@@ -136,9 +136,12 @@ Result<EnrollReport> FaceRecognizer::enroll(const std::string& given_name, const
                           " crops aligned to the ArcFace template (without --aligned, photos are detected and aligned)"));
           continue;
         }
-        auto face = find_aligned_face(*impl.analyzer, impl.config.detection, *img, size);
-        if (!face.ok()) { skip(face.status().code() == ErrorCode::kNoFace ? EnrollSkip::kImage : EnrollSkip::kNotAligned, face.status()); continue; }
-        p.face.score = face->score;
+        p.face.score = 1.f;
+        if (!options.skip_face_check) {
+          auto face = find_aligned_face(*impl.analyzer, impl.config.detection, *img, size);
+          if (!face.ok()) { skip(face.status().code() == ErrorCode::kNoFace ? EnrollSkip::kImage : EnrollSkip::kNotAligned, face.status()); continue; }
+          p.face.score = face->score;
+        }
         p.crop = std::move(img).value();
       } else {
         auto faces = impl.analyzer->detect(*img, impl.config.detection);
