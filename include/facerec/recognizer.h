@@ -99,7 +99,10 @@ struct ConfigLayer {
   std::optional<std::string> detect_policy;  // "none", "default" or "key=value,..." (parse_detect_policy)
 };
 // kNotFound for a missing file, kInvalidArgument (naming the file and the
-// key) for malformed JSON or a value of the wrong type.
+// key) for malformed JSON, a directory or device, a value of the wrong type
+// or out of range, or an unknown key ("did you mean ...?" for a near miss).
+// The keys, their types and ranges are one table, kConfigKeys in
+// src/recognizer/config.cc: a new key is a new row there.
 Result<ConfigLayer> load_config_file(const std::string& path);
 // `top` wins field by field.
 ConfigLayer overlay(const ConfigLayer& top, const ConfigLayer& below);
