@@ -19,13 +19,13 @@ ort_args=()
 [ -n "${FACEREC_ORT_ROOT:-}" ] && ort_args=(-DFACEREC_ORT_ROOT="$FACEREC_ORT_ROOT")
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFACEREC_FUZZ=ON \
   -DFACEREC_BUILD_TESTS=OFF -DFACEREC_BUILD_BENCH=OFF -DFACEREC_PYTHON=OFF "${ort_args[@]}" >/dev/null
-harnesses=(image legacy_import manifest gallery_open)
+harnesses=(image legacy_import manifest gallery_open config)
 cmake --build "$build" -j"${JOBS:-2}" --target "${harnesses[@]/#/fuzz_}"
 
 # --- seed corpora, made fresh ---------------------------------------------------
 seeds="$build/seeds"
 rm -rf "$seeds"
-mkdir -p "$seeds"/{image,legacy_import,manifest,gallery_open} "$build/crashes"
+mkdir -p "$seeds"/{image,legacy_import,manifest,gallery_open,config} "$build/crashes"
 if [ -d "$shared/data" ]; then
   # A few real photos, small, in every format facerec reads (and some it refuses).
   photo="$shared/data/celeb5/train/Madonna/$(ls "$shared/data/celeb5/train/Madonna" | head -1)"
@@ -42,12 +42,19 @@ if [ -d "$shared/data" ]; then
       > "$seeds/legacy_import/seed$n"
   done
   { head -n 2 "$shared/data/seed/face_embdding.txt"; printf '\xff{"Alice": [0, 1]}'; } > "$seeds/legacy_import/by_name"
+  # The real file with no label map (label_<n>), and its vectors without labels.
+  head -n 4 "$shared/data/seed/face_embdding.txt" > "$seeds/legacy_import/no_label_map"
+  { head -n 3 "$shared/data/seed/face_embdding.txt" | cut -d' ' -f2-; printf '\xff{"0": "A", "1": "B", "2": "A"}'; } \
+    > "$seeds/legacy_import/vectors_only"
 else
   echo "!!!!! fuzz: ../shared is ABSENT: seeds are synthetic only !!!!!" >&2
   printf '\xff\xd8\xff\xe0\x00\x10JFIF\x00' > "$seeds/image/min.jpg"
   printf '0.1 0.2 0.3 0.4\n\xff{"0": "A"}' > "$seeds/legacy_import/min"
 fi
 cp models/manifest.json "$seeds/manifest/manifest.json"
+# Config files: every key of the schema, and the faults of issue 11 (19).
+printf '{"manifest": "m.json", "detector": "fr_detect", "embedder": "fr_feature", "db": "g.db", "threads": 2, "threshold": 0.4, "fpir": 0.01, "score_threshold": 0.5, "nms_threshold": 0.4, "max_pixels": 40000000, "detect_policy": "default"}' > "$seeds/config/all.json"
+printf '{"threshold": true, "threads": 2.7, "treshold": 0.3}' > "$seeds/config/faults.json"
 printf '{"models": []}' > "$seeds/manifest/empty.json"
 # A real gallery, written by the import harness's own code path.
 if [ -x build/facerec ] && [ -d "$shared/data/seed" ]; then

@@ -193,7 +193,9 @@ std::vector<std::string> collect_images(const std::vector<std::string>& paths) {
         // loader reads the format from the bytes and reports what it cannot
         // read (a .HEIC, a .txt, a FIFO, a broken link) by name. Nothing is
         // dropped silently.
-        if (!it->is_directory(ec)) found.push_back(it->path().string());
+        // A symlink to a folder is not followed (no loops, no second copy):
+        // it is kept too, so the loader reports it ("a directory") by name.
+        if (std::error_code e2; !it->is_directory(ec) || it->is_symlink(e2)) found.push_back(it->path().string());
       std::sort(found.begin(), found.end());
       out.insert(out.end(), found.begin(), found.end());
     } else {

@@ -17,6 +17,7 @@ struct EnrollArgs {
   CommonOptions o;
   std::string dir;
   bool aligned = false;
+  bool no_face_check = false;
   std::optional<float> min_quality;
 };
 
@@ -69,17 +70,57 @@ int run_enroll(const EnrollArgs& a) {
 
   std::vector<std::pair<std::string, std::vector<std::string>>> work;
   size_t total = 0;
-  std::vector<fs::path> dirs;
-  for (const auto& e : fs::directory_iterator(a.dir, ec))
-    if (e.is_directory()) dirs.push_back(e.path());
-  std::sort(dirs.begin(), dirs.end());
-  for (const auto& d : dirs) {
-    auto imgs = collect_images({d.string()});
-    total += imgs.size();
-    work.emplace_back(d.filename().string(), std::move(imgs));
+  // Everything in the root that is not enrolled is listed in the summary,
+  // with why: nothing is ignored silently.
+  std::vector<std::pair<std::string, std::string>> ignored;  // (path relative to dir, reason)
+  {
+    std::vector<fs::directory_entry> entries;
+    for (auto it = fs::directory_iterator(a.dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+      entries.push_back(*it);
+    // Real folders before links, each by name, so a folder reached twice (a
+    // symlink to it) is enrolled once, under its own name.
+    std::sort(entries.begin(), entries.end(), [](const fs::directory_entry& x, const fs::directory_entry& y) {
+      std::error_code e1, e2;
+      const bool lx = x.is_symlink(e1), ly = y.is_symlink(e2);
+      return lx != ly ? ly : x.path() < y.path();
+    });
+    std::map<fs::path, std::string> seen;  // canonical folder -> person
+    for (const auto& e : entries) {
+      const std::string name = e.path().filename().string();
+      std::error_code e1;
+      const bool link = e.is_symlink(e1);
+      if (!e.exists(e1)) {
+        ignored.emplace_back(name, "broken symlink");
+        continue;
+      }
+      if (!e.is_directory(e1)) {
+        ignored.emplace_back(name, e.is_regular_file(e1) ? "a file outside any person folder (expected <dir>/<Person>/<images>)"
+                                                         : "not a folder or a file (device, FIFO or socket)");
+        continue;
+      }
+      const fs::path canon = fs::canonical(e.path(), e1);
+      if (auto it = seen.find(canon); !e1 && it != seen.end()) {
+        ignored.emplace_back(name, std::string(link ? "a symlink to" : "the same folder as") + " '" + it->second +
+                                       "', enrolled once under that name");
+        continue;
+      }
+      if (!e1) seen[canon] = name;
+      auto imgs = collect_images({e.path().string()});
+      if (imgs.empty()) {
+        ignored.emplace_back(name, "empty person folder");
+        continue;
+      }
+      total += imgs.size();
+      work.emplace_back(name, std::move(imgs));
+    }
+    std::sort(work.begin(), work.end());
   }
+  auto print_ignored = [&] {
+    for (const auto& [path, why] : ignored) std::cout << "ignored " << printable(path) << ": " << why << "\n";
+  };
   if (work.empty()) {
-    std::cerr << "facerec enroll: no person folders in " << a.dir << " (expected <dir>/<Person>/<images>)\n";
+    print_ignored();
+    std::cerr << "facerec enroll: no person folders with files in " << a.dir << " (expected <dir>/<Person>/<images>)\n";
     return kExitError;
   }
 
@@ -88,9 +129,11 @@ int run_enroll(const EnrollArgs& a) {
   int people_enrolled = 0, added = 0, duplicates = 0, skipped = 0;
   EnrollOptions opt;
   opt.aligned = a.aligned;
+  opt.skip_face_check = a.no_face_check;
   opt.min_quality = a.min_quality;
   opt.cancel = &g_interrupted;
-  const auto rel = [&](const std::string& p) { return printable(fs::relative(p, a.dir).string()); };
+  // Lexical: a symlink is shown where it is, not where it points.
+  const auto rel = [&](const std::string& p) { return printable(fs::path(p).lexically_relative(a.dir).string()); };
   for (const auto& [person, images] : work) {
     if (g_interrupted) break;
     if (Status v = validate_identity_name(person); !v.ok()) {
@@ -106,6 +149,9 @@ int run_enroll(const EnrollArgs& a) {
     auto r = rec.enroll(person, inputs, opt);
     if (!r.ok() && r.status().code() == ErrorCode::kCancelled) break;
     if (!r.ok()) { std::cerr << "facerec enroll: " << r.status().to_string() << "\n"; return kExitError; }
+    for (const auto& other : r->differs_only_by_case)
+      progress.line("warning " + printable(r->name) + " and " + printable(other) +
+                    " differ only by case: they are two people; if they are one person, keep one name (facerec gallery remove)");
     for (const auto& item : r->items) {
       progress.step(person + "/" + fs::path(item.source).filename().string());
       if (item.state == EnrollState::kSkipped) {
@@ -137,7 +183,9 @@ int run_enroll(const EnrollArgs& a) {
     for (const auto& [reason, n] : skip_reasons) { std::cout << (first ? "" : ", ") << reason << ": " << n; first = false; }
     std::cout << ")";
   }
+  if (!ignored.empty()) std::cout << "; " << ignored.size() << " ignored";
   std::cout << "\n";
+  print_ignored();
   if (duplicate_warnings)
     std::cout << "warning: " << duplicate_warnings << " enrolled face(s) duplicate another person's (same photo or same face); "
               << "list them with: facerec gallery duplicates --db " << ctx->db << "\n";
@@ -154,7 +202,9 @@ void register_enroll(CLI::App& app, std::function<void(int)> set_rc) {
   static EnrollArgs a;
   auto* cmd = app.add_subcommand("enroll", "enrol a folder-per-person tree of photos (or aligned crops) into the gallery");
   cmd->add_option("dir", a.dir, "folder with one sub-folder per person")->required();
-  cmd->add_flag("--aligned", a.aligned, "the images are already aligned 112x112 crops (skip detection)");
+  cmd->add_flag("--aligned", a.aligned, "the images are already aligned 112x112 crops (skip alignment; each must still hold an aligned face)");
+  cmd->add_flag("--no-face-check", a.no_face_check,
+                "with --aligned: do not check that each crop holds an ArcFace-aligned face (crops aligned another way)");
   cmd->add_option("--min-quality", a.min_quality, "refuse faces whose quality is below this");
   add_model_options(*cmd, a.o);
   add_db_option(*cmd, a.o);

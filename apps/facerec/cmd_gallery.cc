@@ -39,7 +39,7 @@ int list_duplicates(const GalleryArgs& a) {
     threshold = *a.threshold;
     why = "--threshold";
   } else {
-    auto man = Manifest::load(a.manifest.empty() ? Manifest::default_path() : a.manifest);
+    auto man = a.manifest.empty() ? Manifest::load_default() : Manifest::load(a.manifest);  // imported models too
     if (!man.ok()) return fail("duplicates", man.status());
     const ModelSpec* m = man->find((*g)->embedder().model_id);
     if (!m || m->match_threshold <= 0.f)
@@ -117,11 +117,12 @@ void register_gallery(CLI::App& app, std::function<void(int)> set_rc) {
 
   auto* imp = cmd->add_subcommand("import", "import the original design's face_embdding.txt + label_map.json");
   imp->add_option("embeddings", a.embeddings_txt, "face_embdding.txt")->required();
-  imp->add_option("label_map", a.label_map, "label_map.json")->required();
+  imp->add_option("label_map", a.label_map,
+                  "label_map.json (default: the one beside face_embdding.txt; without one, people are named label_<n>)");
   imp->add_option("--embedder", a.embedder, "manifest id of the embedder that produced the vectors")->required();
   imp->add_option("--manifest", a.manifest, "model manifest");
   imp->callback([set_rc] {
-    auto man = Manifest::load(a.manifest.empty() ? Manifest::default_path() : a.manifest);
+    auto man = a.manifest.empty() ? Manifest::load_default() : Manifest::load(a.manifest);  // imported models too
     if (!man.ok()) return set_rc(fail("import", man.status()));
     const ModelSpec* m = man->find(a.embedder);
     if (!m || m->task != ModelTask::kEmbedder)
@@ -131,9 +132,11 @@ void register_gallery(CLI::App& app, std::function<void(int)> set_rc) {
                                                       a.embedder + "' does not state its output dimension")));
     auto g = Gallery::open(a.db, {m->id, m->sha256, dim});
     if (!g.ok()) return set_rc(fail("import", g.status()));
-    auto n = (*g)->import_legacy(a.embeddings_txt, a.label_map);
-    if (!n.ok()) return set_rc(fail("import", n.status()));
-    std::cout << "imported " << *n << " templates into " << redact_uri(a.db) << "\n";
+    auto r = (*g)->import_legacy(a.embeddings_txt, a.label_map);
+    if (!r.ok()) return set_rc(fail("import", r.status()));
+    for (const auto& note : r->notes) std::cerr << "note: " << printable(note) << "\n";
+    std::cout << "imported " << r->added << " templates into " << redact_uri(a.db) << " (" << r->layout << " layout; "
+              << r->already_present << " already present)\n";
     set_rc(kExitOk);
   });
 

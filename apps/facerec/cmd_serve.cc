@@ -240,7 +240,7 @@ class Service {
         return send_error(res, 400, "bad_request", "expected a JSON body {\"name\": \"new name\"}");
       }
       if (Status s = rec_.rename(name, to); !s.ok()) return send_status(res, s);
-      send_json(res, 200, {{"name", to}, {"previous", name}});
+      send_json(res, 200, {{"name", to_nfc(to)}, {"previous", name}});  // as stored: NFC
     });
     svr.Get("/v1/health", [this](const httplib::Request&, httplib::Response& res) {
       const GallerySyncStatus g = rec_.gallery_sync_status();
@@ -336,7 +336,7 @@ class Service {
     if (item.state == EnrollState::kSkipped) return send_status(res, item.status);
     if (item.state == EnrollState::kDuplicate)
       return send_error(res, 409, "conflict", "this image is already enrolled for '" + name + "'");
-    send_json(res, 201, {{"name", name}, {"template_id", item.template_id}, {"quality", item.quality},
+    send_json(res, 201, {{"name", r->name}, {"template_id", item.template_id}, {"quality", item.quality},
                          {"faces", item.faces_found}});
   }
 

@@ -8,10 +8,15 @@
 //   all, never half-written. The database runs in WAL mode with full sync.
 // - The gallery records the embedder (model id, sha256, dimension) it was
 //   built with; opening it with another embedder is kMismatch.
-// - Identity names are stored as given (spaces, unicode, '/', '..' are fine)
-//   and never used as file names by the gallery. validate_identity_name()
-//   rejects only what cannot be a name: empty, control characters (C0, DEL,
-//   C1), invalid UTF-8, over 256 bytes, leading or trailing whitespace.
+// - Identity names are stored in NFC, otherwise as given (spaces, unicode,
+//   '/', '..' are fine), and never used as file names by the gallery.
+//   validate_identity_name() (facerec/names.h) rejects only what cannot be a
+//   name. Every call taking a name normalises it to NFC; lookups (remove,
+//   rename, enrolling into an existing person) also match stored names whose
+//   NFC form is equal, and list_people()/person_name() return NFC. So a
+//   gallery written before normalisation, holding "José" in NFD, still works;
+//   if it holds the name in both forms, both list as one NFC name and
+//   remove_person() removes both.
 // Thread safety: one Gallery per thread; the database serialises writers
 // between processes.
 #pragma once
@@ -22,6 +27,7 @@
 #include <vector>
 
 #include "facerec/gallery_store.h"
+#include "facerec/names.h"
 #include "facerec/status.h"
 
 namespace facerec {
@@ -64,7 +70,15 @@ struct EnrollOutcome {
   std::vector<int64_t> template_ids;
 };
 
-Status validate_identity_name(const std::string& name);
+// What Gallery::import_legacy did.
+struct LegacyImportReport {
+  int added = 0;
+  // Lines whose vector is already stored (within 1e-5 per value of the unit
+  // vector, under any name) or repeats an earlier line: not added.
+  int already_present = 0;
+  std::string layout;               // "labelled" (<label> v1..vD) or "vectors" (v1..vD)
+  std::vector<std::string> notes;   // e.g. names made up as label_<n> (no label map)
+};
 
 class Gallery {
  public:
@@ -102,15 +116,28 @@ class Gallery {
   Status rename_person(const std::string& from, const std::string& to);  // kInvalidArgument if `to` exists
   Result<std::string> person_name(int64_t person_id) const;
 
-  // The original design's format: face_embdding.txt (one vector per line,
-  // whitespace- or comma-separated floats, possibly unnormalised: the unit
-  // vector and raw norm are stored) and label_map.json (either
-  // {"0": "name", ...} by line index or {"name": [line indices]}). Import is
-  // one transaction: a malformed line (kDecode) or a line of another dimension
-  // (kMismatch) imports nothing, and the error names the line. Re-importing
-  // the same vectors adds nothing. Returns the number of templates added.
+  // The original design's format. face_embdding.txt holds one vector per
+  // line (whitespace- or comma-separated floats, possibly unnormalised: the
+  // unit vector and raw norm are stored), in one of two layouts told apart by
+  // the count of values, D being the gallery embedder's dimension:
+  //   D + 1, the first a non-negative integer: "<label> v1 .. vD" (what the
+  //     original writes); label_map.json maps "<label>" to a name;
+  //   D: the vector only; label_map.json maps the 0-based line index.
+  // label_map.json is {"key": "name", ...} or {"name": [keys]}. Empty
+  // label_map_json: label_map.json beside the embeddings file if there is
+  // one, else (labelled layout only) people are named label_<n>; the notes
+  // say which. Names are validated and NFC-normalised.
+  // Refused, naming the line and the reason, with nothing imported: a
+  // malformed or non-finite value (kDecode), a line of another count
+  // (kMismatch), mixed layouts, a zero vector or one whose norm overflows
+  // float32, a duplicated JSON key, an index or label that is out of range
+  // (reported in full, up to 2^64-1), a line without a name, a bad name
+  // (kInvalidArgument), an embeddings file that is not a regular file or is
+  // over 1 GiB (kTooLarge; label map: 64 MiB). One transaction.
+  // Duplicates are judged on the vector itself (see LegacyImportReport), so
+  // re-importing a file, or importing a gallery's own export, adds nothing.
   // Export writes unit * norm per line and the {"index": "name"} layout.
-  Result<int> import_legacy(const std::string& embeddings_txt, const std::string& label_map_json);
+  Result<LegacyImportReport> import_legacy(const std::string& embeddings_txt, const std::string& label_map_json);
   Status export_legacy(const std::string& embeddings_txt, const std::string& label_map_json) const;
 
   // Every template with the given ids (absent ids are skipped), by id.

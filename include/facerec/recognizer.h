@@ -105,7 +105,10 @@ struct ConfigLayer {
   std::optional<std::string> detect_policy;  // "none", "default" or "key=value,..." (parse_detect_policy)
 };
 // kNotFound for a missing file, kInvalidArgument (naming the file and the
-// key) for malformed JSON or a value of the wrong type.
+// key) for malformed JSON, a directory or device, a value of the wrong type
+// or out of range, or an unknown key ("did you mean ...?" for a near miss).
+// The keys, their types and ranges are one table, kConfigKeys in
+// src/recognizer/config.cc: a new key is a new row there.
 Result<ConfigLayer> load_config_file(const std::string& path);
 // `top` wins field by field.
 ConfigLayer overlay(const ConfigLayer& top, const ConfigLayer& below);
@@ -178,7 +181,14 @@ struct EnrollInput {
 };
 
 struct EnrollOptions {
-  bool aligned = false;  // inputs are aligned square crops: no detection
+  // Inputs are crops of the embedder's input size, aligned on the ArcFace
+  // template: no alignment. Each must still hold a face there (detected on
+  // the padded crop, landmarks within 12 px of the template at 112x112), or
+  // it is skipped: a blank or noise crop would otherwise be a template.
+  bool aligned = false;
+  // With `aligned`: skip that face check, for crops aligned another way
+  // (e.g. a custom embedder's training crops). Nothing then stops a blank.
+  bool skip_face_check = false;
   std::optional<float> min_quality;  // refuse faces below this quality
   const std::atomic<bool>* cancel = nullptr;  // set -> kCancelled, nothing written for this person
 };
@@ -188,7 +198,7 @@ enum class EnrollSkip {
   kNone,
   kUnreadable,   // the file could not be read (hashing it failed)
   kImage,        // load/decode/detect failed: `status` says why (kDecode, kTooLarge, kNoFace, ...)
-  kNotAligned,   // --aligned but not a square crop
+  kNotAligned,   // --aligned but not a size x size crop, or a face far from the ArcFace template (an aligned crop with no face is kImage, kNoFace)
   kLowQuality,   // below min_quality
 };
 
@@ -208,7 +218,11 @@ struct EnrollItem {
 };
 
 struct EnrollReport {
-  std::string name;
+  std::string name;  // as stored: NFC (facerec/names.h)
+  // People already in the gallery whose names differ from this one only by
+  // case ("anne" vs "Anne"): two people as far as facerec is concerned, but
+  // often one person typed twice. A warning; enrolment goes ahead.
+  std::vector<std::string> differs_only_by_case;
   std::vector<EnrollItem> items;  // one per input, in order
   int added = 0, duplicates = 0, skipped = 0;
 };

@@ -619,12 +619,13 @@ TEST(Legacy, ImportsIndexToNameLayout) {
   Legacy l = write_legacy(dir, legacy_txt(), R"({"0": "Alice", "1": "Bob", "2": "Alice"})");
   auto n = g->import_legacy(l.txt, l.json);
   ASSERT_TRUE(n.ok()) << n.status().to_string();
-  EXPECT_EQ(n.value(), 3);
+  EXPECT_EQ(n->added, 3);
   expect_legacy_people(*g);
   // Importing the same files again adds nothing.
   auto again = g->import_legacy(l.txt, l.json);
   ASSERT_TRUE(again.ok());
-  EXPECT_EQ(again.value(), 0);
+  EXPECT_EQ(again->added, 0);
+  EXPECT_EQ(again->already_present, 3);
   EXPECT_EQ(g->templates()->size(), 3u);
 }
 
@@ -635,7 +636,7 @@ TEST(Legacy, ImportsNameToIndicesLayout) {
   Legacy l = write_legacy(dir, legacy_txt(), R"({"Alice": [0, 2], "Bob": [1]})");
   auto n = g->import_legacy(l.txt, l.json);
   ASSERT_TRUE(n.ok()) << n.status().to_string();
-  EXPECT_EQ(n.value(), 3);
+  EXPECT_EQ(n->added, 3);
   expect_legacy_people(*g);
 }
 
@@ -667,7 +668,7 @@ TEST(Legacy, ExportThenImportRoundTrips) {
   ASSERT_TRUE(h);
   auto n = h->import_legacy(out_txt, out_json);
   ASSERT_TRUE(n.ok()) << n.status().to_string();
-  EXPECT_EQ(n.value(), 13);
+  EXPECT_EQ(n->added, 13);
   auto a_people = g->list_people(), b_people = h->list_people();
   ASSERT_EQ(a_people->size(), b_people->size());
   for (size_t k = 0; k < a_people->size(); ++k) {

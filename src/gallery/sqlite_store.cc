@@ -31,6 +31,7 @@
 #include <set>
 #include <thread>
 
+#include "facerec/names.h"
 #include "gallery/store_common.h"
 
 namespace facerec::store {
@@ -107,6 +108,23 @@ Status prepare(sqlite3* db, const std::string& path, const char* sql, Stmt& st) 
 
 Status exec(sqlite3* db, const std::string& path, const char* sql) {
   if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK) return db_error(db, path, sql);
+  return Status::Ok();
+}
+
+// facerec_nfc(text): the NFC form, for name lookups that also match names
+// stored before normalisation (facerec/names.h).
+void sql_nfc(sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
+  const unsigned char* t = sqlite3_value_text(argv[0]);
+  if (!t) return sqlite3_result_null(ctx);
+  const std::string out =
+      to_nfc(std::string(reinterpret_cast<const char*>(t), static_cast<size_t>(sqlite3_value_bytes(argv[0]))));
+  sqlite3_result_text(ctx, out.data(), static_cast<int>(out.size()), SQLITE_TRANSIENT);
+}
+
+Status register_nfc(sqlite3* db, const std::string& path) {
+  if (sqlite3_create_function(db, "facerec_nfc", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr, &sql_nfc, nullptr,
+                              nullptr) != SQLITE_OK)
+    return db_error(db, path, "registering facerec_nfc");
   return Status::Ok();
 }
 
@@ -282,7 +300,9 @@ class SqliteStore final : public GalleryStore {
     FACEREC_RETURN_IF_ERROR(tx.begin(true));
     Stmt del;
     // The templates go with the person through ON DELETE CASCADE.
-    FACEREC_RETURN_IF_ERROR(prepare(db_, path_, "DELETE FROM people WHERE name = ?1", del));
+    // Every stored form with this NFC goes (facerec/names.h).
+    FACEREC_RETURN_IF_ERROR(prepare(db_, path_, "DELETE FROM people WHERE name = ?1 OR "
+                                    "(name GLOB '*[^ -~]*' AND facerec_nfc(name) = ?1)", del));
     bind_text(del.s, 1, name);
     if (sqlite3_step(del.s) != SQLITE_DONE) return db_error(db_, path_, "removing " + quoted(name));
     if (sqlite3_changes(db_) == 0)
@@ -408,22 +428,27 @@ class SqliteStore final : public GalleryStore {
     return Status::Ok();
   }
 
-  // Looks up or creates the person inside the caller's transaction.
+  // Looks up or creates the person inside the caller's transaction. `name`
+  // is NFC; a stored name matches if it or its NFC form is equal (names
+  // stored before normalisation may be NFD, facerec/names.h), the exact one
+  // first.
   Result<int64_t> person_id(const std::string& name, bool create) {
-    if (create) {
-      Stmt ins;
-      FACEREC_RETURN_IF_ERROR(
-          prepare(db_, path_, "INSERT INTO people(name) VALUES(?1) ON CONFLICT(name) DO NOTHING", ins));
-      bind_text(ins.s, 1, name);
-      if (sqlite3_step(ins.s) != SQLITE_DONE) return db_error(db_, path_, "adding person " + quoted(name));
+    for (const char* sql : {"SELECT id FROM people WHERE name = ?1",
+                            "SELECT id FROM people WHERE name GLOB '*[^ -~]*' AND facerec_nfc(name) = ?1 "
+                            "ORDER BY id LIMIT 1"}) {
+      Stmt sel;
+      FACEREC_RETURN_IF_ERROR(prepare(db_, path_, sql, sel));
+      bind_text(sel.s, 1, name);
+      int rc = sqlite3_step(sel.s);
+      if (rc == SQLITE_ROW) return static_cast<int64_t>(sqlite3_column_int64(sel.s, 0));
+      if (rc != SQLITE_DONE) return db_error(db_, path_, "looking up " + quoted(name));
     }
-    Stmt sel;
-    FACEREC_RETURN_IF_ERROR(prepare(db_, path_, "SELECT id FROM people WHERE name = ?1", sel));
-    bind_text(sel.s, 1, name);
-    int rc = sqlite3_step(sel.s);
-    if (rc == SQLITE_ROW) return static_cast<int64_t>(sqlite3_column_int64(sel.s, 0));
-    if (rc == SQLITE_DONE) return Status(ErrorCode::kNotFound, "no person named " + quoted(name) + " in " + path_);
-    return db_error(db_, path_, "looking up " + quoted(name));
+    if (!create) return Status(ErrorCode::kNotFound, "no person named " + quoted(name) + " in " + path_);
+    Stmt ins;
+    FACEREC_RETURN_IF_ERROR(prepare(db_, path_, "INSERT INTO people(name) VALUES(?1)", ins));
+    bind_text(ins.s, 1, name);
+    if (sqlite3_step(ins.s) != SQLITE_DONE) return db_error(db_, path_, "adding person " + quoted(name));
+    return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
   }
 
   // Person + templates inside the caller's transaction.
@@ -644,6 +669,7 @@ Result<std::unique_ptr<GalleryStore>> SqliteStore::open(const std::string& path,
   }
   sqlite3* db = s->db_;
   sqlite3_extended_result_codes(db, 1);
+  FACEREC_RETURN_IF_ERROR(register_nfc(db, path));
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
   // A connection-level setting: it neither reads nor writes the file.
   FACEREC_RETURN_IF_ERROR(exec(db, path, "PRAGMA foreign_keys = ON"));
@@ -685,6 +711,7 @@ Result<std::unique_ptr<GalleryStore>> SqliteStore::open(const std::string& path,
                                               (s->db_ ? sqlite3_errmsg(s->db_) : "out of memory"));
     db = s->db_;
     sqlite3_extended_result_codes(db, 1);
+    FACEREC_RETURN_IF_ERROR(register_nfc(db, path));
     meta = s->read_meta();
   }
   if (!meta.ok()) return meta.status();

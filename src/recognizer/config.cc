@@ -1,8 +1,13 @@
 // RecognizerConfig: the JSON config file, the flags > file > defaults
 // precedence, and the one place the match threshold is resolved.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
+#include <limits>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -11,28 +16,163 @@
 
 namespace facerec {
 
+namespace {
+
+using nlohmann::json;
+
+// ---- The config file's schema: ONE table ---------------------------------------------
+// Each key: its JSON type, its range (inclusive unless marked open), what it
+// means, and where it goes in a ConfigLayer. To add a key, add a row (and the
+// field to ConfigLayer/overlay/resolve_config); the type, range, unknown-key
+// and did-you-mean checks come with it.
+enum class KeyType { kString, kNumber, kInteger };
+
+struct ConfigKey {
+  const char* name;
+  KeyType type;
+  double lo, hi;            // for numbers
+  bool lo_open, hi_open;    // (lo, hi) rather than [lo, hi]
+  const char* meaning;      // for messages: what the value is
+  void (*set)(ConfigLayer&, const json&);
+};
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+const ConfigKey kConfigKeys[] = {
+    {"manifest", KeyType::kString, 0, 0, false, false, "path of the model manifest",
+     [](ConfigLayer& c, const json& v) { c.manifest = v.get<std::string>(); }},
+    {"detector", KeyType::kString, 0, 0, false, false, "detector model id",
+     [](ConfigLayer& c, const json& v) { c.detector = v.get<std::string>(); }},
+    {"embedder", KeyType::kString, 0, 0, false, false, "embedder model id",
+     [](ConfigLayer& c, const json& v) { c.embedder = v.get<std::string>(); }},
+    {"db", KeyType::kString, 0, 0, false, false, "gallery path",
+     [](ConfigLayer& c, const json& v) { c.db = v.get<std::string>(); }},
+    {"detect_policy", KeyType::kString, 0, 0, false, false, "\"none\", \"default\" or \"key=value,...\"",
+     [](ConfigLayer& c, const json& v) { c.detect_policy = v.get<std::string>(); }},
+    {"threads", KeyType::kInteger, 0, kMaxIntraOpThreads, false, false, "inference threads (0: one per core)",
+     [](ConfigLayer& c, const json& v) { c.threads = static_cast<int>(v.get<int64_t>()); }},
+    {"threshold", KeyType::kNumber, -1, 1, false, false, "match threshold, a cosine similarity",
+     [](ConfigLayer& c, const json& v) { c.threshold = v.get<float>(); }},
+    {"fpir", KeyType::kNumber, 0, 1, true, true, "false-positive identification rate, e.g. 0.01",
+     [](ConfigLayer& c, const json& v) { c.fpir = v.get<double>(); }},
+    {"score_threshold", KeyType::kNumber, 0, 1, false, false, "detection score threshold",
+     [](ConfigLayer& c, const json& v) { c.score_threshold = v.get<float>(); }},
+    {"nms_threshold", KeyType::kNumber, 0, 1, true, false, "NMS IoU threshold",
+     [](ConfigLayer& c, const json& v) { c.nms_threshold = v.get<float>(); }},
+    {"max_pixels", KeyType::kInteger, 1, 9.0e15, false, false, "largest image accepted, in pixels",
+     [](ConfigLayer& c, const json& v) { c.max_pixels = v.get<int64_t>(); }},
+};
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string range_text(const ConfigKey& k) {
+  auto num = [](double x) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", x);
+    return std::string(b);
+  };
+  return std::string(k.lo_open ? "(" : "[") + num(k.lo) + ", " + (k.hi == kInf ? "inf" : num(k.hi)) + (k.hi_open ? ")" : "]");
+}
+
+std::string type_name(const json& v) {
+  if (v.is_boolean()) return std::string("a boolean (") + (v.get<bool>() ? "true" : "false") + ")";
+  if (v.is_string()) return "a string";
+  if (v.is_null()) return "null";
+  if (v.is_array()) return "an array";
+  if (v.is_object()) return "an object";
+  return "the number " + v.dump();
+}
+
+// Checks one key against its row; empty on success, else the reason.
+std::string check_key(const ConfigKey& k, const json& v) {
+  const std::string want = std::string("\"") + k.name + "\" is the " + k.meaning;
+  switch (k.type) {
+    case KeyType::kString:
+      if (!v.is_string()) return want + ": a string, not " + type_name(v);
+      return {};
+    case KeyType::kInteger:
+      if (!v.is_number_integer())
+        return want + ": an integer in " + range_text(k) + ", not " + type_name(v);
+      break;
+    case KeyType::kNumber:
+      if (!v.is_number()) return want + ": a number in " + range_text(k) + ", not " + type_name(v);
+      break;
+  }
+  const double x = v.is_number_unsigned() ? static_cast<double>(v.get<uint64_t>())
+                   : v.is_number_integer() ? static_cast<double>(v.get<int64_t>())
+                                           : v.get<double>();
+  const bool above_lo = k.lo_open ? x > k.lo : x >= k.lo;
+  const bool below_hi = k.hi_open ? x < k.hi : x <= k.hi;
+  if (!(above_lo && below_hi)) return want + ": it must be in " + range_text(k) + ", not " + v.dump();
+  return {};
+}
+
+// Reads a regular file of at most `limit` bytes; a directory, a device or a
+// FIFO is named as such (a directory given to --config used to end in
+// "basic_filebuf::underflow").
+Status read_small_file(const std::string& path, const std::string& what, std::string& out) {
+  constexpr uintmax_t kLimit = 16u << 20;
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return Status(ErrorCode::kNotFound, "cannot open " + what + " " + path + ": no such file");
+  if (S_ISDIR(st.st_mode))
+    return Status(ErrorCode::kInvalidArgument, what + " " + path + " is a directory; give the path of a JSON file");
+  if (!S_ISREG(st.st_mode))
+    return Status(ErrorCode::kInvalidArgument, what + " " + path + " is not a regular file (a device, FIFO or socket); give the path of a JSON file");
+  if (static_cast<uintmax_t>(st.st_size) > kLimit)
+    return Status(ErrorCode::kTooLarge, what + " " + path + " is over 16 MiB; that is not a " + what);
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return Status(ErrorCode::kIo, "cannot read " + what + " " + path + " (permissions?)");
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  out = ss.str();
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<ConfigLayer> load_config_file(const std::string& path) {
-  using nlohmann::json;
   try {
-    std::ifstream f(path);
-    if (!f) return Status(ErrorCode::kNotFound, "cannot open config file " + path);
-    json j = json::parse(f);
+    std::string text;
+    FACEREC_RETURN_IF_ERROR(read_small_file(path, "config file", text));
+    json j;
+    try {
+      j = json::parse(text);
+    } catch (const json::exception& e) {
+      return Status(ErrorCode::kInvalidArgument, "malformed config file " + path + ": " + e.what());
+    }
     if (!j.is_object()) return Status(ErrorCode::kInvalidArgument, "malformed config file " + path + ": not a JSON object");
     ConfigLayer c;
-    auto str = [&](const char* key, std::optional<std::string>& out) {
-      if (j.contains(key)) out = j[key].get<std::string>();
-    };
-    str("manifest", c.manifest);
-    str("detector", c.detector);
-    str("embedder", c.embedder);
-    str("db", c.db);
-    str("detect_policy", c.detect_policy);
-    if (j.contains("threads")) c.threads = j["threads"].get<int>();
-    if (j.contains("threshold")) c.threshold = j["threshold"].get<float>();
-    if (j.contains("fpir")) c.fpir = j["fpir"].get<double>();
-    if (j.contains("score_threshold")) c.score_threshold = j["score_threshold"].get<float>();
-    if (j.contains("nms_threshold")) c.nms_threshold = j["nms_threshold"].get<float>();
-    if (j.contains("max_pixels")) c.max_pixels = j["max_pixels"].get<int64_t>();
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      const ConfigKey* row = nullptr;
+      for (const ConfigKey& k : kConfigKeys)
+        if (it.key() == k.name) row = &k;
+      if (!row) {
+        std::string msg = "config file " + path + ": unknown key '" + it.key() + "'";
+        const ConfigKey* best = nullptr;
+        size_t best_d = 3;  // suggest only a near miss (a typo)
+        for (const ConfigKey& k : kConfigKeys)
+          if (size_t d = edit_distance(it.key(), k.name); d < best_d) best_d = d, best = &k;
+        if (best) msg += std::string(" (did you mean '") + best->name + "'?)";
+        else {
+          msg += "; known keys:";
+          for (const ConfigKey& k : kConfigKeys) msg += std::string(" ") + k.name;
+        }
+        return Status(ErrorCode::kInvalidArgument, msg);
+      }
+      if (std::string why = check_key(*row, it.value()); !why.empty())
+        return Status(ErrorCode::kInvalidArgument, "config file " + path + ": " + why);
+      row->set(c, it.value());
+    }
     return c;
   } catch (const std::exception& e) {
     return Status(ErrorCode::kInvalidArgument, "malformed config file " + path + ": " + e.what());

@@ -111,7 +111,7 @@ Result<std::unique_ptr<FaceRecognizer>> FaceRecognizer::create(Runtime& runtime,
       std::map<int64_t, std::string> names;
       for (const auto& p : people) {
         names[p.id] = p.name;
-        impl->people[p.name].templates = p.templates;
+        impl->people[p.name].templates += p.templates;  // += : two stored forms of one NFC name
         impl->templates += static_cast<size_t>(p.templates);
       }
       for (const auto& t : templates) {
@@ -240,8 +240,9 @@ Result<ThresholdChoice> FaceRecognizer::threshold() const {
                            impl_->index.size(), impl_->index.rule());
 }
 
-Status FaceRecognizer::remove(const std::string& name) {
+Status FaceRecognizer::remove(const std::string& given_name) {
   try {
+    const std::string name = to_nfc(given_name);  // the gallery's key (facerec/names.h)
     if (!impl_->gallery) return Status(ErrorCode::kInvalidArgument, "remove needs a gallery");
     std::lock_guard write(impl_->write_mu);
     std::unique_lock lock(impl_->mu);
@@ -266,10 +267,11 @@ Status FaceRecognizer::remove(const std::string& name) {
   }
 }
 
-Status FaceRecognizer::rename(const std::string& from, const std::string& to) {
+Status FaceRecognizer::rename(const std::string& given_from, const std::string& given_to) {
   try {
     if (!impl_->gallery) return Status(ErrorCode::kInvalidArgument, "rename needs a gallery");
-    FACEREC_RETURN_IF_ERROR(validate_identity_name(to));
+    FACEREC_ASSIGN_OR_RETURN(const std::string to, normalize_identity_name(given_to));
+    const std::string from = to_nfc(given_from);
     std::lock_guard write(impl_->write_mu);
     std::unique_lock lock(impl_->mu);
     // The checks below read the people map: bring it up to date first.

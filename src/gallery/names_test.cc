@@ -1,0 +1,127 @@
+// Identity names (facerec/names.h) and how the gallery uses them: fault 8
+// (Unicode normalisation) and fault 18's look-alike names (issue 11).
+#include "facerec/names.h"
+
+#include <sqlite3.h>
+
+#include <cmath>
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "facerec/gallery.h"
+#include "test_support.h"
+
+namespace facerec {
+namespace {
+
+const std::string kNfc = "Jos\xC3\xA9";   // "José", U+00E9
+const std::string kNfd = "Jose\xCC\x81";  // "José", e + U+0301
+const EmbedderInfo kEmbedder{"test_embedder", std::string(64, '1'), 4};
+
+NewTemplate tmpl(uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd;
+  NewTemplate t;
+  double s = 0;
+  for (int i = 0; i < 4; ++i) {
+    t.unit.push_back(nd(rng));
+    s += double(t.unit.back()) * t.unit.back();
+  }
+  for (float& x : t.unit) x = static_cast<float>(x / std::sqrt(s));
+  t.norm = 20;
+  t.source = "img" + std::to_string(seed);
+  t.source_sha256 = "sha" + std::to_string(seed);
+  return t;
+}
+
+TEST(IdentityNames, NfcIsTheStoredForm) {
+  ASSERT_NE(kNfc, kNfd);
+  EXPECT_EQ(to_nfc(kNfd), kNfc);
+  EXPECT_EQ(to_nfc(kNfc), kNfc);
+  EXPECT_EQ(normalize_identity_name(kNfd).value(), kNfc);
+  EXPECT_EQ(to_nfc("\xFF\xFE"), "\xFF\xFE") << "invalid UTF-8 comes back unchanged";
+  EXPECT_FALSE(normalize_identity_name("\xFF").ok());
+}
+
+TEST(IdentityNames, CaseStaysSignificantButIsDetected) {
+  EXPECT_TRUE(differ_only_by_case("Anne", "anne"));
+  EXPECT_TRUE(differ_only_by_case(kNfc, "JOS\xC3\x89"));  // JOSÉ
+  EXPECT_TRUE(differ_only_by_case(kNfd, "JOS\xC3\x89"));
+  EXPECT_FALSE(differ_only_by_case("Anne", "Anne"));
+  EXPECT_FALSE(differ_only_by_case(kNfc, kNfd)) << "same name, not a case variant";
+  EXPECT_FALSE(differ_only_by_case("Anne", "Ann"));
+}
+
+TEST(IdentityNames, InvisibleAndReorderingCharactersAreRefusedWithTheCodePoint) {
+  const std::pair<std::string, std::string> bad[] = {
+      {"Alice\xE2\x80\xAE" "ecilA", "U+202E"},  // right-to-left override
+      {"Ali\xE2\x80\x8B" "ce", "U+200B"},       // zero-width space
+      {"Ali\xE2\x80\x8D" "ce", "U+200D"},       // zero-width joiner
+      {"Ali\xEF\xBB\xBF" "ce", "U+FEFF"},       // BOM / zero-width no-break space
+      {"Ali\xE2\x81\xA6" "ce", "U+2066"},       // left-to-right isolate
+      {"Ali\xE2\x80\xAA" "ce", "U+202A"},
+      {"Ali\xE2\x81\xA9" "ce", "U+2069"},
+  };
+  for (const auto& [name, cp] : bad) {
+    Status s = validate_identity_name(name);
+    ASSERT_FALSE(s.ok()) << cp;
+    EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(s.message().find(cp), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("look-alike"), std::string::npos) << s.message();
+  }
+  EXPECT_TRUE(validate_identity_name("Zoë Saldaña").ok());
+  EXPECT_TRUE(validate_identity_name("李小龙").ok());
+}
+
+// Fault 8: the NFC and NFD spellings are one person, on every way in.
+TEST(IdentityNames, GalleryTreatsNfcAndNfdAsOnePerson) {
+  const std::string path = testing::temp_dir("names") + "/g.db";
+  auto g = Gallery::open(path, kEmbedder);
+  ASSERT_TRUE(g.ok()) << g.status().to_string();
+  ASSERT_TRUE((*g)->enroll(kNfc, {tmpl(1)}).ok());
+  auto r = (*g)->enroll(kNfd, {tmpl(2)});
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  auto people = (*g)->list_people();
+  ASSERT_EQ(people->size(), 1u);
+  EXPECT_EQ((*people)[0].name, kNfc);
+  EXPECT_EQ((*people)[0].templates, 2);
+  // Rename into NFD stores NFC; remove with NFD removes the person.
+  ASSERT_TRUE((*g)->rename_person(kNfd, "Jos\xC3\xA9 2").ok());
+  EXPECT_EQ((*g)->list_people()->at(0).name, "Jos\xC3\xA9 2");
+  ASSERT_TRUE((*g)->remove_person("Jose\xCC\x81 2").ok());
+  EXPECT_TRUE((*g)->list_people()->empty());
+}
+
+// A gallery written before normalisation holds NFD names (and maybe both
+// forms): lookups compare NFC forms, lists show NFC, remove takes both.
+TEST(IdentityNames, OldGalleriesWithNfdNamesStillWork) {
+  const std::string path = testing::temp_dir("names") + "/old.db";
+  {
+    auto g = Gallery::open(path, kEmbedder);
+    ASSERT_TRUE(g.ok());
+    ASSERT_TRUE((*g)->enroll("placeholder_nfd", {tmpl(1)}).ok());
+    ASSERT_TRUE((*g)->enroll(kNfc, {tmpl(2)}).ok());
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  const std::string sql = "UPDATE people SET name = '" + kNfd + "' WHERE name = 'placeholder_nfd'";
+  ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+
+  auto g = Gallery::open_existing(path);
+  ASSERT_TRUE(g.ok());
+  auto people = (*g)->list_people();
+  ASSERT_EQ(people->size(), 2u) << "two stored rows";
+  EXPECT_EQ((*people)[0].name, kNfc);
+  EXPECT_EQ((*people)[1].name, kNfc);
+  // Enrolling joins an existing row rather than making a third.
+  ASSERT_TRUE((*g)->enroll(kNfd, {tmpl(3)}).ok());
+  EXPECT_EQ((*g)->list_people()->size(), 2u);
+  ASSERT_TRUE((*g)->remove_person(kNfc).ok());
+  EXPECT_TRUE((*g)->list_people()->empty()) << "both stored forms removed";
+  EXPECT_EQ((*g)->remove_person(kNfd).code(), ErrorCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace facerec
