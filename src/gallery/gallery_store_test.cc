@@ -308,8 +308,11 @@ TEST_P(GalleryStoreTest, LegacyImportAndExportGoThroughTheStore) {
   ASSERT_TRUE(g);
   auto n = g->import_legacy(dir + "/e.txt", dir + "/l.json");
   ASSERT_TRUE(n.ok()) << n.status().to_string();
-  EXPECT_EQ(*n, 3);
-  EXPECT_EQ(g->import_legacy(dir + "/e.txt", dir + "/l.json").value(), 0);  // nothing new
+  EXPECT_EQ(n->added, 3);
+  auto again = g->import_legacy(dir + "/e.txt", dir + "/l.json");
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  EXPECT_EQ(again->added, 0);  // nothing new
+  EXPECT_EQ(again->already_present, 3);
   auto people = g->list_people();
   ASSERT_EQ(people->size(), 2u);
   EXPECT_EQ((*people)[0].name, "Ann");
