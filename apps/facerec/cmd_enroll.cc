@@ -157,6 +157,7 @@ void register_enroll(CLI::App& app, std::function<void(int)> set_rc) {
   cmd->add_flag("--aligned", a.aligned, "the images are already aligned 112x112 crops (skip detection)");
   cmd->add_option("--min-quality", a.min_quality, "refuse faces whose quality is below this");
   add_model_options(*cmd, a.o);
+  add_index_option(*cmd, a.o);
   add_db_option(*cmd, a.o);
   cmd->callback([set_rc] { set_rc(run_enroll(a)); });
 }

@@ -408,6 +408,7 @@ void register_serve(CLI::App& app, std::function<void(int)> set_rc) {
   cmd->add_option("--max-body", a.max_body, "request body limit in bytes; over it: 413 (default 10 MiB)");
   cmd->add_option("--timeout", a.timeout_s, "seconds for reading, writing, and waiting for a worker (default 30)");
   add_model_options(*cmd, a.o);
+  add_index_option(*cmd, a.o);
   add_db_option(*cmd, a.o);
   add_threshold_option(*cmd, a.o);
   cmd->callback([set_rc] { set_rc(run_serve(a)); });

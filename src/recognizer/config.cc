@@ -27,6 +27,7 @@ Result<ConfigLayer> load_config_file(const std::string& path) {
     str("embedder", c.embedder);
     str("db", c.db);
     str("detect_policy", c.detect_policy);
+    str("index", c.index);
     if (j.contains("threads")) c.threads = j["threads"].get<int>();
     if (j.contains("threshold")) c.threshold = j["threshold"].get<float>();
     if (j.contains("fpir")) c.fpir = j["fpir"].get<double>();
@@ -49,6 +50,7 @@ ConfigLayer overlay(const ConfigLayer& top, const ConfigLayer& below) {
   if (top.threshold) c.threshold = top.threshold;
   if (top.fpir) c.fpir = top.fpir;
   if (top.detect_policy) c.detect_policy = top.detect_policy;
+  if (top.index) c.index = top.index;
   if (top.score_threshold) c.score_threshold = top.score_threshold;
   if (top.nms_threshold) c.nms_threshold = top.nms_threshold;
   if (top.max_pixels) c.max_pixels = top.max_pixels;
@@ -93,6 +95,9 @@ Result<RecognizerConfig> resolve_config(const ConfigLayer& flags, const std::str
   }
   if (layer.detect_policy) {
     FACEREC_ASSIGN_OR_RETURN(c.detect_policy, parse_detect_policy(*layer.detect_policy));
+  }
+  if (layer.index) {
+    FACEREC_ASSIGN_OR_RETURN(c.index, parse_index_mode(*layer.index));
   }
   if (layer.fpir) {
     if (!(*layer.fpir > 0 && *layer.fpir < 1))
