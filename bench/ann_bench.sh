@@ -27,5 +27,7 @@ if [ ! -s "$CACHE" ]; then
 fi
 echo "== auto threshold sweep"
 build/bench/ann_index --cache "$CACHE" --sweep 10000,25000,50000,100000,200000 --threshold-only
+echo "== 200000 templates, with FAISS on the same points"
+build/bench/ann_index --cache "$CACHE" --templates 200000 --queries 500 --exact-queries 50 --faiss
 echo "== $TEMPLATES templates, with FAISS on the same points"
 build/bench/ann_index --cache "$CACHE" --templates "$TEMPLATES" --queries 1000 --exact-queries 100 --faiss

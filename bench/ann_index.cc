@@ -189,6 +189,7 @@ void sweep_point(const derived::Bases& bases, const derived::Spread& spread, siz
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each line as it comes (long runs)
   std::string cache;
   size_t templates = 1000000, queries = 1000, exact_queries = 100;
   std::vector<size_t> sweep;
@@ -272,7 +273,8 @@ int main(int argc, char** argv) {
   std::printf("exact search (SearchIndex::search_exact, %zu probes): p50 %.2f ms, p99 %.2f ms (cpu p50 %.2f, p99 %.2f)\n",
               exact_queries, exact.p50, exact.p99, exact.cpu_p50, exact.cpu_p99);
 
-  const std::string path = (std::filesystem::temp_directory_path() / "facerec_ann_bench.hnsw").string();
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("facerec_ann_bench_" + std::to_string(::getpid()) + ".hnsw")).string();
   std::filesystem::remove(path);
   const double rss1 = rss_mb();
   t0 = Clock::now();
