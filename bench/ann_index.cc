@@ -11,7 +11,7 @@
 // The derived gallery: src/index/derived_set.h (method documented there).
 //
 // Prints, for the facerec index (SearchIndex, rule kMean: one HNSW point per
-// person, candidates re-scored exactly): build, save and load time, resident
+// person, candidates re-scored exactly): build, save and load time, heap
 // memory added per template, p50/p99 query ms, recall@1/@10 against exact
 // search (the oracle, run in the same process), the exact search's own p50/p99,
 // and the in-place add rate. --sweep: the same at several sizes (for the auto
