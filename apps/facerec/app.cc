@@ -68,7 +68,7 @@ void install_signal_handlers() {
 
 void add_model_options(CLI::App& cmd, CommonOptions& o) {
   cmd.add_option("--config", o.config, "JSON config file (keys: detector, embedder, threshold, fpir, detect_policy, score_threshold, "
-                                       "nms_threshold, max_pixels, db, threads)");
+                                       "nms_threshold, max_pixels, db, threads, index)");
   cmd.add_option("--manifest", o.manifest, "model manifest (default: models/manifest.json or $FACEREC_MANIFEST, plus the imported models of $FACEREC_CACHE/manifest.local.json)");
   cmd.add_option("--detector", o.detector, "detector: manifest id, .onnx path, or family:path");
   cmd.add_option("--embedder", o.embedder, "embedder: manifest id, .onnx path, or family:path");
@@ -91,6 +91,12 @@ void add_threshold_option(CLI::App& cmd, CommonOptions& o) {
   cmd.add_option("--fpir", o.fpir,
                  "the fraction of strangers (people not enrolled) you accept being named, e.g. 0.01 (the default); "
                  "turned into a threshold for this gallery's size from the embedder's calibration");
+}
+
+void add_index_option(CLI::App& cmd, CommonOptions& o) {
+  cmd.add_option("--index", o.index,
+                 "search: exact, hnsw (approximate graph kept in <db>.hnsw, candidates re-scored exactly) or auto "
+                 "(the default: exact below 50000 templates)");
 }
 
 std::string decision_text(const DecisionPolicy& p) {
@@ -120,6 +126,7 @@ ConfigLayer flag_layer(const CommonOptions& o) {
   l.nms_threshold = o.nms_threshold;
   l.max_pixels = o.max_pixels;
   if (!o.detect_policy.empty()) l.detect_policy = o.detect_policy;
+  if (!o.index.empty()) l.index = o.index;
   return l;
 }
 

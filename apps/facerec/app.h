@@ -40,6 +40,7 @@ struct CommonOptions {
   std::optional<double> fpir;  // the FPIR asked for (default kDefaultFpir)
   std::optional<int64_t> max_pixels;
   std::string detect_policy;  // parse_detect_policy() text; empty = the default policy
+  std::string index;          // exact, hnsw or auto; empty = the config's (default auto)
   std::string db;
   int threads = 0;
   bool json = false;
@@ -48,6 +49,8 @@ void add_model_options(CLI::App& cmd, CommonOptions& o);
 void add_db_option(CLI::App& cmd, CommonOptions& o);
 // --threshold and --fpir: the decision's two knobs.
 void add_threshold_option(CLI::App& cmd, CommonOptions& o);
+// --index exact|hnsw|auto: which search answers (facerec/search.h, IndexMode).
+void add_index_option(CLI::App& cmd, CommonOptions& o);
 
 // The flags as the library's top ConfigLayer (unset flags say nothing).
 ConfigLayer flag_layer(const CommonOptions& o);

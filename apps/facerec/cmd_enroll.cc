@@ -207,6 +207,7 @@ void register_enroll(CLI::App& app, std::function<void(int)> set_rc) {
                 "with --aligned: do not check that each crop holds an ArcFace-aligned face (crops aligned another way)");
   cmd->add_option("--min-quality", a.min_quality, "refuse faces whose quality is below this");
   add_model_options(*cmd, a.o);
+  add_index_option(*cmd, a.o);
   add_db_option(*cmd, a.o);
   cmd->callback([set_rc] { set_rc(run_enroll(a)); });
 }

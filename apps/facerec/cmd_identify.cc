@@ -147,6 +147,7 @@ void register_identify(CLI::App& app, std::function<void(int)> set_rc) {
   cmd->add_option("--annotate", a.annotate, "write copies of the images with boxes, landmarks and names here");
   cmd->add_flag("--json", a.o.json, "one JSON object per image, one per line");
   add_model_options(*cmd, a.o);
+  add_index_option(*cmd, a.o);
   add_db_option(*cmd, a.o);
   add_threshold_option(*cmd, a.o);
   cmd->callback([set_rc] { set_rc(run_identify(a)); });

@@ -459,6 +459,7 @@ void register_serve(CLI::App& app, std::function<void(int)> set_rc) {
   cmd->add_option("--follow-ms", a.follow_ms,
                   "longest wait between reads of the gallery's change log, in ms (other nodes' changes; default 500)");
   add_model_options(*cmd, a.o);
+  add_index_option(*cmd, a.o);
   add_db_option(*cmd, a.o);
   add_threshold_option(*cmd, a.o);
   cmd->callback([set_rc] { set_rc(run_serve(a)); });

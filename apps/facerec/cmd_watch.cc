@@ -355,6 +355,7 @@ void register_watch(CLI::App& app, std::function<void(int)> set_rc) {
       ->check(CLI::Range(0.f, 255.f));
   cmd->add_flag("--json", a.o.json, "JSON-lines events on stdout: track_start, identified, track_end, summary");
   add_model_options(*cmd, a.o);
+  add_index_option(*cmd, a.o);
   add_db_option(*cmd, a.o);
   add_threshold_option(*cmd, a.o);
   cmd->callback([set_rc] { set_rc(run_watch(a)); });

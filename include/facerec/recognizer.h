@@ -87,6 +87,12 @@ struct RecognizerConfig {
   double fpir = kDefaultFpir;
   std::optional<float> threshold;
   ImageLimits limits;     // pixels (checked from the header before decoding) and file bytes
+  // Which search answers identify (facerec/search.h): exact, hnsw, or auto
+  // (exact below kAutoHnswTemplates templates). The HNSW graph is kept beside
+  // the gallery in db + ".hnsw" (checksummed; rebuilt when missing, damaged
+  // or stale) and saved on destruction when enrolment or removal changed it.
+  IndexMode index = IndexMode::kAuto;
+  HnswOptions hnsw;
   // Where the library's messages go (e.g. "enrolled the largest of 3 faces").
   // Null: nowhere. The library never writes to stderr itself.
   std::shared_ptr<spdlog::logger> logger;
@@ -94,8 +100,8 @@ struct RecognizerConfig {
 
 // One layer of settings, as given by flags or a JSON config file; an unset
 // field says nothing. JSON keys: manifest, detector, embedder, db, threads,
-// threshold, score_threshold, nms_threshold, max_pixels (unknown keys are
-// ignored).
+// threshold, score_threshold, nms_threshold, max_pixels, detect_policy, fpir,
+// index (unknown keys are ignored).
 struct ConfigLayer {
   std::optional<std::string> manifest, detector, embedder, db;
   std::optional<int> threads;
@@ -103,6 +109,7 @@ struct ConfigLayer {
   std::optional<double> fpir;
   std::optional<int64_t> max_pixels;
   std::optional<std::string> detect_policy;  // "none", "default" or "key=value,..." (parse_detect_policy)
+  std::optional<std::string> index;          // "exact", "hnsw" or "auto" (parse_index_mode)
 };
 // kNotFound for a missing file, kInvalidArgument (naming the file and the
 // key) for malformed JSON, a directory or device, a value of the wrong type

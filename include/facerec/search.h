@@ -1,4 +1,5 @@
-// Exact cosine 1:N search over all gallery templates.
+// Cosine 1:N search over all gallery templates: exact, or through an HNSW
+// graph whose candidates are re-scored exactly (IndexMode).
 //
 // The matrix of templates is searched with one BLAS sgemv/sgemm. How a
 // person's templates combine into one score is the index's TemplateRule: their
@@ -13,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -42,14 +44,53 @@ const char* to_string(TemplateRule rule);  // "max", "mean", "top2", "meanscore"
 // Parses "max", "mean", "top2" or "meanscore" (kInvalidArgument otherwise, naming the options).
 Result<TemplateRule> parse_template_rule(const std::string& name);
 
+// Which search answers queries (`--index exact|hnsw|auto`, config key "index").
+//   kExact: every template is scored (BLAS), the oracle.
+//   kHnsw:  an HNSW graph (hnswlib) proposes candidate people, and those are
+//           re-scored exactly with the index's TemplateRule, so every returned
+//           similarity is the exact one; only a person the graph misses can be
+//           missing (recall, measured against kExact in BENCHMARKS.md).
+//   kAuto:  kExact below kAutoHnswTemplates templates, kHnsw from there on,
+//           switching as enrolment and removal cross it.
+enum class IndexMode { kExact, kHnsw, kAuto };
+const char* to_string(IndexMode mode);  // "exact", "hnsw", "auto"
+// Parses "exact", "hnsw" or "auto" (kInvalidArgument otherwise, naming the options).
+Result<IndexMode> parse_index_mode(const std::string& name);
+// The gallery size (templates) from which kAuto uses HNSW. Chosen by
+// measurement (BENCHMARKS.md, "Approximate index (issue 10, part 3)"): from
+// here exact search costs more per query than the HNSW index's p99, and the
+// one-off graph build stays short. Defined in src/index/hnsw_index.cc.
+extern const size_t kAutoHnswTemplates;
+
+// HNSW parameters (hnswlib's names). What the graph indexes follows the rule:
+// kMean and kMeanScore index one point per person (the vector whose dot
+// product with a query IS the person's score: the normalised mean template,
+// or the plain weighted mean); kMax and kTop2Mean index every template.
+struct HnswOptions {
+  int m = 16;                 // links per node (32 on the base layer)
+  int ef_construction = 100;  // candidate list while inserting
+  int ef_search = 128;        // candidate list while searching (>= the points asked for)
+  // People re-scored exactly per query: max(top_k, rerank). The graph is
+  // asked for this many points.
+  int rerank = 64;
+};
+
 struct Candidate {
   std::string identity;
   float similarity = 0.f;  // cosine, -1..1
 };
 
+class ApproxIndex;  // src/index/hnsw_index.h
+
 class SearchIndex {
  public:
-  SearchIndex() = default;
+  SearchIndex();
+  ~SearchIndex();
+  SearchIndex(SearchIndex&&) noexcept;
+  SearchIndex& operator=(SearchIndex&&) noexcept;
+  // Move-only: the HNSW graph is not copied.
+  SearchIndex(const SearchIndex&) = delete;
+  SearchIndex& operator=(const SearchIndex&) = delete;
   // Builds from (person name, unit vector) rows; every row must have `dim` floats.
   //
   // row_weight (optional; empty = none): one weight > 0 per row, e.g. the
@@ -86,9 +127,12 @@ class SearchIndex {
   // The plain-loop twin of score_people().
   std::vector<float> score_people_reference(const float* query) const;
 
-  // Top-k people for one unit query, best first (each person scored by the rule).
+  // Top-k people for one unit query, best first (each person scored by the
+  // rule). Through the HNSW graph when approximate() is true, else exact.
   std::vector<Candidate> search(const float* query, int top_k) const;
-  // Same for many queries at once (one sgemm).
+  // Always the exact search (the oracle), whatever the index mode.
+  std::vector<Candidate> search_exact(const float* query, int top_k) const;
+  // Same for many queries at once (one sgemm when exact; one graph query each when approximate).
   std::vector<std::vector<Candidate>> search_batch(const std::vector<const float*>& queries, int top_k) const;
   std::vector<Candidate> search_reference(const float* query, int top_k) const;
   // Checked form: a query whose length is not dim() is kInvalidArgument.
@@ -112,6 +156,31 @@ class SearchIndex {
   // Rows per person, in name order.
   std::vector<std::pair<std::string, int>> people_rows() const;
 
+  // ---- The approximate index (src/index/hnsw_index.cc) ------------------------
+  // Chooses the search mode. For kHnsw, and kAuto at or above
+  // kAutoHnswTemplates, the graph is loaded from `persist_path` when that file
+  // is intact (its SHA-256 checks) and records this index's exact content
+  // (content_sha256(), the rule, dim and the options), else built and, when
+  // persist_path is not empty, saved there (written to a temporary file and
+  // renamed). A damaged or stale file is never used: it is rebuilt and
+  // replaced.
+  // kInvalidArgument for bad options; kIo when the file cannot be written
+  // (the built graph is used all the same: the index is then still searchable).
+  // *what (optional) says what happened: "exact", "loaded <file>", "built",
+  // or "rebuilt: <file> <reason>" (missing, damaged, stale).
+  Status set_mode(IndexMode mode, const std::string& persist_path = "", const HnswOptions& options = {},
+                  std::string* what = nullptr);
+  IndexMode mode() const { return mode_; }
+  // Whether search() goes through the HNSW graph now.
+  bool approximate() const;
+  // Writes the graph to its persist_path when in-place updates changed it
+  // since it was loaded or saved (no-op otherwise, or without a graph).
+  Status save_if_dirty();
+  // SHA-256 (hex) of what the index holds: dim, rule, names, the rows'
+  // people, the rows and the weights. Equal for an index updated in place and
+  // one built from scratch over the same gallery.
+  std::string content_sha256() const;
+
  private:
   void build_person_templates();
   std::vector<float> person_scores(const float* row_scores) const;
@@ -119,7 +188,17 @@ class SearchIndex {
   std::vector<Candidate> top_people(const float* scores, int top_k) const;
   std::vector<Candidate> rank_people(std::vector<float> person_score, int top_k) const;
   void update_person_norm(int32_t person);
+  void update_auto_mode();
+  friend class ApproxIndex;
+  // The exact score of person `person` (index into names_) for a unit query,
+  // from their rows (indices into rows_): what score_people() gives them. The
+  // HNSW path re-scores its candidates with this.
+  float score_person_rows(size_t person, const uint32_t* rows, size_t n, const float* query) const;
   int dim_ = 0;
+  IndexMode mode_ = IndexMode::kExact;
+  std::unique_ptr<ApproxIndex> ann_;  // the graph, when one is built
+  std::string ann_path_;
+  HnswOptions ann_options_;
   TemplateRule rule_ = TemplateRule::kMax;
   std::vector<float> row_weight_;      // kMean, kMeanScore: one weight per row
   // kMean: 1 / |sum_r w_r u_r| per person; kMeanScore: 1 / sum_r w_r.

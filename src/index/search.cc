@@ -8,6 +8,7 @@
 // template, by linearity). search_reference() computes the same with plain
 // loops, building each person's mean template explicitly.
 #include "facerec/search.h"
+#include "index/hnsw_index.h"
 
 #include <cblas.h>
 #include <sys/mman.h>
@@ -226,6 +227,13 @@ std::vector<Candidate> SearchIndex::rank_people(std::vector<float> best, int top
 }
 
 std::vector<Candidate> SearchIndex::search(const float* query, int top_k) const {
+  // A non-finite query (NaN) would break the graph's ordering: exact ranks it.
+  if (ann_ && top_k > 0 && std::all_of(query, query + dim_, [](float v) { return std::isfinite(v); }))
+    return ann_->search(*this, query, top_k);
+  return search_exact(query, top_k);
+}
+
+std::vector<Candidate> SearchIndex::search_exact(const float* query, int top_k) const {
   if (size() == 0 || top_k <= 0 || dim_ <= 0) return {};
   std::vector<float> scores(size());
   // scores = rows_ (N x dim) * query (dim).
@@ -242,6 +250,10 @@ std::vector<std::vector<Candidate>> SearchIndex::search_batch(const std::vector<
                                                               int top_k) const {
   std::vector<std::vector<Candidate>> out(queries.size());
   if (size() == 0 || top_k <= 0 || dim_ <= 0 || queries.empty()) return out;
+  if (ann_) {
+    for (size_t i = 0; i < queries.size(); ++i) out[i] = search(queries[i], top_k);
+    return out;
+  }
   const size_t n = size();
   const size_t d = static_cast<size_t>(dim_);
   const size_t chunk = std::max<size_t>(1, kMaxBatchScores / n);

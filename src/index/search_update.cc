@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "facerec/search.h"
+#include "index/hnsw_index.h"
 
 namespace facerec {
 
@@ -62,6 +63,7 @@ Status SearchIndex::add_person_rows(const std::string& name, std::span<const flo
       if (p >= person) ++p;
     if (want_weights) person_inv_norm_.insert(person_inv_norm_.begin() + person, 0.f);
   }
+  const size_t first_row = row_person_.size();
   rows_.insert(rows_.end(), rows.begin(), rows.end());
   row_person_.insert(row_person_.end(), n, person);
   if (want_weights) {
@@ -69,6 +71,8 @@ Status SearchIndex::add_person_rows(const std::string& name, std::span<const flo
     if (person_inv_norm_.size() != names_.size()) person_inv_norm_.resize(names_.size(), 0.f);
     update_person_norm(person);
   }
+  if (ann_) ann_->on_add(*this, name, first_row, n);
+  update_auto_mode();
   return Status::Ok();
 }
 
@@ -93,6 +97,8 @@ Status SearchIndex::remove_person(const std::string& name) {
   if (!row_weight_.empty()) row_weight_.resize(out);
   names_.erase(it);
   if (!person_inv_norm_.empty()) person_inv_norm_.erase(person_inv_norm_.begin() + person);
+  if (ann_) ann_->on_remove(*this, name);
+  update_auto_mode();
   return Status::Ok();
 }
 
@@ -118,6 +124,7 @@ Status SearchIndex::rename_person(const std::string& from, const std::string& to
     else if (old_p < new_p && p > old_p && p <= new_p) --p;
     else if (new_p < old_p && p >= new_p && p < old_p) ++p;
   }
+  if (ann_) ann_->on_rename(from, to);
   return Status::Ok();
 }
 

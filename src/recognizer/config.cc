@@ -49,6 +49,8 @@ const ConfigKey kConfigKeys[] = {
      [](ConfigLayer& c, const json& v) { c.db = v.get<std::string>(); }},
     {"detect_policy", KeyType::kString, 0, 0, false, false, "\"none\", \"default\" or \"key=value,...\"",
      [](ConfigLayer& c, const json& v) { c.detect_policy = v.get<std::string>(); }},
+    {"index", KeyType::kString, 0, 0, false, false, "search index: \"exact\", \"hnsw\" or \"auto\"",
+     [](ConfigLayer& c, const json& v) { c.index = v.get<std::string>(); }},
     {"threads", KeyType::kInteger, 0, kMaxIntraOpThreads, false, false, "inference threads (0: one per core)",
      [](ConfigLayer& c, const json& v) { c.threads = static_cast<int>(v.get<int64_t>()); }},
     {"threshold", KeyType::kNumber, -1, 1, false, false, "match threshold, a cosine similarity",
@@ -189,6 +191,7 @@ ConfigLayer overlay(const ConfigLayer& top, const ConfigLayer& below) {
   if (top.threshold) c.threshold = top.threshold;
   if (top.fpir) c.fpir = top.fpir;
   if (top.detect_policy) c.detect_policy = top.detect_policy;
+  if (top.index) c.index = top.index;
   if (top.score_threshold) c.score_threshold = top.score_threshold;
   if (top.nms_threshold) c.nms_threshold = top.nms_threshold;
   if (top.max_pixels) c.max_pixels = top.max_pixels;
@@ -233,6 +236,9 @@ Result<RecognizerConfig> resolve_config(const ConfigLayer& flags, const std::str
   }
   if (layer.detect_policy) {
     FACEREC_ASSIGN_OR_RETURN(c.detect_policy, parse_detect_policy(*layer.detect_policy));
+  }
+  if (layer.index) {
+    FACEREC_ASSIGN_OR_RETURN(c.index, parse_index_mode(*layer.index));
   }
   if (layer.fpir) {
     if (!(*layer.fpir > 0 && *layer.fpir < 1))

@@ -40,10 +40,17 @@ auto guarded(const char* what, F&& f) -> decltype(f()) {
 
 float index_weight(float norm) { return std::isfinite(norm) && norm > 1e-6f ? norm : 1e-6f; }
 
+// Where the HNSW graph of a gallery file is kept; none for an in-memory gallery.
+std::string hnsw_path(const std::string& db) {
+  if (db.empty() || db == ":memory:" || db.rfind("file:", 0) == 0) return "";
+  return db + ".hnsw";
+}
+
 }  // namespace
 
 FaceRecognizer::FaceRecognizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 FaceRecognizer::~FaceRecognizer() {
+  if (!impl_) return;
   // The follower uses the whole Impl: stop it first.
   {
     std::lock_guard lock(impl_->follow_mu);
@@ -51,6 +58,14 @@ FaceRecognizer::~FaceRecognizer() {
   }
   impl_->follow_cv.notify_all();
   if (impl_->follower.joinable()) impl_->follower.join();
+  try {
+    // Enrolment and removal updated the graph in place: keep it for the next
+    // open (a failure only costs a rebuild then).
+    std::unique_lock lock(impl_->mu);
+    Status s = impl_->index.save_if_dirty();
+    if (!s.ok()) impl_->log_info("search index not saved: " + s.message());
+  } catch (...) {
+  }
 }
 
 Result<std::unique_ptr<FaceRecognizer>> FaceRecognizer::create(const RecognizerConfig& config) {
@@ -106,6 +121,13 @@ Result<std::unique_ptr<FaceRecognizer>> FaceRecognizer::create(Runtime& runtime,
       // MagFace-style models: a person is their quality (norm) weighted mean
       // template; other models keep best-template matching.
       FACEREC_ASSIGN_OR_RETURN(impl->index, SearchIndex::from_gallery(*impl->gallery, kDefaultTemplateRule, impl->weighted));
+      // The approximate index, when asked for or (auto) when the gallery is
+      // large: loaded from beside the gallery when it is intact and current.
+      std::string what;
+      Status ms = impl->index.set_mode(config.index, hnsw_path(config.db), config.hnsw, &what);
+      if (ms.code() == ErrorCode::kInvalidArgument) return ms;
+      if (what != "exact") impl->log_info("search index: hnsw, " + what);
+      if (!ms.ok()) impl->log_info("search index: " + ms.message() + " (searching with the graph built in memory)");
       FACEREC_ASSIGN_OR_RETURN(auto people, impl->gallery->list_people());
       FACEREC_ASSIGN_OR_RETURN(auto templates, impl->gallery->templates());
       std::map<int64_t, std::string> names;

@@ -1,0 +1,393 @@
+// The approximate index against exact search on galleries derived from real
+// LFW embeddings (BENCHMARKS.md, "Approximate index (issue 10, part 3)").
+//
+//   build/bench/ann_index --cache build/lfwcache_ann_af4.bin --templates 1000000
+//       [--queries 1000] [--exact-queries 100] [--sweep 10000,25000,50000,100000,200000] [--faiss]
+//       [--threshold-only]
+//
+// --cache: the embedding cache `facerec eval identify --lfw-open-set --cache`
+// writes (format: src/eval/embedding_cache.cc); faces the eval detected (not
+// its centre-crop fallbacks) are the real bases, labelled by their folder.
+// The derived gallery: src/index/derived_set.h (method documented there).
+//
+// Prints, for the facerec index (SearchIndex, rule kMean: one HNSW point per
+// person, candidates re-scored exactly): build, save and load time, heap
+// memory added per template, p50/p99 query ms, recall@1/@10 against exact
+// search (the oracle, run in the same process), the exact search's own p50/p99,
+// and the in-place add rate. --sweep: the same at several sizes (for the auto
+// threshold). --faiss: FAISS's IndexHNSWFlat, IndexIVFFlat and IndexIVFPQ on
+// the same person points, including IVF-PQ's bytes per vector.
+// Single-threaded throughout (OPENBLAS_NUM_THREADS=1, omp 1 thread), so that
+// numbers on a shared machine are per core.
+#include <malloc.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "facerec/search.h"
+#include "index/derived_set.h"
+
+#ifdef FACEREC_HAVE_FAISS
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexIVFFlat.h>
+#include <faiss/IndexIVFPQ.h>
+#include <omp.h>
+#endif
+
+namespace {
+
+using namespace facerec;
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+// CPU time of this thread: on a machine shared by many builds, the wall clock
+// of one query includes waiting for a core; this does not.
+double thread_cpu_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) / 1e6;
+}
+
+// Heap bytes in use (malloc'd, including mmap'd chunks), in MB. Not the
+// resident set: freed buffers (the oracle's score matrix) stay resident and
+// are reused, which hid the graph's allocation in an RSS delta.
+double rss_mb() {
+  const struct mallinfo2 m = mallinfo2();
+  return double(m.uordblks + m.hblkhd) / (1 << 20);
+}
+
+double pct(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * double(v.size())))];
+}
+
+derived::Bases load_cache(const std::string& file) {
+  derived::Bases b;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "cannot read %s\n", file.c_str());
+    std::exit(2);
+  }
+  char magic[8];
+  in.read(magic, 8);
+  if (std::memcmp(magic, "FRECEMB1", 8) != 0) {
+    std::fprintf(stderr, "%s is not a facerec embedding cache\n", file.c_str());
+    std::exit(2);
+  }
+  auto str = [&] {
+    uint32_t n = 0;
+    in.read(reinterpret_cast<char*>(&n), 4);
+    std::string s(n, '\0');
+    in.read(s.data(), n);
+    return s;
+  };
+  str();  // key
+  uint64_t count = 0;
+  in.read(reinterpret_cast<char*>(&count), 8);
+  std::vector<std::pair<std::string, std::vector<float>>> items;
+  for (uint64_t i = 0; i < count && in; ++i) {
+    std::string path = str();
+    uint8_t source = 0;
+    float norm = 0, quality = 0;
+    uint32_t dim = 0;
+    in.read(reinterpret_cast<char*>(&source), 1);
+    in.read(reinterpret_cast<char*>(&norm), 4);
+    in.read(reinterpret_cast<char*>(&quality), 4);
+    in.read(reinterpret_cast<char*>(&dim), 4);
+    std::vector<float> v(dim);
+    in.read(reinterpret_cast<char*>(v.data()), dim * 4);
+    if (dim == 0 || source > 1) continue;  // failed, or the eval's centre-crop fallback
+    items.emplace_back(std::filesystem::path(path).parent_path().filename().string(), std::move(v));
+  }
+  std::sort(items.begin(), items.end(), [](const auto& a, const auto& c) { return a.first < c.first; });
+  std::map<std::string, int> label;
+  for (auto& [name, v] : items) {
+    if (b.dim == 0) b.dim = static_cast<int>(v.size());
+    if (static_cast<int>(v.size()) != b.dim) continue;
+    derived::normalize(v.data(), b.dim);
+    b.unit.insert(b.unit.end(), v.begin(), v.end());
+    b.label.push_back(label.emplace(name, static_cast<int>(label.size())).first->second);
+  }
+  std::printf("bases: %zu real LFW templates of %zu people, %d-D (%s)\n", b.size(), label.size(), b.dim, file.c_str());
+  return b;
+}
+
+struct Oracle {
+  std::vector<std::vector<Candidate>> top;  // exact top-10 per query
+};
+
+Oracle exact_oracle(const SearchIndex& index, const derived::Set& set, size_t queries) {
+  std::vector<const float*> q;
+  for (size_t i = 0; i < queries; ++i) q.push_back(set.queries.data() + i * set.dim);
+  return {index.search_batch(q, 10)};
+}
+
+struct Quality {
+  double recall1 = 0, recall10 = 0, p50 = 0, p99 = 0;  // wall ms
+  double cpu_p50 = 0, cpu_p99 = 0;                      // thread CPU ms
+};
+
+template <class Search>
+Quality measure(const Oracle& oracle, const derived::Set& set, size_t queries, Search&& search) {
+  Quality r;
+  std::vector<double> times, cpu;
+  size_t hit1 = 0, hit10 = 0;
+  for (size_t i = 0; i < queries; ++i) {
+    const auto t0 = Clock::now();
+    const double c0 = thread_cpu_ms();
+    const std::vector<std::string> got = search(set.queries.data() + i * set.dim);
+    cpu.push_back(thread_cpu_ms() - c0);
+    times.push_back(ms_since(t0));
+    const auto& truth = oracle.top[i];
+    if (!got.empty() && !truth.empty() && got[0] == truth[0].identity) ++hit1;
+    std::set<std::string> t;
+    for (const auto& c : truth) t.insert(c.identity);
+    for (size_t k = 0; k < std::min<size_t>(10, got.size()); ++k) hit10 += t.count(got[k]);
+  }
+  r.recall1 = double(hit1) / double(queries);
+  r.recall10 = double(hit10) / double(queries * 10);
+  r.p50 = pct(times, 0.5);
+  r.p99 = pct(times, 0.99);
+  r.cpu_p50 = pct(cpu, 0.5);
+  r.cpu_p99 = pct(cpu, 0.99);
+  return r;
+}
+
+std::vector<std::string> names_of(const std::vector<Candidate>& c) {
+  std::vector<std::string> out;
+  for (const auto& x : c) out.push_back(x.identity);
+  return out;
+}
+
+// One gallery size: exact vs hnsw through SearchIndex.
+void sweep_point(const derived::Bases& bases, const derived::Spread& spread, size_t templates) {
+  derived::Set set = derived::make_set(bases, spread, templates, 5, 300, 0.1, 1000 + templates);
+  SearchIndex index(set.dim, std::move(set.row_identity), std::move(set.rows), TemplateRule::kMean);
+  const Oracle oracle = exact_oracle(index, set, 300);
+  const Quality exact = measure(oracle, set, 300, [&](const float* q) { return names_of(index.search_exact(q, 10)); });
+  const auto t0 = Clock::now();
+  (void)index.set_mode(IndexMode::kHnsw);
+  const double build = ms_since(t0);
+  const Quality ann = measure(oracle, set, 300, [&](const float* q) { return names_of(index.search(q, 10)); });
+  std::printf("sweep %8zu templates %7zu people | exact p50 %7.3f p99 %7.3f ms (cpu p50 %7.3f) | hnsw build %8.0f ms, "
+              "p50 %6.3f p99 %6.3f ms (cpu p50 %6.3f p99 %6.3f), recall@1 %.4f @10 %.4f\n",
+              templates, index.people(), exact.p50, exact.p99, exact.cpu_p50, build, ann.p50, ann.p99, ann.cpu_p50,
+              ann.cpu_p99, ann.recall1, ann.recall10);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each line as it comes (long runs)
+  std::string cache;
+  size_t templates = 1000000, queries = 1000, exact_queries = 100;
+  std::vector<size_t> sweep;
+  bool faiss_too = false, threshold_only = false;
+  size_t max_bases = 0;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    if (a == "--cache") cache = next();
+    else if (a == "--templates") templates = std::stoul(next());
+    else if (a == "--queries") queries = std::stoul(next());
+    else if (a == "--exact-queries") exact_queries = std::stoul(next());
+    else if (a == "--faiss") faiss_too = true;
+    else if (a == "--max-bases") max_bases = std::stoul(next());
+    else if (a == "--threshold-only") threshold_only = true;
+    else if (a == "--sweep") {
+      std::stringstream ss(next());
+      std::string item;
+      while (std::getline(ss, item, ',')) sweep.push_back(std::stoul(item));
+    } else {
+      std::fprintf(stderr, "usage: ann_index --cache FILE [--templates N] [--queries Q] [--exact-queries E] "
+                           "[--sweep N,N,...] [--threshold-only] [--faiss] [--max-bases N]\n");
+      return 2;
+    }
+  }
+  if (cache.empty()) {
+    std::fprintf(stderr, "--cache is required\n");
+    return 2;
+  }
+#ifdef FACEREC_HAVE_FAISS
+  omp_set_num_threads(1);
+#endif
+  std::printf("load before: %s", [] {
+    std::ifstream f("/proc/loadavg");
+    std::string s;
+    std::getline(f, s);
+    return s + "\n";
+  }().c_str());
+  derived::Bases bases = load_cache(cache);
+  if (max_bases && max_bases < bases.size()) {  // fewer real bases: a more crowded derived set
+    bases.label.resize(max_bases);
+    bases.unit.resize(max_bases * static_cast<size_t>(bases.dim));
+    std::printf("bases: the first %zu only\n", max_bases);
+  }
+  const derived::Spread spread = derived::measure_spread(bases);
+  std::printf("spread: genuine median cos %.4f, impostor p99 cos %.4f -> sigma_template %.5f, sigma_identity %.5f\n",
+              spread.genuine, spread.impostor, spread.sigma_template, spread.sigma_identity);
+  for (size_t n : sweep) sweep_point(bases, spread, n);
+  if (threshold_only) return 0;
+
+  // ---- the main gallery ------------------------------------------------
+  auto t0 = Clock::now();
+  derived::Set set = derived::make_set(bases, spread, templates, 5, queries, 0.1, 7);
+  std::printf("derived set: %zu templates, %zu identities, %zu probes (%.0f ms)\n", set.row_identity.size(),
+              set.centres.size() / set.dim, queries, ms_since(t0));
+  // Person points for FAISS (the kMean vectors: normalised unweighted means).
+  std::vector<float> person_points;
+  std::vector<std::string> person_names;
+  if (faiss_too) {
+    std::map<std::string, std::vector<double>> sums;
+    for (size_t r = 0; r < set.row_identity.size(); ++r) {
+      auto& s = sums[set.row_identity[r]];
+      s.resize(set.dim);
+      for (int k = 0; k < set.dim; ++k) s[k] += set.rows[r * set.dim + k];
+    }
+    for (auto& [name, s] : sums) {
+      std::vector<float> v(s.begin(), s.end());
+      derived::normalize(v.data(), set.dim);
+      person_points.insert(person_points.end(), v.begin(), v.end());
+      person_names.push_back(name);
+    }
+  }
+  const double rss0 = rss_mb();
+  SearchIndex index(set.dim, std::move(set.row_identity), std::move(set.rows), TemplateRule::kMean);
+  std::printf("exact index: %zu templates, %zu people, heap +%.0f MB\n", index.size(), index.people(),
+              rss_mb() - rss0);
+  t0 = Clock::now();
+  const Oracle oracle = exact_oracle(index, set, queries);
+  std::printf("oracle: exact top-10 of %zu probes by search_batch (%.0f ms)\n", queries, ms_since(t0));
+  const Quality exact = measure(oracle, set, exact_queries, [&](const float* q) { return names_of(index.search_exact(q, 10)); });
+  std::printf("exact search (SearchIndex::search_exact, %zu probes): p50 %.2f ms, p99 %.2f ms (cpu p50 %.2f, p99 %.2f)\n",
+              exact_queries, exact.p50, exact.p99, exact.cpu_p50, exact.cpu_p99);
+
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("facerec_ann_bench_" + std::to_string(::getpid()) + ".hnsw")).string();
+  std::filesystem::remove(path);
+  const double rss1 = rss_mb();
+  t0 = Clock::now();
+  std::string what;
+  const double bc0 = thread_cpu_ms();
+  Status s = index.set_mode(IndexMode::kHnsw, path, {}, &what);
+  const double build_save = ms_since(t0), build_cpu = thread_cpu_ms() - bc0;
+  const double rss2 = rss_mb();
+  std::printf("hnsw: %s, build + save %.1f s (cpu %.1f s), heap +%.0f MB = %.0f bytes per template (%.0f per person point), "
+              "file %.0f MB (%s)\n",
+              what.c_str(), build_save / 1000, build_cpu / 1000, rss2 - rss1, (rss2 - rss1) * (1 << 20) / double(index.size()),
+              (rss2 - rss1) * (1 << 20) / double(index.people()), std::filesystem::file_size(path) / 1048576.0,
+              s.ok() ? "saved" : s.message().c_str());
+  t0 = Clock::now();
+  s = index.set_mode(IndexMode::kHnsw, path, {}, &what);
+  std::printf("hnsw reopen: %s in %.1f s (content hash + checksum + load)\n", what.c_str(), ms_since(t0) / 1000);
+  const Quality ann = measure(oracle, set, queries, [&](const float* q) { return names_of(index.search(q, 10)); });
+  std::printf("hnsw search (%zu probes): p50 %.3f ms, p99 %.3f ms (cpu p50 %.3f, p99 %.3f), recall@1 %.4f, recall@10 "
+              "%.4f; exact/hnsw p50 ratio %.0fx (cpu %.0fx)\n",
+              queries, ann.p50, ann.p99, ann.cpu_p50, ann.cpu_p99, ann.recall1, ann.recall10, exact.p50 / ann.p50,
+              exact.cpu_p50 / ann.cpu_p50);
+
+  // In-place adds: 10k templates of new identities (mean 5 each).
+  derived::Set more = derived::make_set(bases, spread, 10000, 5, 0, 0.0, 99);
+  std::map<std::string, std::vector<float>> by_person;
+  for (size_t r = 0; r < more.row_identity.size(); ++r) {
+    auto& v = by_person["add_" + more.row_identity[r]];
+    v.insert(v.end(), more.rows.begin() + r * more.dim, more.rows.begin() + (r + 1) * more.dim);
+  }
+  t0 = Clock::now();
+  double ac0 = thread_cpu_ms();
+  for (const auto& [name, rows] : by_person) (void)index.add_person_rows(name, rows);
+  const double add_ms = ms_since(t0), add_cpu = thread_cpu_ms() - ac0;
+  std::printf("in-place add (hnsw): %zu templates of %zu new people in %.0f ms = %.0f templates/s (cpu: %.0f/s)\n",
+              more.row_identity.size(), by_person.size(), add_ms, double(more.row_identity.size()) / add_ms * 1000,
+              double(more.row_identity.size()) / add_cpu * 1000);
+  size_t hits = 0;
+  for (const auto& [name, rows] : by_person) {
+    const auto c = index.search(rows.data(), 1);
+    hits += !c.empty() && c[0].identity == name;
+  }
+  std::printf("  each added person found by their own first template: %zu / %zu\n", hits, by_person.size());
+  (void)index.set_mode(IndexMode::kExact);
+  derived::Set more2 = derived::make_set(bases, spread, 10000, 5, 0, 0.0, 98);
+  std::map<std::string, std::vector<float>> by_person2;
+  for (size_t r = 0; r < more2.row_identity.size(); ++r) {
+    auto& v = by_person2["add2_" + more2.row_identity[r]];
+    v.insert(v.end(), more2.rows.begin() + r * more2.dim, more2.rows.begin() + (r + 1) * more2.dim);
+  }
+  t0 = Clock::now();
+  ac0 = thread_cpu_ms();
+  for (const auto& [name, rows] : by_person2) (void)index.add_person_rows(name, rows);
+  const double add2_ms = ms_since(t0), add2_cpu = thread_cpu_ms() - ac0;
+  std::printf("in-place add (exact, the SearchIndex bookkeeping alone): %.0f templates/s (cpu: %.0f/s)\n",
+              double(more2.row_identity.size()) / add2_ms * 1000, double(more2.row_identity.size()) / add2_cpu * 1000);
+  std::filesystem::remove(path);
+
+#ifdef FACEREC_HAVE_FAISS
+  if (faiss_too) {
+    const int d = set.dim;
+    const faiss::Index::idx_t n = static_cast<faiss::Index::idx_t>(person_names.size());
+    auto run = [&](const char* label, faiss::Index& idx, bool train) {
+      const double r0 = rss_mb();
+      auto b0 = Clock::now();
+      if (train) {
+        const faiss::Index::idx_t nt = std::min<faiss::Index::idx_t>(n, 50000);
+        idx.train(nt, person_points.data());
+      }
+      const double train_ms = ms_since(b0);
+      b0 = Clock::now();
+      idx.add(n, person_points.data());
+      const double add_ms = ms_since(b0);
+      const double r1 = rss_mb();
+      std::vector<float> dist(64);
+      std::vector<faiss::Index::idx_t> ids(64);
+      const Quality q = measure(oracle, set, queries, [&](const float* query) {
+        idx.search(1, query, 64, dist.data(), ids.data());
+        std::vector<std::string> out;
+        for (int k = 0; k < 64 && out.size() < 10; ++k)
+          if (ids[k] >= 0) out.push_back(person_names[static_cast<size_t>(ids[k])]);
+        return out;
+      });
+      std::printf("faiss %-28s train %6.1f s, add %6.1f s (%.0f points/s), heap +%.0f MB = %.0f bytes per point, "
+                  "p50 %.3f ms, p99 %.3f ms (cpu p50 %.3f, p99 %.3f), recall@1 %.4f @10 %.4f\n",
+                  label, train_ms / 1000, add_ms / 1000, double(n) / add_ms * 1000, r1 - r0,
+                  (r1 - r0) * (1 << 20) / double(n), q.p50, q.p99, q.cpu_p50, q.cpu_p99, q.recall1, q.recall10);
+      std::fflush(stdout);
+    };
+    std::printf("faiss on the %lld person points (kMean vectors), 64 asked per probe:\n", static_cast<long long>(n));
+    {
+      faiss::IndexHNSWFlat h(d, 16, faiss::METRIC_INNER_PRODUCT);
+      h.hnsw.efConstruction = 100;
+      h.hnsw.efSearch = 128;
+      run("IndexHNSWFlat M16 efC100 ef128", h, false);
+    }
+    {
+      faiss::IndexFlatIP coarse(d);
+      faiss::IndexIVFFlat ivf(&coarse, d, 1024, faiss::METRIC_INNER_PRODUCT);
+      ivf.nprobe = 32;
+      run("IndexIVFFlat 1024 nprobe32", ivf, true);
+    }
+    {
+      faiss::IndexFlatIP coarse(d);
+      faiss::IndexIVFPQ pq(&coarse, d, 1024, 64, 8, faiss::METRIC_INNER_PRODUCT);
+      pq.nprobe = 32;
+      run("IndexIVFPQ 1024 m64x8 nprobe32", pq, true);
+      std::printf("  IVF-PQ code: %zu bytes + 8-byte id per vector\n", pq.code_size);
+    }
+  }
+#else
+  if (faiss_too) std::printf("faiss: not built (libfaiss-dev missing at configure time)\n");
+#endif
+  return 0;
+}
