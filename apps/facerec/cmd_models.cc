@@ -220,6 +220,7 @@ struct QuantizeOptions {
   int val = 16;
   int max_exclude = 8;
   double target_cosine = 0.995;
+  double target_min_cosine = 0.99;
 };
 
 // The first image of each DevTrain person, in file order (pairsDevTrain.txt:
@@ -290,6 +291,14 @@ int quantize_cmd(const QuantizeOptions& q, const CommonOptions& o) {
   }
   const std::string new_id = q.new_id.empty() ? q.id + "-int8" : q.new_id;
   if (!valid_import_id(new_id)) { std::cerr << who << "--id '" << printable(new_id) << "' is not a valid id\n"; return kExitUsage; }
+  if (o.manifest.empty()) {
+    auto base = Manifest::load(Manifest::default_path());
+    if (base.ok() && base->find(new_id)) {
+      std::cerr << who << "'" << new_id << "' is already a model of " << Manifest::default_path()
+                << "; choose another --id (or --manifest " << Manifest::default_path() << " to replace it there)\n";
+      return kExitError;
+    }
+  }
   if (q.images < 4 || q.images > 2000) { std::cerr << who << "--images must be 4..2000\n"; return kExitUsage; }
   if (Status s = fetch_model(*spec); !s.ok()) { std::cerr << who << s.to_string() << "\n"; return kExitError; }
   const std::string lfw = q.lfw.empty() ? (fs::path(FACEREC_SOURCE_DIR) / ".." / "shared" / "data" / "lfw").lexically_normal().string() : q.lfw;
@@ -353,6 +362,7 @@ int quantize_cmd(const QuantizeOptions& q, const CommonOptions& o) {
                                    "--onnx-run", (fs::path(self_dir()) / "onnx_run").string(), "--recipe", recipe,
                                    "--method", q.method, "--activations", q.activations,
                                    "--target-cosine", std::to_string(q.target_cosine),
+                                   "--target-min-cosine", std::to_string(q.target_min_cosine),
                                    "--max-exclude", std::to_string(q.max_exclude), "--val", std::to_string(q.val),
                                    "--provenance", prov.dump()};
   if (!q.exclude.empty()) { argv.push_back("--exclude"); argv.push_back(q.exclude); }
@@ -469,6 +479,8 @@ void register_models(CLI::App& app, std::function<void(int)> set_rc) {
   qz->add_option("--activations", qo.activations, "auto, asym (uint8) or sym (int8) (default auto: measured)");
   qz->add_option("--target-cosine", qo.target_cosine, "keep the most sensitive layers float until the held-out mean "
                                                       "cosine to the float outputs reaches this (default 0.995)");
+  qz->add_option("--target-min-cosine", qo.target_min_cosine,
+                 "... and until the worst held-out image reaches this (default 0.99, the tests' bar)");
   qz->add_option("--max-exclude", qo.max_exclude, "at most this many layers kept float that way (default 8)");
   qz->add_option("--keep-calib", qo.keep_calib, "also keep the calibration blobs here (.npy [N,1,C,H,W], float32)");
   qz->add_option("--manifest", o.manifest, "write the entry into this manifest (default: the local overlay)");

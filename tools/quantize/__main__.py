@@ -15,8 +15,9 @@ flattened, per sample, mean over samples and outputs):
 1. range method x activation type (asymmetric uint8 / symmetric int8), then
    residual Adds int8 or float: the best mean cosine wins (or the ones given);
 2. per-layer sensitivity: each layer quantised alone, its cost 1 - cosine;
-3. while the whole model's mean cosine is below --target-cosine, the most
-   sensitive remaining layer stays float (at most --max-exclude).
+3. while the whole model's mean cosine is below --target-cosine (or its
+   worst held-out sample below --target-min-cosine), the most sensitive
+   remaining layer stays float (at most --max-exclude).
 
 The recipe (JSON) holds everything apply needs (ranges, activation type,
 excluded layers, the float model's sha256) and the report: each candidate's
@@ -119,11 +120,13 @@ def cmd_calibrate(a):
     mean, worst = best["mean_cosine"], best["min_cosine"]
     history = [{"excluded": len(excluded), "mean_cosine": mean, "min_cosine": worst}]
     for s in sensitivity:
-        if mean >= a.target_cosine or len(excluded) - len(forced) >= a.max_exclude:
+        if (mean >= a.target_cosine and worst >= a.target_min_cosine) or \
+                len(excluded) - len(forced) >= a.max_exclude:
             break
         excluded.append({"layer": s["layer"],
-                         "why": f"whole model at cosine {mean:.5f} < target {a.target_cosine}; this layer alone "
-                                f"costs {s['cost']:.2e} (the most of those left)"})
+                         "why": f"whole model at cosine mean {mean:.5f} / min {worst:.5f} < target "
+                                f"{a.target_cosine} / {a.target_min_cosine}; this layer alone costs {s['cost']:.2e} "
+                                "(the most of those left)"})
         mean, worst = score(qdq.quantize(prepared, rng, symmetric=sym, exclude=[e["layer"] for e in excluded],
                                          quantize_add=qadd))
         history.append({"excluded": len(excluded), "mean_cosine": mean, "min_cosine": worst})
@@ -186,6 +189,8 @@ def main(argv=None):
     c.add_argument("--quantize-add", default="auto", choices=("auto", "yes", "no"),
                    help="residual Adds in int8 (QLinearAdd) or float; auto: measured")
     c.add_argument("--target-cosine", type=float, default=0.995)
+    c.add_argument("--target-min-cosine", type=float, default=0.0,
+                   help="also keep layers float while the worst held-out sample is below this")
     c.add_argument("--max-exclude", type=int, default=8)
     c.add_argument("--sensitivity", action="store_true", help="measure per-layer costs even with --max-exclude 0")
     c.add_argument("--val", type=int, default=16)
