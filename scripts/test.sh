@@ -17,6 +17,8 @@ if ls training/tests/test_*.py >/dev/null 2>&1; then
   /usr/bin/python3 -m pytest -q training/tests
 fi
 BUILD_DIR=$build /usr/bin/python3 -m pytest -q tools/tflite_import/tests
+# The int8 quantiser (issue 13) on a tiny network, through build/onnx_run.
+BUILD_DIR=$build /usr/bin/python3 -m pytest -q tools/quantize/tests
 # Fuzzing (issue 11): each libFuzzer harness for FACEREC_FUZZ_SECONDS (30 s
 # default, about 2 min plus the clang build). FACEREC_SKIP_FUZZ=1 skips it.
 if [ "${FACEREC_SKIP_FUZZ:-0}" != 1 ]; then

@@ -424,7 +424,8 @@ int quantize_cmd(const QuantizeOptions& q, const CommonOptions& o) {
   const ModelSpec* made = again->find(new_id);
   if (!made) { std::cerr << who << "'" << new_id << "' missing from " << target << "\n"; return kExitError; }
   if (Status s = verify_model_file(*made); !s.ok()) { std::cerr << who << s.to_string() << "\n"; return kExitError; }
-  Status opened = made->task == ModelTask::kDetector ? create_detector(**rt, *made).status()
+  const ModelSpec* lm = made->landmarks_model.empty() ? nullptr : again->find(made->landmarks_model);
+  Status opened = made->task == ModelTask::kDetector ? create_detector(**rt, *made, {}, lm).status()
                                                      : Embedder::create(**rt, *made).status();
   if (!opened.ok()) { std::cerr << who << "the int8 model does not load: " << opened.to_string() << "\n"; return kExitError; }
   const auto& fin = rec.is_object() ? rec["report"]["final"] : nlohmann::json();

@@ -219,9 +219,18 @@ def quantize(model, ranges, symmetric=False, exclude=(), only=None, quantize_add
     graph_outputs = {o.name for o in g.output}
     layers = [l for l in weighted_layers(m) if l[0] not in set(exclude) and (only is None or l[0] in set(only))]
     chosen = {name for name, _, _ in layers}
+    # A layer whose only consumer is a Relu (or Clip) is quantised after it:
+    # ONNX Runtime then folds the Relu into the uint8 quantisation (zero point
+    # 0) and runs the pair as one QLinearConv, instead of DQ -> Relu -> Q.
+    consumers = _consumers(m)
+    act_after = {}
+    for _, _, y in layers:
+        c = consumers.get(y, [])
+        if len(c) == 1 and c[0].op_type in ("Relu", "Clip") and y not in graph_outputs:
+            act_after[y] = c[0].output[0]
     quant_t = []  # tensors to put behind Q -> DQ
     for _, x, y in layers:
-        quant_t += [x, y]
+        quant_t += [x, act_after.get(y, y)]
     if quantize_add and only is None:
         q = set(quant_t)
         for n in g.node:
