@@ -19,6 +19,8 @@ def main():
     ap.add_argument("speed")
     ap.add_argument("flops")
     ap.add_argument("--manifest", default=os.path.join(here, "..", "models", "manifest.json"))
+    ap.add_argument("--pair", action="append", default=[],
+                    help="FP32NAME=INT8NAME:GFLOPS for --onnx networks of the same run (e.g. the iresnet50 export)")
     a = ap.parse_args()
     sp = json.load(open(a.speed))
     fl = json.load(open(a.flops))
@@ -38,12 +40,18 @@ def main():
           "| fp32: fraction of sgemm peak | int8: fraction of int8 GEMM peak |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     man = json.load(open(a.manifest))["models"]
-    for e in man:
-        q = e["source"].get("quantize")
-        if not q or e["id"] not in nets or q["from"] not in nets:
+    rows = [(e["source"]["quantize"]["from"], e["id"], fl.get(e["source"]["quantize"]["from"], {}).get("gflops"))
+            for e in man if "quantize" in e["source"]]
+    for p in a.pair:
+        f32, rest = p.split("=", 1)
+        i8, g = rest.rsplit(":", 1)
+        rows.append((f32, i8, float(g)))
+    for src, dst, g in rows:
+        if dst not in nets or src not in nets:
             continue
-        f, i = nets[q["from"]], nets[e["id"]]
-        g = fl.get(q["from"], {}).get("gflops")
+        f, i = nets[src], nets[dst]
+        q = {"from": src}
+        e = {"id": dst}
         frac32 = f"{100 * g / (f['median_ms'] / 1e3) / sgemm:.1f}%" if g else "-"
         frac8 = f"{100 * g / (i['median_ms'] / 1e3) / peaks['gemm_u8s8']:.1f}%" if g else "-"
         print(f"| {q['from']} -> {e['id']} | {g:.3f} | {f['median_ms']:.2f} ({f['min_ms']:.2f}) | "
