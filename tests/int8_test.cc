@@ -121,7 +121,14 @@ int unmatched(const std::vector<Face>& from, const std::vector<Face>& to, float 
 TEST(Int8, DetectionsMatchFloatOnRealPhotos) {
   FACEREC_REQUIRE_SHARED();
   auto models = int8_models(ModelTask::kDetector);
-  ASSERT_FALSE(models.empty()) << "the manifest ships no int8 detector";
+  if (models.empty()) {
+    // fr_detect-int8 matched here (confident faces at IoU >= 0.8) but lost
+    // 0.6-1.0 WIDER AP point, over the 0.5 bar, so it is not shipped.
+    fprintf(stderr, "\n!!!!! SKIPPING %s: the manifest ships no int8 detector (none passed the WIDER AP "
+                    "bar, BENCHMARKS.md int8). This test did NOT run. !!!!!\n\n",
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    GTEST_SKIP() << "no int8 detector in the manifest";
+  }
   for (const ModelSpec* q : models) {
     if (!ready(*q)) continue;
     const ModelSpec* f = manifest().find(q->quantize_from);
