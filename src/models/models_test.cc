@@ -157,6 +157,62 @@ TEST(ManifestNpm, RefusesFieldsThatCouldInjectAnOptionOrAPath) {
     EXPECT_EQ(m.status().code(), ErrorCode::kInvalidArgument) << id << " " << pkg << " " << path << " " << sha;
   }
   fs::remove_all(dir);
+// Quantised entries (source "quantize"): the float model is found in the same
+// manifest or, for the local overlay, in the repository's; the recipe path is
+// relative to the manifest's folder; a rebuilt file with another hash is
+// refused and nothing is left behind.
+TEST_F(LocalManifestTest, QuantisedEntriesNameTheirFloatModel) {
+  std::ofstream(Manifest::local_path()) << R"({"version": 1, "models": [{"id": "fr_feature-q", "task": "embedder",
+      "family": "arcface", "source": {"quantize": {"from": "fr_feature", "recipe": "q/r.json"}}, "sha256": "00",
+      "input": {"width": 112, "height": 112}}]})";
+  auto merged = Manifest::load_default();
+  ASSERT_TRUE(merged.ok()) << merged.status().to_string();
+  const ModelSpec* q = merged->find("fr_feature-q");
+  const ModelSpec* f = merged->find("fr_feature");
+  ASSERT_TRUE(q && f);
+  EXPECT_EQ(q->quantize_from, "fr_feature");
+  EXPECT_EQ(q->quantize_source, f->path);
+  EXPECT_EQ(q->quantize_source_sha256, f->sha256);
+  EXPECT_EQ(q->quantize_recipe, (dir_ / "q" / "r.json").string());
+  EXPECT_EQ(q->path, (dir_ / "quantized" / "fr_feature-q.onnx").string());
+  // Not fetched yet: a clear "not downloaded" error, not a crash.
+  Status s = verify_model_file(*q);
+  EXPECT_EQ(s.code(), ErrorCode::kNotFound) << s.to_string();
+
+  std::ofstream(Manifest::local_path()) << R"({"version": 1, "models": [{"id": "x-q", "task": "embedder",
+      "family": "arcface", "source": {"quantize": {"from": "no_such_model", "recipe": "r.json"}}, "sha256": "00",
+      "input": {"width": 112, "height": 112}}]})";
+  auto bad = Manifest::load_default();
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("no_such_model"), std::string::npos) << bad.status().to_string();
+
+  std::ofstream(Manifest::local_path()) << R"({"version": 1, "models": [{"id": "x-q", "task": "embedder",
+      "family": "arcface", "source": {"quantize": {"from": "fr_feature", "recipe": "r.json"}},
+      "input": {"width": 112, "height": 112}}]})";
+  auto unpinned = Manifest::load_default();
+  ASSERT_FALSE(unpinned.ok());
+  EXPECT_NE(unpinned.status().message().find("sha256"), std::string::npos) << unpinned.status().to_string();
+}
+
+TEST_F(LocalManifestTest, ARebuiltQuantisedModelWithAnotherHashIsRefused) {
+  auto base = Manifest::load(Manifest::default_path());
+  ASSERT_TRUE(base.ok());
+  const ModelSpec* shipped = base->find("fr_feature-int8");
+  ASSERT_NE(shipped, nullptr);
+  // The fixture moved FACEREC_CACHE; the float model is in the real cache.
+  const char* home = std::getenv("HOME");
+  ModelSpec f = *base->find("fr_feature");
+  f.path = (old_ ? *old_ : std::string(home ? home : "/tmp") + "/.cache/facerec") + "/models/fr_feature.onnx";
+  if (!verify_model_file(f).ok() || access("/usr/bin/python3", X_OK) != 0)
+    GTEST_SKIP() << "!!! fr_feature (facerec models fetch) or /usr/bin/python3 is ABSENT: this test is SKIPPED !!!";
+  ModelSpec wrong = *shipped;
+  wrong.quantize_source = f.path;
+  wrong.sha256 = std::string(64, '0');
+  wrong.path = (dir_ / "quantized" / "wrong.onnx").string();
+  Status s = fetch_model(wrong);
+  EXPECT_EQ(s.code(), ErrorCode::kHashMismatch) << s.to_string();
+  EXPECT_FALSE(fs::exists(wrong.path));
+  for (const auto& e : fs::directory_iterator(dir_ / "quantized")) ADD_FAILURE() << "left behind: " << e.path();
 }
 
 }  // namespace

@@ -1,0 +1,171 @@
+// int8 models (manifest entries with source "quantize", made by
+// `facerec models quantize` and rebuilt by fetch_model from their recipe)
+// against their float models on real faces that calibration never saw:
+// embedders within cosine 0.99 on the same aligned faces, detectors finding
+// the same faces (IoU >= 0.8). Also: ONNX Runtime holds the kernel's AMX tile
+// permission once a Runtime exists, so its int8 kernels can use AMX.
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "facerec/align.h"
+#include "facerec/detect.h"
+#include "facerec/embed.h"
+#include "facerec/image.h"
+#include "facerec/models.h"
+#include "facerec/pipeline.h"
+#include "facerec/runtime.h"
+#include "test_support.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
+namespace facerec {
+namespace {
+
+using testing::manifest;
+using testing::runtime;
+
+std::vector<const ModelSpec*> int8_models(ModelTask task) {
+  std::vector<const ModelSpec*> out;
+  for (const auto& m : manifest().models())
+    if (!m.quantize_from.empty() && m.task == task) out.push_back(&m);
+  return out;
+}
+
+// Fetches (rebuilds from its recipe) an int8 model; a missing float model or
+// python3-onnx skips loudly, any other failure fails.
+bool ready(const ModelSpec& m) {
+  Status s = fetch_model(m);
+  if (s.ok()) return true;
+  if (s.code() == ErrorCode::kNotFound) {
+    fprintf(stderr, "\n!!!!! SKIPPING %s: %s !!!!!\n\n", m.id.c_str(), s.to_string().c_str());
+    return false;
+  }
+  ADD_FAILURE() << s.to_string();
+  return false;
+}
+
+// Photos no calibration used: celeb5 val (LFW DevTrain calibrates) and the crowd photos.
+std::vector<std::filesystem::path> probe_photos() {
+  std::vector<std::filesystem::path> out;
+  for (const char* who : {"madonna", "ben_afflek", "elton_john"})
+    for (auto& p : testing::photos(testing::celeb("val", who), 3)) out.push_back(p);
+  const auto crowd = std::filesystem::path(testing::shared_dir()) / "data" / "crowd";
+  out.push_back(crowd / "insightface_t1.jpg");
+  out.push_back(crowd / "obama_and_biden.jpg");
+  return out;
+}
+
+TEST(Int8, EmbeddingsMatchFloatOnRealFaces) {
+  FACEREC_REQUIRE_SHARED();
+  auto models = int8_models(ModelTask::kEmbedder);
+  ASSERT_FALSE(models.empty()) << "the manifest ships no int8 embedder";
+  PipelineConfig pc;
+  auto analyzer = FaceAnalyzer::create(runtime(), manifest(), pc);
+  ASSERT_TRUE(analyzer.ok()) << analyzer.status().to_string();
+  std::vector<cv::Mat> crops;
+  std::vector<double> eye_px;
+  for (const auto& path : probe_photos()) {
+    auto img = load_image(path.string());
+    ASSERT_TRUE(img.ok()) << img.status().to_string();
+    auto faces = (*analyzer)->detect(*img);
+    ASSERT_TRUE(faces.ok());
+    for (const auto& f : *faces) {
+      crops.push_back(align_face(*img, f, 112));
+      eye_px.push_back(cv::norm(f.landmarks[0] - f.landmarks[1]));
+    }
+  }
+  ASSERT_GE(crops.size(), 12u);
+  for (const ModelSpec* q : models) {
+    if (!ready(*q)) continue;
+    const ModelSpec* f = manifest().find(q->quantize_from);
+    ASSERT_NE(f, nullptr);
+    if (!ready(*f)) continue;
+    auto e8 = Embedder::create(runtime(), *q);
+    auto e32 = Embedder::create(runtime(), *f);
+    ASSERT_TRUE(e8.ok() && e32.ok()) << q->id;
+    auto a = (*e8)->embed(crops);
+    auto b = (*e32)->embed(crops);
+    ASSERT_TRUE(a.ok() && b.ok()) << q->id;
+    float worst = 1.f, sum = 0.f;
+    for (size_t i = 0; i < crops.size(); ++i) {
+      const float c = cosine((*a)[i], (*b)[i]);
+      fprintf(stderr, "  face %zu: %.1f px between the eyes, cosine %.5f\n", i, eye_px[i], c);
+      worst = std::min(worst, c);
+      sum += c;
+    }
+    EXPECT_GE(worst, 0.99f) << q->id << " vs " << f->id << " over " << crops.size() << " faces";
+    EXPECT_LT(sum / crops.size(), 0.99999f) << q->id << ": identical to float; is it quantised at all?";
+    fprintf(stderr, "%s vs %s: cosine min %.5f mean %.5f over %zu faces\n", q->id.c_str(), f->id.c_str(), worst,
+            sum / crops.size(), crops.size());
+  }
+}
+
+// Every confident face of one detector has a face of the other at IoU >= 0.8.
+int unmatched(const std::vector<Face>& from, const std::vector<Face>& to, float min_score) {
+  int missing = 0;
+  for (const auto& a : from) {
+    if (a.score < min_score) continue;
+    float best = 0.f;
+    for (const auto& b : to) best = std::max(best, iou(a.box, b.box));
+    if (best < 0.8f) ++missing;
+  }
+  return missing;
+}
+
+TEST(Int8, DetectionsMatchFloatOnRealPhotos) {
+  FACEREC_REQUIRE_SHARED();
+  auto models = int8_models(ModelTask::kDetector);
+  if (models.empty()) {
+    // fr_detect-int8 matched here (confident faces at IoU >= 0.8) but lost
+    // 0.6-1.0 WIDER AP point, over the 0.5 bar, so it is not shipped.
+    fprintf(stderr, "\n!!!!! SKIPPING %s: the manifest ships no int8 detector (none passed the WIDER AP "
+                    "bar, BENCHMARKS.md int8). This test did NOT run. !!!!!\n\n",
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    GTEST_SKIP() << "no int8 detector in the manifest";
+  }
+  for (const ModelSpec* q : models) {
+    if (!ready(*q)) continue;
+    const ModelSpec* f = manifest().find(q->quantize_from);
+    ASSERT_NE(f, nullptr);
+    if (!ready(*f)) continue;
+    const ModelSpec* lm = f->landmarks_model.empty() ? nullptr : manifest().find(f->landmarks_model);
+    if (lm && !ready(*lm)) continue;
+    auto d8 = create_detector(runtime(), *q, {}, lm);
+    auto d32 = create_detector(runtime(), *f, {}, lm);
+    ASSERT_TRUE(d8.ok() && d32.ok()) << q->id << ": " << (d8.ok() ? d32.status() : d8.status()).to_string();
+    int faces = 0;
+    for (const auto& path : probe_photos()) {
+      auto img = load_image(path.string());
+      ASSERT_TRUE(img.ok());
+      auto a = (*d8)->detect(*img);
+      auto b = (*d32)->detect(*img);
+      ASSERT_TRUE(a.ok() && b.ok());
+      for (const auto& x : *b) faces += x.score >= 0.8f;
+      // Faces near the score threshold may appear in one and not the other;
+      // confident ones (>= 0.8) must be found by both, in the same place.
+      EXPECT_EQ(unmatched(*b, *a, 0.8f), 0) << q->id << " misses a confident float face in " << path;
+      EXPECT_EQ(unmatched(*a, *b, 0.8f), 0) << q->id << " finds a confident face the float model lacks in " << path;
+    }
+    EXPECT_GE(faces, 10) << f->id;
+  }
+}
+
+#if defined(__x86_64__) && defined(__linux__)
+TEST(Int8, OnnxRuntimeHoldsAmxTilePermission) {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24))) GTEST_SKIP() << "no AMX on this CPU";
+  (void)runtime();  // creating the Ort::Env initialises MLAS, which asks for it
+  unsigned long bits = 0;
+  ASSERT_EQ(syscall(SYS_arch_prctl, 0x1022 /* ARCH_GET_XCOMP_PERM */, &bits), 0);
+  EXPECT_TRUE(bits & (1ul << 18)) << "XTILEDATA not permitted: ONNX Runtime's int8 kernels cannot use AMX";
+}
+#endif
+
+}  // namespace
+}  // namespace facerec
