@@ -94,7 +94,9 @@ TEST(Int8, EmbeddingsMatchFloatOnRealFaces) {
     ASSERT_TRUE(a.ok() && b.ok()) << q->id;
     float worst = 1.f, sum = 0.f;
     for (size_t i = 0; i < crops.size(); ++i) {
-      const float c = cosine((*a)[i], (*b)[i]);
+      auto cr = cosine((*a)[i], (*b)[i]);
+      ASSERT_TRUE(cr.ok()) << cr.status().to_string();
+      const float c = *cr;
       fprintf(stderr, "  face %zu: %.1f px between the eyes, cosine %.5f\n", i, eye_px[i], c);
       worst = std::min(worst, c);
       sum += c;

@@ -157,6 +157,8 @@ TEST(ManifestNpm, RefusesFieldsThatCouldInjectAnOptionOrAPath) {
     EXPECT_EQ(m.status().code(), ErrorCode::kInvalidArgument) << id << " " << pkg << " " << path << " " << sha;
   }
   fs::remove_all(dir);
+}
+
 // Quantised entries (source "quantize"): the float model is found in the same
 // manifest or, for the local overlay, in the repository's; the recipe path is
 // relative to the manifest's folder; a rebuilt file with another hash is
