@@ -117,8 +117,9 @@ class GalleryStoreTest : public ::testing::TestWithParam<std::string> {
 };
 
 TEST_P(GalleryStoreTest, EnrolsAndReopensWithEverythingExact) {
-  // NFC and NFD spellings, CJK, an emoji and a '/' are all plain text.
-  const std::vector<std::string> names = {"Jos\xC3\xA9", "Jose\xCC\x81", "\xE5\xB1\xB1\xE7\x94\xB0 \xE5\xA4\xAA\xE9\x83\x8E",
+  // Accents, CJK, an emoji and a '/' are all plain text. (An NFD spelling is
+  // stored as its NFC form, the same person: names_test.cc and Gallery.)
+  const std::vector<std::string> names = {"Jos\xC3\xA9", "Jose", "\xE5\xB1\xB1\xE7\x94\xB0 \xE5\xA4\xAA\xE9\x83\x8E",
                                           "\xF0\x9F\x99\x82 a/b", "Zo\xC3\xAB O'Neil"};
   std::vector<NewTemplate> all;
   {
@@ -318,11 +319,11 @@ TEST_P(GalleryStoreTest, LegacyImportAndExportGoThroughTheStore) {
   EXPECT_EQ((*people)[0].name, "Ann");
   EXPECT_EQ((*people)[0].templates, 2);
   EXPECT_EQ((*people)[1].name, "B\xC3\xB8" "b");
-  // One change per person per import (the re-import's two add no template).
+  // One change per person for the import; the re-import writes nothing (its
+  // vectors are all stored already), so it logs no change.
   auto log = g->store().changes_since(0);
-  ASSERT_EQ(log->size(), 4u);
+  ASSERT_EQ(log->size(), 2u);
   EXPECT_EQ((*log)[0].template_ids.size(), 2u);
-  EXPECT_TRUE((*log)[3].template_ids.empty());
   ASSERT_TRUE(g->export_legacy(dir + "/out.txt", dir + "/out.json").ok());
   const std::string exported = slurp(dir + "/out.txt");
   EXPECT_EQ(std::count(exported.begin(), exported.end(), '\n'), 3) << exported;
