@@ -145,6 +145,12 @@ class OrtSession final : public InferenceSession {
   // runtime itself declared (then it is the first input's batch). False
   // otherwise (ONNX Runtime then allocates, and run_into copies).
   bool bind_outputs(const std::vector<TensorView>& inputs, std::vector<Tensor>& outputs) const {
+    // Only for sessions whose batch dimension the runtime itself declared
+    // dynamic (SessionConfig::dynamic_batch). With shapes taken from a model's
+    // own declarations, pre-bound outputs gave wrong values for QDQ models
+    // whose declared output shapes disagree with what the run produces (found
+    // by tools/quantize/tests); those runs let ONNX Runtime allocate and copy.
+    if (!batch_is_dynamic_) return false;
     for (size_t i = 0; i < outputs_.size(); ++i) {
       if (!out_is_float_[i]) return false;
       const auto& declared = outputs_[i].shape;
