@@ -17,23 +17,19 @@ Run: /usr/bin/python3 -m pytest -q tests/multinode
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(os.environ.get("FACEREC_BIN", ROOT / "build" / "facerec"))
-SHARED = Path(os.environ.get("FACEREC_SHARED", ROOT.parent / "shared"))
-CELEB = SHARED / "data" / "celeb5"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from servesupport import BIN, CELEB, ROOT, Serve, loud_skip  # noqa: E402
 
 if not BIN.exists() or not CELEB.is_dir():
-    msg = f"!!!!! SKIPPING multi-node tests: {BIN} or {CELEB} is ABSENT. These tests did NOT run. !!!!!"
-    print("\n" + msg + "\n")
-    pytest.skip(msg, allow_module_level=True)
+    loud_skip("multi-node tests", f"{BIN} or {CELEB} is ABSENT")
 
 PSQL = shutil.which("psql") or "/usr/lib/postgresql/15/bin/psql"
 
@@ -71,16 +67,9 @@ def fresh_db(server_uri):
     return head.rsplit("/", 1)[0] + "/" + name + (("?" + tail) if tail else "")
 
 
-class Node:
+class Node(Serve):
     def __init__(self, db, *args):
-        self.proc = subprocess.Popen([str(BIN), "serve", "--db", db, "--listen", "127.0.0.1:0", "--workers", "1",
-                                      "--threads", "1", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        assert "listening on http://" in line, line + self.proc.stderr.read()
-        self.base = line.split("listening on ")[1].split()[0]
-        self.log = []
-        threading.Thread(target=lambda: [self.log.append(l) for l in self.proc.stderr], daemon=True).start()
+        super().__init__(db, "--workers", "1", "--threads", "1", *args)
         self.s = requests.Session()
 
     def health(self):
@@ -101,11 +90,6 @@ class Node:
                         timeout=120)
         assert r.status_code == 200, r.text
         return [f["identity"] for f in r.json()["faces"] if f.get("identity")]
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        return self.proc.wait(timeout=60)
 
 
 def wait_applied(node, seq, limit_s):

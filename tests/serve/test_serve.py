@@ -6,7 +6,6 @@ Needs build/facerec (or $FACEREC_BIN), the default models (scripts/setup.sh)
 and ../shared (or $FACEREC_SHARED); skips loudly without them.
 Run: /usr/bin/python3 -m pytest -q tests/serve
 """
-import copy
 import hashlib
 import json
 import os
@@ -14,6 +13,7 @@ import signal
 import sqlite3
 import struct
 import subprocess
+import sys
 import threading
 import time
 import zlib
@@ -24,15 +24,11 @@ import pytest
 import requests
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(os.environ.get("FACEREC_BIN", ROOT / "build" / "facerec"))
-SHARED = Path(os.environ.get("FACEREC_SHARED", ROOT.parent / "shared"))
-CELEB = SHARED / "data" / "celeb5"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from servesupport import BIN, CELEB, ROOT, Serve, loud_skip  # noqa: E402
 
 if not BIN.exists() or not CELEB.is_dir():
-    msg = f"!!!!! SKIPPING facerec serve tests: {BIN} or {CELEB} is ABSENT. These tests did NOT run. !!!!!"
-    print("\n" + msg + "\n")
-    pytest.skip(msg, allow_module_level=True)
+    loud_skip("facerec serve tests", f"{BIN} or {CELEB} is ABSENT")
 
 SPEC = yaml.safe_load((ROOT / "api" / "openapi.yaml").read_text())
 
@@ -94,30 +90,9 @@ class Api:
 
 # ---- the server --------------------------------------------------------------------
 
-class Server:
-    def __init__(self, db, *args):
-        self.db = db
-        self.args = args
-        self.start()
-
-    def start(self):
-        self.proc = subprocess.Popen([str(BIN), "serve", "--db", str(self.db), "--listen", "127.0.0.1:0", *self.args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        assert "listening on http://" in line, line + self.proc.stderr.read()
-        self.base = line.split("listening on ")[1].split()[0]
-        self.errors = []
-        # Drain the access log so the server never blocks on a full pipe.
-        self._drain = threading.Thread(target=lambda: [self.errors.append(l) for l in self.proc.stderr], daemon=True)
-        self._drain.start()
-
+class Server(Serve):
     def api(self, key=None):
         return Api(self.base, key)
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        return self.proc.wait(timeout=60)
 
 
 @pytest.fixture
@@ -220,7 +195,7 @@ def test_enrol_and_identify_over_http_match_the_cli(server, tmp_path):
     assert "M" not in people(api) and "Madonna" not in people(api)
     assert s.stop() == 0
     # No access-log line carries a name or an image byte.
-    log = "".join(s.errors)
+    log = "".join(s.log)
     assert "Madonna" not in log and "JFIF" not in log
 
 
@@ -246,7 +221,7 @@ def test_keys_and_roles(server, tmp_path):
     assert s.api("ak").call("GET", "/metrics").status_code == 200
     assert people(s.api("ak")) == {"X": 1}
     assert s.stop() == 0
-    log = "".join(s.errors)
+    log = "".join(s.log)
     for k in keys:
         assert f"Bearer {k}" not in log
     assert hashlib.sha256(b"rk").hexdigest() not in log

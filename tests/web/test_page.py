@@ -24,19 +24,15 @@ import json
 import os
 import shutil
 import subprocess
-import threading
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BUILD = Path(os.environ.get("BUILD_DIR", ROOT / "build"))
-if not BUILD.is_absolute():
-    BUILD = ROOT / BUILD
-BIN = Path(os.environ.get("FACEREC_BIN", BUILD / "facerec"))
-SHARED = Path(os.environ.get("FACEREC_SHARED", ROOT.parent / "shared"))
-CELEB = SHARED / "data" / "celeb5"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from servesupport import BIN, BUILD, CELEB, SHARED, Serve, loud_skip  # noqa: E402
+
 VIDEO = SHARED / "data" / "video"
 SHOTS = BUILD / "web_screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -44,9 +40,7 @@ DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 
 def _skip(msg):
-    msg = f"!!!!! SKIPPING the web page browser test: {msg}. It did NOT run. !!!!!"
-    print("\n" + msg + "\n")
-    pytest.skip(msg, allow_module_level=True)
+    loud_skip("the web page browser test", msg)
 
 
 try:
@@ -88,17 +82,9 @@ def server(tmp_path_factory):
     keys = d / "keys.json"
     keys.write_text(json.dumps({"keys": [{"sha256": hashlib.sha256(KEY.encode()).hexdigest(), "role": "enroll",
                                           "name": "web test"}]}))
-    proc = subprocess.Popen([str(BIN), "serve", "--db", str(d / "g.db"), "--listen", "127.0.0.1:0", "--keys", str(keys),
-                             "--workers", "2", "--threads", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    assert "listening on http://" in line, line + proc.stderr.read()
-    base = line.split("listening on ")[1].split()[0]
-    log = []
-    threading.Thread(target=lambda: [log.append(x) for x in proc.stderr], daemon=True).start()
-    yield base
-    proc.terminate()
-    proc.wait(timeout=60)
+    s = Serve(d / "g.db", "--keys", keys, "--workers", "2", "--threads", "1")
+    yield s.base
+    s.stop()
 
 
 @pytest.fixture(scope="module")
