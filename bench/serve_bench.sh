@@ -16,25 +16,11 @@ RUNS=${RUNS:-5}
 OUT=${OUT:-/tmp/facerec_serve_bench}
 shared=$(realpath "${FACEREC_SHARED:-$root/../shared}")
 bin="$root/$BUILD/facerec"
-rm -rf "$OUT" && mkdir -p "$OUT"
-echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- apps src include || echo ' (with local changes)')"
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
+. bench/serve_gallery.sh
+bench_begin
 
-photo="$OUT/photo_640x480.jpg"
-convert "$shared/data/celeb5/train/Madonna/6.jpg" -resize 640x480 -background black -gravity center -extent 640x480 "$photo"
 db="$OUT/g.db"
-"$bin" enroll "$shared/data/celeb5/train" --db "$db" > /dev/null 2>&1
-dim=$("$bin" embed "$photo" --json | /usr/bin/python3 -c 'import json,sys; print(len(json.loads(sys.stdin.readline())["embedding"]))')
-embedder=$("$bin" embed "$photo" --json | /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["embedder"])')
-/usr/bin/python3 - "$OUT" "$dim" <<'PY'
-import json, sys, numpy as np
-out, dim = sys.argv[1], int(sys.argv[2])
-v = np.random.default_rng(9).standard_normal((995, dim)).astype(np.float32)
-np.savetxt(f"{out}/face_embdding.txt", v, fmt="%.6f")
-json.dump({str(i): f"synthetic {i:04d}" for i in range(995)}, open(f"{out}/label_map.json", "w"))
-PY
-"$bin" gallery import "$OUT/face_embdding.txt" "$OUT/label_map.json" --embedder "$embedder" --db "$db" > /dev/null
-echo "gallery: $("$bin" gallery list --db "$db" | head -1)"
+bench_photo_and_gallery "$db"
 
 "$bin" serve --db "$db" --listen 127.0.0.1:0 > "$OUT/serve.out" 2> "$OUT/access.log" &
 pid=$!
