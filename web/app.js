@@ -279,7 +279,8 @@ async function identifyPhoto(files) {
 
 // ---- live ------------------------------------------------------------------------------------
 
-const live = { stream: null, timer: null, busy: false, frames: 0, latencies: [] };
+// One canvas for every frame (its size is set per frame, as the camera's may change).
+const live = { stream: null, timer: null, busy: false, frames: 0, latencies: [], canvas: document.createElement("canvas") };
 const LIVE_MAX_WIDTH = 640;  // frames are downscaled before upload: smaller body, same faces
 
 async function startLive() {
@@ -322,7 +323,7 @@ async function sendFrame() {
   const video = $("live-video");
   if (live.busy || !video.videoWidth) return scheduleFrame();  // one request in flight at most
   const scale = Math.min(1, LIVE_MAX_WIDTH / video.videoWidth);
-  const canvas = document.createElement("canvas");
+  const canvas = live.canvas;
   canvas.width = Math.round(video.videoWidth * scale);
   canvas.height = Math.round(video.videoHeight * scale);
   canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
