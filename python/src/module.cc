@@ -146,12 +146,14 @@ ImageArg image_arg(const py::handle& obj, const char* what) {
   if (arr.shape(0) < 1 || arr.shape(1) < 1 || arr.shape(0) > 1'000'000 || arr.shape(1) > 1'000'000)
     fail(ErrorCode::kInvalidArgument, std::string(what) + ": an image of " + std::to_string(arr.shape(1)) + "x" +
                                            std::to_string(arr.shape(0)) + " pixels");
-  // A private contiguous copy: the caller may reuse its buffer while the GIL
-  // is released (a webcam loop does).
-  auto c = py::array_t<uint8_t, py::array::c_style>::ensure(arr);
-  if (!c) throw py::error_already_set();
+  // A private copy (the caller may reuse its buffer while the GIL is
+  // released; a webcam loop does), made once, by numpy, straight into the
+  // cv::Mat whatever the array's strides (crops such as frame[y0:y1, x0:x1]
+  // and other views included).
   a.bgr = cv::Mat(static_cast<int>(arr.shape(0)), static_cast<int>(arr.shape(1)), CV_8UC3);
-  std::memcpy(a.bgr.data, c.data(), a.bgr.total() * 3);
+  py::array dst(py::dtype::of<uint8_t>(), {arr.shape(0), arr.shape(1), py::ssize_t{3}}, a.bgr.data,
+                py::capsule(a.bgr.data, [](void*) {}));  // a view of a.bgr, which outlives it
+  py::module_::import("numpy").attr("copyto")(dst, arr);
   return a;
 }
 
@@ -447,11 +449,11 @@ PYBIND11_MODULE(_facerec, m) {
       .def_property_readonly("score", [](const PyFace& f) { return f.face.face.score; },
                              "float: detector confidence, 0..1")
       .def_property_readonly("quality", [](const PyFace& f) { return f.face.quality; },
-                             "float: face quality (the embedder's: 0..1 for the default fr_feature, the raw feature "
+                             "float: face quality (the embedder's: 0..1 for the default embedder, the raw feature "
                              "norm for MagFace)")
       .def_property_readonly("embedding", [](const PyFace& f) { return vector_array(f.face.embedding.unit); },
-                             "numpy float32 (D,): the L2-normalised embedding (D: the embedder's dimension, 512 by "
-                             "default); cosine similarity is a dot product")
+                             "numpy float32 (D,): the L2-normalised embedding (D: the embedder's dimension, "
+                             "Recognizer.embedding_dim); cosine similarity is a dot product")
       .def_property_readonly("embedding_norm", [](const PyFace& f) { return f.face.embedding.norm; },
                              "float: the raw L2 norm of the embedder's output before normalisation")
       .def_property_readonly(
@@ -460,11 +462,7 @@ PYBIND11_MODULE(_facerec, m) {
           },
           "str or None: the enrolled name, or None for unknown (and for faces from detect/embed)")
       .def_property_readonly(
-          "similarity", [](const PyFace& f) {
-            if (!f.identified) return 0.f;
-            return f.decision.known() ? f.decision.similarity
-                                      : (f.decision.candidates.empty() ? 0.f : f.decision.candidates[0].similarity);
-          },
+          "similarity", [](const PyFace& f) { return f.decision.similarity; },
           "float: cosine similarity of the best candidate (also when unknown), -1..1; 0 without candidates")
       .def_property_readonly("candidates", [](const PyFace& f) { return f.decision.candidates; },
                              "list[Candidate]: the top_k gallery people, best first (empty outside identify)")
@@ -484,7 +482,7 @@ PYBIND11_MODULE(_facerec, m) {
         if (f.identified)
           s += ", identity=" + (f.decision.known() ? py::repr(py::str(f.decision.identity)).cast<std::string>()
                                                    : std::string("None")) +
-               ", similarity=" + repr_float(f.decision.candidates.empty() ? 0.f : f.decision.candidates[0].similarity);
+               ", similarity=" + repr_float(f.decision.similarity);
         return s + ")";
       });
 

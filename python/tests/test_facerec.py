@@ -105,6 +105,11 @@ def test_face_fields_types_and_embedding(rec):
     # A view with negative strides (RGB -> BGR flip of a flip) is accepted and copied.
     same = rec.identify(img[:, :, ::-1][:, :, ::-1]).faces[0]
     assert same.similarity == pytest.approx(f.similarity, abs=1e-6)
+    # A crop (rows longer than the view) gives what a contiguous copy of it gives.
+    crop = img[8:, 8:]
+    assert not crop.flags.c_contiguous
+    a, b = rec.embed(crop).embedding, rec.embed(np.ascontiguousarray(crop)).embedding
+    assert float(np.dot(a, b)) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_search_embeddings(rec):
