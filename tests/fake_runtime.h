@@ -16,6 +16,10 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
 
 #include "facerec/align.h"
 #include "facerec/models.h"
@@ -131,6 +135,25 @@ inline std::string write_fake_manifest(const std::string& dir) {
      "input": {"name": "input", "width": 112, "height": 112, "channels": "BGR", "mean": [0,0,0], "std": [255,255,255]},
      "outputs": [{"name": "emb", "dims": [-1, 6]}]}]})";
   return path;
+}
+
+// A photo of one "person" for the fake embedder: a colour (B, G, R) with
+// per-image noise (`seed`), so photos of one colour embed close together.
+inline cv::Mat photo(cv::Scalar bgr, int seed, int size = 200) {
+  cv::Mat m(size, size, CV_8UC3, bgr);
+  cv::Mat noise(size, size, CV_8UC3);
+  cv::RNG rng(seed);
+  rng.fill(noise, cv::RNG::UNIFORM, 0, 12);
+  m += noise;
+  return m;
+}
+inline const cv::Scalar kRed(30, 30, 220), kBlue(220, 40, 30), kGreen(30, 220, 40);
+
+// The image as PNG file bytes.
+inline std::string png(const cv::Mat& m) {
+  std::vector<uchar> buf;
+  cv::imencode(".png", m, buf);
+  return std::string(buf.begin(), buf.end());
 }
 
 }  // namespace facerec::testing

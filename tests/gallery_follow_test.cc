@@ -26,24 +26,15 @@ namespace fs = std::filesystem;
 namespace facerec {
 namespace {
 
-// A photo of one "person": a colour (B, G, R) with per-image noise (as recognizer_test.cc).
-cv::Mat photo(cv::Scalar bgr, int seed, int size = 200) {
-  cv::Mat m(size, size, CV_8UC3, bgr);
-  cv::Mat noise(size, size, CV_8UC3);
-  cv::RNG rng(seed);
-  rng.fill(noise, cv::RNG::UNIFORM, 0, 12);
-  m += noise;
-  return m;
-}
-const cv::Scalar kRed(30, 30, 220), kBlue(220, 40, 30), kGreen(30, 220, 40);
+using testing::kBlue;
+using testing::kGreen;
+using testing::kRed;
+using testing::photo;
 
 std::vector<EnrollInput> inputs_of(cv::Scalar colour, int first_seed, int n) {
   std::vector<EnrollInput> v;
-  for (int i = 0; i < n; ++i) {
-    std::vector<uchar> buf;
-    cv::imencode(".png", photo(colour, first_seed + i), buf);
-    v.push_back({"seed" + std::to_string(first_seed + i) + ".png", std::string(buf.begin(), buf.end())});
-  }
+  for (int i = 0; i < n; ++i)
+    v.push_back({"seed" + std::to_string(first_seed + i) + ".png", testing::png(photo(colour, first_seed + i))});
   return v;
 }
 

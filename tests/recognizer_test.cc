@@ -20,22 +20,11 @@ namespace fs = std::filesystem;
 namespace facerec {
 namespace {
 
-// A photo of one "person": a colour (B, G, R) with per-image noise.
-cv::Mat photo(cv::Scalar bgr, int seed, int size = 200) {
-  cv::Mat m(size, size, CV_8UC3, bgr);
-  cv::Mat noise(size, size, CV_8UC3);
-  cv::RNG rng(seed);
-  rng.fill(noise, cv::RNG::UNIFORM, 0, 12);
-  m += noise;
-  return m;
-}
-const cv::Scalar kRed(30, 30, 220), kBlue(220, 40, 30), kGreen(30, 220, 40);
-
-std::string png(const cv::Mat& m) {
-  std::vector<uchar> buf;
-  cv::imencode(".png", m, buf);
-  return std::string(buf.begin(), buf.end());
-}
+using testing::kBlue;
+using testing::kGreen;
+using testing::kRed;
+using testing::photo;
+using testing::png;
 
 struct Env {
   testing::FakeRuntime runtime;

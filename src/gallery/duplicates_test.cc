@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "random_unit.h"
 #include "test_support.h"
 
 namespace facerec {
@@ -16,15 +17,7 @@ namespace {
 
 constexpr int kDim = 16;
 
-std::vector<float> unit(uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd;
-  std::vector<float> v(kDim);
-  double s = 0;
-  for (float& x : v) { x = nd(rng); s += double(x) * x; }
-  for (float& x : v) x = static_cast<float>(x / std::sqrt(s));
-  return v;
-}
+std::vector<float> unit(uint32_t seed) { return testing::random_unit(kDim, seed); }
 
 // v nudged towards w and renormalised: cosine to v stays high.
 std::vector<float> near(const std::vector<float>& v, uint32_t seed, float eps) {

@@ -5,29 +5,12 @@
 // here through the store's batch enrolment and snapshot.
 #include "facerec/gallery.h"
 
-#include <openssl/evp.h>
-
-#include <charconv>
 #include <cmath>
-#include <cstdio>
-#include <cstring>
-#include <ctime>
-#include <filesystem>
-#include <fstream>
 #include <map>
-#include <set>
-#include <sstream>
-#include <string_view>
-#include <system_error>
-#include <unistd.h>
-
-#include <nlohmann/json.hpp>
 
 #include "facerec/names.h"
 #include "gallery/legacy.h"
 #include "gallery/store_common.h"
-
-namespace fs = std::filesystem;
 
 namespace facerec {
 
@@ -35,8 +18,6 @@ namespace {
 
 // A stored or enrolled unit vector must have |v| within this of 1.
 constexpr double kUnitTolerance = 1e-3;
-
-std::string in_quotes(const std::string& s) { return "'" + s + "'"; }
 
 double l2_norm(const float* v, size_t n) {
   double s = 0;
@@ -146,14 +127,14 @@ Result<EnrollOutcome> Gallery::enroll(const std::string& given_name, const std::
     // Validated and NFC-normalised (facerec/names.h) before any store sees it.
     FACEREC_ASSIGN_OR_RETURN(const std::string name, normalize_identity_name(given_name));
     if (templates.empty())
-      return Status(ErrorCode::kInvalidArgument, "nothing to enroll for " + in_quotes(name) + ": no templates");
+      return Status(ErrorCode::kInvalidArgument, "nothing to enroll for " + store::quoted(name) + ": no templates");
     // Everything is checked before the transaction starts, so a bad template
     // costs no lock and writes nothing.
     for (size_t i = 0; i < templates.size(); ++i)
       FACEREC_RETURN_IF_ERROR(check_template(templates[i], embedder_.dim, i));
     return store_->enroll(name, templates);
   } catch (const std::exception& e) {
-    return Status(ErrorCode::kInternal, "enrolling " + in_quotes(given_name) + ": " + e.what());
+    return Status(ErrorCode::kInternal, "enrolling " + store::quoted(given_name) + ": " + e.what());
   }
 }
 
@@ -164,7 +145,7 @@ Status Gallery::remove_person(const std::string& given_name) {
     const std::string name = to_nfc(given_name);
     return store_->remove_person(name);
   } catch (const std::exception& e) {
-    return Status(ErrorCode::kInternal, "removing " + in_quotes(given_name) + ": " + e.what());
+    return Status(ErrorCode::kInternal, "removing " + store::quoted(given_name) + ": " + e.what());
   }
 }
 
@@ -174,7 +155,7 @@ Status Gallery::rename_person(const std::string& given_from, const std::string& 
     const std::string from = to_nfc(given_from);
     return store_->rename_person(from, to);
   } catch (const std::exception& e) {
-    return Status(ErrorCode::kInternal, "renaming " + in_quotes(given_from) + ": " + e.what());
+    return Status(ErrorCode::kInternal, "renaming " + store::quoted(given_from) + ": " + e.what());
   }
 }
 

@@ -27,6 +27,7 @@
 #include "facerec/gallery.h"
 #include "gallery/store_common.h"
 #include "pg_support.h"
+#include "random_unit.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -37,18 +38,7 @@ namespace {
 constexpr int kDim = 16;
 const EmbedderInfo kEmb{"arcface_test", std::string(64, 'a'), kDim};
 
-std::vector<float> unit(uint32_t seed, int dim = kDim) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd;
-  std::vector<float> v(static_cast<size_t>(dim));
-  double s = 0;
-  for (float& x : v) {
-    x = nd(rng);
-    s += double(x) * x;
-  }
-  for (float& x : v) x = static_cast<float>(x / std::sqrt(s));
-  return v;
-}
+std::vector<float> unit(uint32_t seed, int dim = kDim) { return testing::random_unit(dim, seed); }
 
 NewTemplate tpl(uint32_t seed, const std::string& sha, int dim = kDim) {
   return {unit(seed, dim), 17.25f + static_cast<float>(seed % 5) / 3.f, "img_" + std::to_string(seed) + ".jpg", sha,

@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "random_unit.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -30,18 +31,7 @@ namespace {
 constexpr int kDim = 8;
 const EmbedderInfo kEmbedder{"arcface_r100", "1111111111111111111111111111111111111111111111111111111111111111", kDim};
 
-std::vector<float> random_unit(int dim, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd;
-  std::vector<float> v(static_cast<size_t>(dim));
-  double s = 0;
-  for (float& x : v) {
-    x = nd(rng);
-    s += double(x) * x;
-  }
-  for (float& x : v) x = static_cast<float>(x / std::sqrt(s));
-  return v;
-}
+using testing::random_unit;
 
 NewTemplate make_template(uint32_t seed, const std::string& sha, int dim = kDim) {
   NewTemplate t;

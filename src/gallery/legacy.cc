@@ -165,6 +165,7 @@ Result<nlohmann::json> parse_json_no_duplicates(const std::string& text, const s
 struct Line {
   std::optional<uint64_t> label;
   std::vector<float> v;
+  double norm = 0;  // |v|, checked non-zero and within float32
 };
 
 }  // namespace
@@ -221,7 +222,7 @@ Result<Parsed> parse(std::string_view text, const std::optional<std::string>& la
     }
     double n2 = 0;
     for (float x : L.v) n2 += static_cast<double>(x) * x;
-    const double norm = std::sqrt(n2);
+    const double norm = L.norm = std::sqrt(n2);
     if (norm == 0) return Status(ErrorCode::kDecode, where + " is the zero vector" + none);
     if (!(norm <= std::numeric_limits<float>::max())) {
       char buf[32];
@@ -318,9 +319,7 @@ Result<Parsed> parse(std::string_view text, const std::optional<std::string>& la
       return Status(ErrorCode::kDecode, txt_name + " line " + std::to_string(i + 1) + (by_label ? " (label " + std::to_string(k) + ")" : "") +
                                             " has no name in " + map_name + none);
     const std::vector<float>& v = parsed[i].v;
-    double n2 = 0;
-    for (float x : v) n2 += static_cast<double>(x) * x;
-    const double norm = std::sqrt(n2);
+    const double norm = parsed[i].norm;
     Entry e;
     e.name = it->second;
     e.t.unit.resize(v.size());

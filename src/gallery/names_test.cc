@@ -4,12 +4,10 @@
 
 #include <sqlite3.h>
 
-#include <cmath>
-#include <random>
-
 #include <gtest/gtest.h>
 
 #include "facerec/gallery.h"
+#include "random_unit.h"
 #include "test_support.h"
 
 namespace facerec {
@@ -20,15 +18,8 @@ const std::string kNfd = "Jose\xCC\x81";  // "José", e + U+0301
 const EmbedderInfo kEmbedder{"test_embedder", std::string(64, '1'), 4};
 
 NewTemplate tmpl(uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd;
   NewTemplate t;
-  double s = 0;
-  for (int i = 0; i < 4; ++i) {
-    t.unit.push_back(nd(rng));
-    s += double(t.unit.back()) * t.unit.back();
-  }
-  for (float& x : t.unit) x = static_cast<float>(x / std::sqrt(s));
+  t.unit = testing::random_unit(4, seed);
   t.norm = 20;
   t.source = "img" + std::to_string(seed);
   t.source_sha256 = "sha" + std::to_string(seed);

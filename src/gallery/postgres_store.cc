@@ -254,11 +254,9 @@ class PgStore final : public GalleryStore {
   }
 
   Result<std::vector<StoredTemplate>> templates_by_id(const std::vector<int64_t>& ids) const override {
-    std::string arr = "{";
-    for (size_t i = 0; i < ids.size(); ++i) arr += (i ? "," : "") + std::to_string(ids[i]);
-    arr += "}";
-    FACEREC_ASSIGN_OR_RETURN(PgResult r,
-                             read(std::string(kSelectTemplates) + " WHERE id = ANY($1::bigint[]) ORDER BY id", {{arr}}));
+    // join_ids leaves out 0, which no bigserial id is.
+    FACEREC_ASSIGN_OR_RETURN(PgResult r, read(std::string(kSelectTemplates) + " WHERE id = ANY($1::bigint[]) ORDER BY id",
+                                              {{"{" + join_ids(ids) + "}"}}));
     return decode_templates(r);
   }
 
@@ -459,14 +457,7 @@ class PgStore final : public GalleryStore {
 
   Status create_v1(const EmbedderInfo& e) {
     FACEREC_RETURN_IF_ERROR(exec(kSchemaV1, {}));
-    const std::pair<std::string, std::string> rows[] = {
-        {"format", kFormatName},
-        {"format_version", "1"},
-        {"embedder_model_id", e.model_id},
-        {"embedder_sha256", e.sha256},
-        {"embedder_dim", std::to_string(e.dim)},
-    };
-    for (const auto& [k, v] : rows)
+    for (const auto& [k, v] : meta_rows_v1(e))
       FACEREC_RETURN_IF_ERROR(exec("INSERT INTO meta(key, value) VALUES($1, $2)", {{k}, {v}}));
     return Status::Ok();
   }

@@ -415,7 +415,6 @@ class SqliteStore final : public GalleryStore {
   Result<int64_t> head_seq() const override {
     if (version_ < 2) return int64_t{0};
     Stmt sel;
-    // sqlite_sequence keeps the highest seq ever given, even after deletes.
     FACEREC_RETURN_IF_ERROR(prepare(db_, path_, "SELECT coalesce(max(seq), 0) FROM changes", sel));
     if (sqlite3_step(sel.s) != SQLITE_ROW) return db_error(db_, path_, "reading the change log head");
     return static_cast<int64_t>(sqlite3_column_int64(sel.s, 0));
@@ -574,7 +573,6 @@ class SqliteStore final : public GalleryStore {
     while (version_ < kGallerySchemaVersion) {
       Transaction tx(db_, path_);
       FACEREC_RETURN_IF_ERROR(tx.begin(true));
-      std::map<std::string, std::string> meta;
       {
         Stmt sel;
         FACEREC_RETURN_IF_ERROR(prepare(db_, path_, "SELECT value FROM meta WHERE key = 'format_version'", sel));
@@ -605,14 +603,7 @@ class SqliteStore final : public GalleryStore {
     FACEREC_RETURN_IF_ERROR(exec(db_, path_, kSchemaV1));
     Stmt ins;
     FACEREC_RETURN_IF_ERROR(prepare(db_, path_, "INSERT INTO meta(key, value) VALUES(?1, ?2)", ins));
-    const std::pair<std::string, std::string> rows[] = {
-        {"format", kFormatName},
-        {"format_version", "1"},
-        {"embedder_model_id", e.model_id},
-        {"embedder_sha256", e.sha256},
-        {"embedder_dim", std::to_string(e.dim)},
-    };
-    for (const auto& [k, v] : rows) {
+    for (const auto& [k, v] : meta_rows_v1(e)) {
       sqlite3_reset(ins.s);
       bind_text(ins.s, 1, k);
       bind_text(ins.s, 2, v);

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "facerec/gallery.h"
@@ -37,6 +38,15 @@ inline Status check_embedder(const std::string& where, const EmbedderInfo& store
                                             ", but the embedder in use is " + describe(*expected) +
                                             "; use the gallery's embedder or enroll into a new gallery");
   return Status::Ok();
+}
+
+// The meta table's rows of a new (version 1) gallery; embedder_from_meta reads them.
+inline std::vector<std::pair<std::string, std::string>> meta_rows_v1(const EmbedderInfo& e) {
+  return {{"format", kFormatName},
+          {"format_version", "1"},
+          {"embedder_model_id", e.model_id},
+          {"embedder_sha256", e.sha256},
+          {"embedder_dim", std::to_string(e.dim)}};
 }
 
 // The embedder and schema version from a meta table's rows.
