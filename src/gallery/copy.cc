@@ -4,6 +4,7 @@
 #include <map>
 
 #include "facerec/gallery.h"
+#include "facerec/names.h"
 
 namespace facerec {
 
@@ -16,13 +17,25 @@ Result<CopyReport> copy_gallery(const std::string& from, const std::string& to) 
     // kMismatch when `to` exists with another embedder: nothing written.
     FACEREC_ASSIGN_OR_RETURN(auto dst, open_gallery_store(to, GalleryAccess::kCreate, &emb));
     FACEREC_ASSIGN_OR_RETURN(auto existing, dst->list_people());
+    // Names are written in NFC, the form every way in stores (facerec/names.h):
+    // a SQLite gallery made before normalisation may hold NFD names, and
+    // copied as they are, no store lookup (which normalises its input) would
+    // find them again.
+    for (PersonInfo& p : snap.people) p.name = to_nfc(p.name);
+    for (PersonInfo& e : existing) e.name = to_nfc(e.name);
     std::map<int64_t, size_t> person_index;
+    std::map<std::string, int64_t> seen;
     std::vector<std::pair<std::string, std::vector<NewTemplate>>> batch;
     for (const PersonInfo& p : snap.people) {
       for (const PersonInfo& e : existing)
         if (e.name == p.name)
           return Status(ErrorCode::kAlreadyExists, "gallery copy: " + redact_uri(to) + " already has a person named '" +
                                                        p.name + "'; copy into an empty gallery (nothing was written)");
+      if (!seen.emplace(p.name, p.id).second)
+        return Status(ErrorCode::kInvalidArgument,
+                      "gallery copy: " + redact_uri(from) + " holds '" + p.name +
+                          "' twice, in two Unicode spellings (people " + std::to_string(seen[p.name]) + " and " +
+                          std::to_string(p.id) + "); rename one of them there first (nothing was written)");
       person_index[p.id] = batch.size();
       batch.push_back({p.name, {}});
     }

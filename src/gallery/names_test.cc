@@ -114,5 +114,59 @@ TEST(IdentityNames, OldGalleriesWithNfdNamesStillWork) {
   EXPECT_EQ((*g)->remove_person(kNfd).code(), ErrorCode::kNotFound);
 }
 
+// gallery copy writes names in NFC, so an old NFD row stays reachable in the
+// copy; two spellings of one name in the source are refused, nothing written.
+TEST(IdentityNames, GalleryCopyWritesNfcAndRefusesTwoSpellings) {
+  const std::string dir = testing::temp_dir("names_copy");
+  const std::string old = dir + "/old.db";
+  {
+    auto g = Gallery::open(old, kEmbedder);
+    ASSERT_TRUE(g.ok());
+    ASSERT_TRUE((*g)->enroll("placeholder_nfd", {tmpl(1)}).ok());
+  }
+  auto set_nfd = [&] {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(old.c_str(), &db), SQLITE_OK);
+    const std::string sql = "UPDATE people SET name = '" + kNfd + "' WHERE name = 'placeholder_nfd'";
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  };
+  set_nfd();
+  auto r = copy_gallery(old, dir + "/copy.db");
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir + "/copy.db").c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT name FROM people", -1, &st, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))), kNfc) << "stored as NFC";
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+  }
+
+  // Both spellings in the source: refused, the target not created with people.
+  {
+    auto g = Gallery::open_existing(old);
+    ASSERT_TRUE(g.ok());
+    ASSERT_TRUE((*g)->enroll("placeholder_nfd", {tmpl(2)}).ok());
+  }
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(old.c_str(), &db), SQLITE_OK);
+    const std::string sql = "UPDATE people SET name = '" + kNfc + "' WHERE name = 'placeholder_nfd'";
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto twice = copy_gallery(old, dir + "/copy2.db");
+  ASSERT_FALSE(twice.ok());
+  EXPECT_EQ(twice.status().code(), ErrorCode::kInvalidArgument) << twice.status().to_string();
+  EXPECT_NE(twice.status().message().find("two Unicode spellings"), std::string::npos) << twice.status().to_string();
+  auto empty = Gallery::open_existing(dir + "/copy2.db");
+  if (empty.ok()) {
+    EXPECT_TRUE((*empty)->list_people()->empty()) << "nothing written";
+  }
+}
+
 }  // namespace
 }  // namespace facerec
