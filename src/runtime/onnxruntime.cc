@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -72,11 +73,11 @@ class ScopedDenormalsAsZero {
 class OrtSession final : public InferenceSession {
  public:
   // batch_is_dynamic: the runtime declared dim 0 dynamic (dynamic_batch), so
-  // every output's dim 0 is the inputs' batch.
+  // every output's dim 0 is the inputs' batch. out_bindable: see bind_output().
   OrtSession(Ort::Session session, std::vector<TensorInfo> in, std::vector<TensorInfo> out,
-             std::vector<bool> out_is_float, bool denormals_as_zero, bool batch_is_dynamic)
+             std::vector<bool> out_bindable, bool denormals_as_zero, bool batch_is_dynamic)
       : session_(std::move(session)), inputs_(std::move(in)), outputs_(std::move(out)),
-        out_is_float_(std::move(out_is_float)), denormals_as_zero_(denormals_as_zero),
+        out_bindable_(std::move(out_bindable)), denormals_as_zero_(denormals_as_zero),
         batch_is_dynamic_(batch_is_dynamic),
         mem_(Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault)) {
     for (auto& t : inputs_) in_names_.push_back(t.name.c_str());
@@ -106,21 +107,23 @@ class OrtSession final : public InferenceSession {
       }
       outputs.resize(outputs_.size());
       ScopedDenormalsAsZero flush(denormals_as_zero_);
-      if (bind_outputs(inputs, outputs)) {
-        // Shapes known before the run: ONNX Runtime writes into the caller's
-        // buffers, no copy.
-        std::vector<Ort::Value> out;
-        out.reserve(outputs.size());
-        for (auto& t : outputs)
-          out.push_back(Ort::Value::CreateTensor<float>(mem_, t.data.data(), t.data.size(), t.shape.data(),
-                                                        t.shape.size()));
-        session_.Run(Ort::RunOptions{nullptr}, in_names_.data(), in.data(), in.size(), out_names_.data(),
-                     out.data(), out.size());
-        return Status::Ok();
+      // Outputs whose shape is known before the run are bound to the caller's
+      // buffers (ONNX Runtime writes into them, no copy); the others stay
+      // empty, ONNX Runtime allocates them and they are copied below.
+      std::vector<Ort::Value> out;
+      out.reserve(outputs.size());
+      std::vector<bool> bound(outputs.size());
+      for (size_t i = 0; i < outputs.size(); ++i) {
+        bound[i] = bind_output(i, inputs, outputs[i]);
+        Tensor& t = outputs[i];
+        out.push_back(bound[i] ? Ort::Value::CreateTensor<float>(mem_, t.data.data(), t.data.size(),
+                                                                  t.shape.data(), t.shape.size())
+                               : Ort::Value(nullptr));
       }
-      auto out = session_.Run(Ort::RunOptions{nullptr}, in_names_.data(), in.data(), in.size(),
-                              out_names_.data(), out_names_.size());
+      session_.Run(Ort::RunOptions{nullptr}, in_names_.data(), in.data(), in.size(), out_names_.data(), out.data(),
+                   out.size());
       for (size_t i = 0; i < out.size(); ++i) {
+        if (bound[i]) continue;
         auto info = out[i].GetTensorTypeAndShapeInfo();
         if (info.GetElementType() != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT)
           return Status(ErrorCode::kModel, "output '" + outputs_[i].name + "' is not float32");
@@ -140,39 +143,30 @@ class OrtSession final : public InferenceSession {
   }
 
  private:
-  // Sets every output's shape and sizes its buffer when all output shapes are
-  // known before the run: fixed in the model, or a dynamic dim 0 that the
-  // runtime itself declared (then it is the first input's batch). False
-  // otherwise (ONNX Runtime then allocates, and run_into copies).
-  bool bind_outputs(const std::vector<TensorView>& inputs, std::vector<Tensor>& outputs) const {
-    // Only for sessions whose batch dimension the runtime itself declared
-    // dynamic (SessionConfig::dynamic_batch). With shapes taken from a model's
-    // own declarations, pre-bound outputs gave wrong values for QDQ models
-    // whose declared output shapes disagree with what the run produces (found
-    // by tools/quantize/tests); those runs let ONNX Runtime allocate and copy.
-    if (!batch_is_dynamic_) return false;
-    for (size_t i = 0; i < outputs_.size(); ++i) {
-      if (!out_is_float_[i]) return false;
-      const auto& declared = outputs_[i].shape;
-      for (size_t d = 0; d < declared.size(); ++d) {
-        if (declared[d] > 0) continue;
-        if (!(d == 0 && batch_is_dynamic_ && !inputs.empty() && !inputs[0].shape.empty())) return false;
-      }
+  // Sets output i's shape and sizes its buffer when the shape is known before
+  // the run: every dim fixed in the model (ONNX Runtime reports a declared dim
+  // that contradicts its own shape inference as -1), or a dynamic dim 0 that
+  // the runtime itself declared (then it is the first input's batch). False
+  // for outputs that cannot be bound (out_bindable_) or whose shape is open:
+  // ONNX Runtime then allocates, and run_into copies.
+  bool bind_output(size_t i, const std::vector<TensorView>& inputs, Tensor& t) const {
+    if (!out_bindable_[i]) return false;
+    const auto& declared = outputs_[i].shape;
+    for (size_t d = 0; d < declared.size(); ++d) {
+      if (declared[d] > 0) continue;
+      if (!(d == 0 && batch_is_dynamic_ && !inputs.empty() && !inputs[0].shape.empty())) return false;
     }
-    for (size_t i = 0; i < outputs_.size(); ++i) {
-      Tensor& t = outputs[i];
-      t.shape = outputs_[i].shape;
-      if (!t.shape.empty() && t.shape[0] <= 0) t.shape[0] = inputs[0].shape[0];
-      const int64_t n = t.numel();
-      if (n < 0) return false;
-      t.data.resize(static_cast<size_t>(n));
-    }
+    t.shape = declared;
+    if (t.shape[0] <= 0) t.shape[0] = inputs[0].shape[0];
+    const int64_t n = t.numel();
+    if (n < 0) return false;
+    t.data.resize(static_cast<size_t>(n));
     return true;
   }
 
   mutable Ort::Session session_;  // Run is const-safe per ORT's thread-safety guarantee
   std::vector<TensorInfo> inputs_, outputs_;
-  std::vector<bool> out_is_float_;
+  std::vector<bool> out_bindable_;
   std::vector<const char*> in_names_, out_names_;
   bool denormals_as_zero_;
   bool batch_is_dynamic_;
@@ -222,18 +216,26 @@ class OrtRuntime final : public Runtime {
                                : Ort::Session(env_, path.c_str(), opts);
       Ort::AllocatorWithDefaultOptions alloc;
       std::vector<TensorInfo> in, out;
-      std::vector<bool> out_is_float;
+      std::vector<bool> out_bindable;
       for (size_t i = 0; i < s.GetInputCount(); ++i)
         in.push_back({s.GetInputNameAllocated(i, alloc).get(), shape_of(s.GetInputTypeInfo(i))});
       for (size_t i = 0; i < s.GetOutputCount(); ++i) {
         auto info = s.GetOutputTypeInfo(i);
         out.push_back({s.GetOutputNameAllocated(i, alloc).get(), shape_of(info)});
-        out_is_float.push_back(info.GetONNXType() == ONNX_TYPE_TENSOR &&
+        // A pre-bound output must be a float tensor of known rank (ONNX
+        // Runtime reports an unknown rank as no dims, like a scalar's), and not
+        // also a graph input: ONNX Runtime returns such an output as the input
+        // itself and never writes the bound buffer (the int8 quantiser's
+        // calibration models list their input among the outputs).
+        const bool is_input =
+            std::any_of(in.begin(), in.end(), [&](const TensorInfo& t) { return t.name == out.back().name; });
+        out_bindable.push_back(info.GetONNXType() == ONNX_TYPE_TENSOR &&
                                info.GetTensorTypeAndShapeInfo().GetElementType() ==
-                                   ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT);
+                                   ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT &&
+                               !out.back().shape.empty() && !is_input);
       }
       return std::unique_ptr<InferenceSession>(new OrtSession(std::move(s), std::move(in), std::move(out),
-                                                              std::move(out_is_float), denormals_as_zero_,
+                                                              std::move(out_bindable), denormals_as_zero_,
                                                               batched.has_value()));
     } catch (const Ort::Exception& e) {
       if (std::string(e.what()).find("bad_alloc") != std::string::npos)
