@@ -40,9 +40,10 @@ auto guarded(const char* what, F&& f) -> decltype(f()) {
 
 float index_weight(float norm) { return std::isfinite(norm) && norm > 1e-6f ? norm : 1e-6f; }
 
-// Where the HNSW graph of a gallery file is kept; none for an in-memory gallery.
+// Where the HNSW graph of a gallery file is kept; none for an in-memory
+// gallery or a PostgreSQL one (a URI is no file path: the graph stays in memory).
 std::string hnsw_path(const std::string& db) {
-  if (db.empty() || db == ":memory:" || db.rfind("file:", 0) == 0) return "";
+  if (db.empty() || db == ":memory:" || db.rfind("file:", 0) == 0 || is_postgres_uri(db)) return "";
   return db + ".hnsw";
 }
 
