@@ -330,11 +330,16 @@ int quantize_cmd(const QuantizeOptions& q, const CommonOptions& o) {
       auto faces = analyzer->detect(*img);
       if (!faces.ok() || faces->empty()) continue;
       input = align_face(*img, (*faces)[static_cast<size_t>(most_central_face(*faces, img->size()))], w);
-    } else {
-      fit_image(*img, w, h, spec->input.resize, spec->input.pad_value, input);
+    } else if (!fit_image(*img, w, h, spec->input.resize, spec->input.pad_value, input).ok()) {
+      continue;
     }
-    blobs.resize(blobs.size() + static_cast<size_t>(c) * w * h);
-    to_blob(input, spec->input, blobs.data() + blobs.size() - static_cast<size_t>(c) * w * h);
+    // An image that cannot be made into a blob is left out, not calibrated as zeros.
+    const size_t at = blobs.size();
+    blobs.resize(at + static_cast<size_t>(c) * w * h);
+    if (!to_blob(input, spec->input, blobs.data() + at).ok()) {
+      blobs.resize(at);
+      continue;
+    }
     ++n;
   }
   if (n < 4) { std::cerr << who << "only " << n << " usable calibration images under " << lfw << "\n"; return kExitError; }

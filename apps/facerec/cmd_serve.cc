@@ -390,6 +390,10 @@ int run_serve(const ServeArgs& a) {
     return fail("listening on " + addr->host + " (not loopback) requires --keys keys.json");
   }
   if (a.max_body == 0 || a.timeout_s <= 0 || a.queue < 0 || a.workers < 0) return fail("limits must be positive");
+  // Flags are checked before the gallery is opened (kCreate makes the file).
+  if (a.follow_ms <= 0) return fail("--follow-ms must be positive");
+  const std::string web = web_root(a);
+  if (!web.empty() && !std::filesystem::is_directory(web)) return fail("--web " + web + ": not a folder");
   auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   auto log = std::make_shared<spdlog::logger>("facerec", sink);
   log->set_pattern(a.json_log ? "%v" : "%Y-%m-%dT%H:%M:%S.%e %v");
@@ -398,7 +402,6 @@ int run_serve(const ServeArgs& a) {
   if (Status s = ctx->require_threshold(); !s.ok()) return fail(s.to_string());
   // Other processes' changes to the gallery (other serve nodes, the CLI)
   // are applied in place as they are notified (PostgreSQL) or polled.
-  if (a.follow_ms <= 0) return fail("--follow-ms must be positive");
   if (Status s = ctx->recognizer->follow_gallery(std::chrono::milliseconds(a.follow_ms)); !s.ok())
     return fail(s.to_string());
   const int workers = a.workers > 0 ? a.workers : std::max(1u, std::thread::hardware_concurrency());
@@ -410,8 +413,8 @@ int run_serve(const ServeArgs& a) {
   svr.set_read_timeout(a.timeout_s, 0);
   svr.set_write_timeout(a.timeout_s, 0);
   service.install(svr);
-  if (const std::string web = web_root(a); !web.empty()) {
-    if (!std::filesystem::is_directory(web) || !svr.set_mount_point("/", web)) return fail("--web " + web + ": not a folder");
+  if (!web.empty()) {
+    if (!svr.set_mount_point("/", web)) return fail("--web " + web + ": not a folder");
     // The page loads nothing from elsewhere (no CDN); the camera and uploaded
     // photos are blob: URLs.
     svr.set_file_request_handler([](const httplib::Request&, httplib::Response& res) {
@@ -426,7 +429,7 @@ int run_serve(const ServeArgs& a) {
   const int port = addr->port == 0 ? svr.bind_to_any_port(addr->host) : (svr.bind_to_port(addr->host, addr->port) ? addr->port : -1);
   if (port < 0) return fail("cannot listen on " + a.listen);
   std::cout << "facerec serve: listening on http://" << (addr->host.find(':') != std::string::npos ? "[" + addr->host + "]" : addr->host)
-            << ":" << port << " (" << workers << " workers, gallery " << redact_uri(ctx->db) << ", " << ctx->recognizer->people().size()
+            << ":" << port << " (" << workers << " workers, gallery " << ctx->db << ", " << ctx->recognizer->people().size()
             << " people)" << std::endl;
   // SIGTERM: stop accepting, let the requests in flight finish (each is
   // bounded by the timeout), then exit 0; the watchdog waits that long.

@@ -88,9 +88,10 @@ struct RecognizerConfig {
   std::optional<float> threshold;
   ImageLimits limits;     // pixels (checked from the header before decoding) and file bytes
   // Which search answers identify (facerec/search.h): exact, hnsw, or auto
-  // (exact below kAutoHnswTemplates templates). The HNSW graph is kept beside
-  // the gallery in db + ".hnsw" (checksummed; rebuilt when missing, damaged
-  // or stale) and saved on destruction when enrolment or removal changed it.
+  // (exact below kAutoHnswTemplates templates). For a SQLite gallery file the
+  // HNSW graph is kept beside it in db + ".hnsw" (checksummed; rebuilt when
+  // missing, damaged or stale) and saved on destruction when enrolment or
+  // removal changed it; for PostgreSQL it is built in memory at each start.
   IndexMode index = IndexMode::kAuto;
   HnswOptions hnsw;
   // Where the library's messages go (e.g. "enrolled the largest of 3 faces").

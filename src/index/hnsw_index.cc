@@ -12,7 +12,6 @@
 // compared with the index at hand before the graph is used.
 #include "index/hnsw_index.h"
 
-#include <cblas.h>
 #include <openssl/evp.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -500,29 +499,6 @@ std::string SearchIndex::content_sha256() const {
   EVP_DigestFinal_ex(ctx, md, &n);
   EVP_MD_CTX_free(ctx);
   return hex(md, n);
-}
-
-float SearchIndex::score_person_rows(size_t person, const uint32_t* rows, size_t n, const float* query) const {
-  const size_t d = static_cast<size_t>(dim_);
-  auto dot = [&](uint32_t r) { return cblas_sdot(dim_, rows_.data() + r * d, 1, query, 1); };
-  if (rule_ == TemplateRule::kMean || rule_ == TemplateRule::kMeanScore) {
-    double acc = 0;
-    for (size_t i = 0; i < n; ++i) acc += double(row_weight_[rows[i]]) * dot(rows[i]);
-    return static_cast<float>(acc * person_inv_norm_[person]);
-  }
-  constexpr float kNone = -std::numeric_limits<float>::infinity();
-  float best = kNone, second = kNone;
-  for (size_t i = 0; i < n; ++i) {
-    const float s = dot(rows[i]);
-    if (s > best) {
-      second = best;
-      best = s;
-    } else if (s > second) {
-      second = s;
-    }
-  }
-  if (rule_ == TemplateRule::kTop2Mean && second != kNone) return 0.5f * (best + second);
-  return best;
 }
 
 Status SearchIndex::set_mode(IndexMode mode, const std::string& persist_path, const HnswOptions& options,

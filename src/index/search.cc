@@ -53,6 +53,27 @@ void dot_rows(const float* rows, size_t n, size_t dim, const float* query, float
   }
 }
 
+// The template rules' per-person combination, shared by person_scores()
+// (every row at once) and score_person_rows() (one person's rows, the HNSW
+// re-scoring). NaN scores never win a comparison, so such people rank last.
+constexpr float kNoScore = -std::numeric_limits<float>::infinity();
+
+// kMax / kTop2Mean: keeps a person's two best row scores.
+inline void keep_best_two(float s, float& best, float& second) {
+  if (s > best) {
+    second = best;
+    best = s;
+  } else if (s > second) {
+    second = s;
+  }
+}
+
+// kTop2Mean: the mean of the two best row scores (the best alone for one row).
+inline float top2_mean(float best, float second) { return second != kNoScore ? 0.5f * (best + second) : best; }
+
+// kMean / kMeanScore: the weighted row-score sum times the person's scale.
+inline float weighted_score(double weighted_sum, float inv_norm) { return static_cast<float>(weighted_sum * inv_norm); }
+
 }  // namespace
 
 const char* to_string(TemplateRule rule) {
@@ -175,12 +196,10 @@ std::vector<float> SearchIndex::person_scores(const float* scores) const {
     for (size_t r = 0; r < row_person_.size(); ++r)
       acc[static_cast<size_t>(row_person_[r])] += double(row_weight_[r]) * scores[r];
     std::vector<float> score(n_people);
-    for (size_t p = 0; p < n_people; ++p) score[p] = static_cast<float>(acc[p] * person_inv_norm_[p]);
+    for (size_t p = 0; p < n_people; ++p) score[p] = weighted_score(acc[p], person_inv_norm_[p]);
     return score;
   }
-  // NaN scores (a NaN query) never win the max, so such people rank last.
-  constexpr float kNone = -std::numeric_limits<float>::infinity();
-  std::vector<float> best(n_people, kNone);
+  std::vector<float> best(n_people, kNoScore);
   if (rule_ == TemplateRule::kMax) {
     for (size_t r = 0; r < row_person_.size(); ++r) {
       float& b = best[static_cast<size_t>(row_person_[r])];
@@ -189,20 +208,26 @@ std::vector<float> SearchIndex::person_scores(const float* scores) const {
     return best;
   }
   // kTop2Mean: keep each person's two best row scores.
-  std::vector<float> second(n_people, kNone);
+  std::vector<float> second(n_people, kNoScore);
   for (size_t r = 0; r < row_person_.size(); ++r) {
     const size_t p = static_cast<size_t>(row_person_[r]);
-    const float s = scores[r];
-    if (s > best[p]) {
-      second[p] = best[p];
-      best[p] = s;
-    } else if (s > second[p]) {
-      second[p] = s;
-    }
+    keep_best_two(scores[r], best[p], second[p]);
   }
-  for (size_t p = 0; p < n_people; ++p)
-    if (second[p] != kNone) best[p] = 0.5f * (best[p] + second[p]);
+  for (size_t p = 0; p < n_people; ++p) best[p] = top2_mean(best[p], second[p]);
   return best;
+}
+
+float SearchIndex::score_person_rows(size_t person, const uint32_t* rows, size_t n, const float* query) const {
+  const size_t d = static_cast<size_t>(dim_);
+  auto dot = [&](uint32_t r) { return cblas_sdot(dim_, rows_.data() + r * d, 1, query, 1); };
+  if (rule_ == TemplateRule::kMean || rule_ == TemplateRule::kMeanScore) {
+    double acc = 0;
+    for (size_t i = 0; i < n; ++i) acc += double(row_weight_[rows[i]]) * dot(rows[i]);
+    return weighted_score(acc, person_inv_norm_[person]);
+  }
+  float best = kNoScore, second = kNoScore;
+  for (size_t i = 0; i < n; ++i) keep_best_two(dot(rows[i]), best, second);
+  return rule_ == TemplateRule::kTop2Mean ? top2_mean(best, second) : best;
 }
 
 std::vector<Candidate> SearchIndex::top_people(const float* scores, int top_k) const {

@@ -214,11 +214,7 @@ Result<EnrollReport> FaceRecognizer::enroll(const std::string& given_name, const
       std::lock_guard write(impl.write_mu);
       std::unique_lock lock(impl.mu);
       FACEREC_ASSIGN_OR_RETURN(EnrollOutcome out, impl.gallery->enroll(name, keep));
-      // Other processes' changes committed before ours come first.
-      const int64_t seq = impl.gallery->last_write_seq();
-      // If that read fails, applied_seq stays put and the next sync re-reads
-      // our change too, which is harmless (catch_up skips what it has).
-      if (catch_up(impl, seq, true).ok()) impl.applied_seq = std::max<int64_t>(impl.applied_seq, seq);
+      catch_up_to_own_write(impl);
       std::vector<NewTemplate> written;
       Impl::Person& person = impl.people[name];
       for (size_t k = 0; k < keep.size(); ++k) {

@@ -40,9 +40,10 @@ auto guarded(const char* what, F&& f) -> decltype(f()) {
 
 float index_weight(float norm) { return std::isfinite(norm) && norm > 1e-6f ? norm : 1e-6f; }
 
-// Where the HNSW graph of a gallery file is kept; none for an in-memory gallery.
+// Where the HNSW graph of a gallery file is kept; none for an in-memory
+// gallery or a PostgreSQL one (a URI is no file path: the graph stays in memory).
 std::string hnsw_path(const std::string& db) {
-  if (db.empty() || db == ":memory:" || db.rfind("file:", 0) == 0) return "";
+  if (db.empty() || db == ":memory:" || db.rfind("file:", 0) == 0 || is_postgres_uri(db)) return "";
   return db + ".hnsw";
 }
 
@@ -117,7 +118,7 @@ Result<std::unique_ptr<FaceRecognizer>> FaceRecognizer::create(Runtime& runtime,
       FACEREC_ASSIGN_OR_RETURN(const int64_t head, impl->gallery->store().head_seq());
       impl->applied_seq = head;
       impl->sync.backend = impl->gallery->store().backend();
-      impl->sync.applied_seq = impl->sync.head_seq = impl->applied_seq;
+      impl->sync.head_seq = impl->applied_seq;
       // MagFace-style models: a person is their quality (norm) weighted mean
       // template; other models keep best-template matching.
       FACEREC_ASSIGN_OR_RETURN(impl->index, SearchIndex::from_gallery(*impl->gallery, kDefaultTemplateRule, impl->weighted));
@@ -270,11 +271,7 @@ Status FaceRecognizer::remove(const std::string& given_name) {
     std::unique_lock lock(impl_->mu);
     // The gallery first: if the write fails, the index still matches it.
     FACEREC_RETURN_IF_ERROR(impl_->gallery->remove_person(name));
-    // Other processes' changes committed before ours come first.
-    const int64_t seq = impl_->gallery->last_write_seq();
-    // If that read fails, applied_seq stays put and the next sync re-reads
-    // our change too, which is harmless (catch_up skips what it has).
-    if (catch_up(*impl_, seq, true).ok()) impl_->applied_seq = std::max<int64_t>(impl_->applied_seq, seq);
+    catch_up_to_own_write(*impl_);
     auto it = impl_->people.find(name);
     if (it != impl_->people.end()) {
       impl_->templates -= static_cast<size_t>(it->second.templates);
@@ -305,10 +302,7 @@ Status FaceRecognizer::rename(const std::string& given_from, const std::string& 
       return Status(ErrorCode::kAlreadyExists,
                     "cannot rename '" + from + "' to '" + to + "': a person with that name already exists");
     FACEREC_RETURN_IF_ERROR(impl_->gallery->rename_person(from, to));
-    const int64_t seq = impl_->gallery->last_write_seq();
-    // If that read fails, applied_seq stays put and the next sync re-reads
-    // our change too, which is harmless (catch_up skips what it has).
-    if (catch_up(*impl_, seq, true).ok()) impl_->applied_seq = std::max<int64_t>(impl_->applied_seq, seq);
+    catch_up_to_own_write(*impl_);
     if (!impl_->people.count(from)) return Status::Ok();  // removed meanwhile elsewhere; the gallery has the rename
     auto node = impl_->people.extract(from);
     node.key() = to;
@@ -411,6 +405,11 @@ Result<int> catch_up(FaceRecognizer::Impl& impl, int64_t below, bool mu_held) {
   return static_cast<int>(changes.size());
 }
 
+void catch_up_to_own_write(FaceRecognizer::Impl& impl) {
+  const int64_t seq = impl.gallery->last_write_seq();
+  if (catch_up(impl, seq, true).ok()) impl.applied_seq = std::max<int64_t>(impl.applied_seq, seq);
+}
+
 Result<int> FaceRecognizer::sync_gallery() {
   return guarded("sync", [&]() -> Result<int> {
     if (!impl_->gallery) return Status(ErrorCode::kInvalidArgument, "sync needs a gallery");
@@ -425,7 +424,6 @@ Result<int> FaceRecognizer::sync_gallery() {
     } else {
       impl_->sync.last_error = n.status().message();
     }
-    impl_->sync.applied_seq = impl_->applied_seq;
     return n;
   });
 }

@@ -49,7 +49,9 @@ struct FaceRecognizer::Impl {
   std::condition_variable follow_cv;
   bool follow_stop = false;
   std::thread follower;
-  GallerySyncStatus sync;  // under follow_mu
+  // Under follow_mu. Its applied_seq is not kept: gallery_sync_status() reads
+  // applied_seq above, the one copy.
+  GallerySyncStatus sync;
   std::chrono::steady_clock::time_point last_check = std::chrono::steady_clock::now();
 
   void log_info(const std::string& msg) const {
@@ -61,6 +63,13 @@ struct FaceRecognizer::Impl {
 // below is 0) to the index and the people map, then sets applied_seq. Needs
 // write_mu; takes mu exclusively unless mu_held. Returns how many.
 Result<int> catch_up(FaceRecognizer::Impl& impl, int64_t below, bool mu_held);
+
+// After this process's own gallery write (enrol, remove, rename; write_mu and
+// mu held): applies the other processes' changes committed before it, then
+// counts the write as applied (the caller applies it to the index itself).
+// If the change log cannot be read, applied_seq stays put and the next sync
+// re-reads our change too, which is harmless (catch_up skips what it has).
+void catch_up_to_own_write(FaceRecognizer::Impl& impl);
 
 // sha256 of bytes as lowercase hex.
 std::string sha256_hex_of(const std::string& bytes);
