@@ -188,11 +188,13 @@ int import_model(const ImportOptions& io) {
   if (!man.ok()) { std::cerr << who << man.status().to_string() << "\n"; return kExitError; }
   const ModelSpec* spec = man->find(io.id);
   if (!spec) { std::cerr << who << "the converter did not add '" << io.id << "' to " << target << "\n"; return kExitError; }
-  if (Status s = verify_model_file(*spec); !s.ok()) { std::cerr << who << s.to_string() << "\n"; return kExitError; }
+  // One hash per file: the check and the load share the manifest's cache.
+  ModelFileHashes* hashes = &man->hashes();
+  if (Status s = verify_model_file(*spec, hashes); !s.ok()) { std::cerr << who << s.to_string() << "\n"; return kExitError; }
   auto rt = create_onnxruntime();
   if (!rt.ok()) { std::cerr << who << rt.status().to_string() << "\n"; return kExitError; }
-  Status opened = spec->task == ModelTask::kDetector ? create_detector(**rt, *spec).status()
-                                                     : Embedder::create(**rt, *spec).status();
+  Status opened = spec->task == ModelTask::kDetector ? create_detector(**rt, *spec, {}, nullptr, hashes).status()
+                                                     : Embedder::create(**rt, *spec, 8, hashes).status();
   if (!opened.ok()) {
     std::cerr << who << "the converted model does not load in facerec: " << opened.to_string() << "\n";
     return kExitError;
@@ -428,10 +430,12 @@ int quantize_cmd(const QuantizeOptions& q, const CommonOptions& o) {
   if (!again.ok()) { std::cerr << who << again.status().to_string() << "\n"; return kExitError; }
   const ModelSpec* made = again->find(new_id);
   if (!made) { std::cerr << who << "'" << new_id << "' missing from " << target << "\n"; return kExitError; }
-  if (Status s = verify_model_file(*made); !s.ok()) { std::cerr << who << s.to_string() << "\n"; return kExitError; }
+  // One hash per file: the check and the load share the manifest's cache.
+  ModelFileHashes* hashes = &again->hashes();
+  if (Status s = verify_model_file(*made, hashes); !s.ok()) { std::cerr << who << s.to_string() << "\n"; return kExitError; }
   const ModelSpec* lm = made->landmarks_model.empty() ? nullptr : again->find(made->landmarks_model);
-  Status opened = made->task == ModelTask::kDetector ? create_detector(**rt, *made, {}, lm).status()
-                                                     : Embedder::create(**rt, *made).status();
+  Status opened = made->task == ModelTask::kDetector ? create_detector(**rt, *made, {}, lm, hashes).status()
+                                                     : Embedder::create(**rt, *made, 8, hashes).status();
   if (!opened.ok()) { std::cerr << who << "the int8 model does not load: " << opened.to_string() << "\n"; return kExitError; }
   const auto& fin = rec.is_object() ? rec["report"]["final"] : nlohmann::json();
   std::cout << "quantised " << q.id << " -> " << new_id << "\n    file:     " << made->path << "\n    sha256:   "
