@@ -3,7 +3,7 @@
 //
 // Threads. cpp-httplib hands each connection to a pool of `--workers +
 // --queue` threads (BoundedPool); at most `--workers` requests (default: one
-// per core) run the models at once (a counting semaphore), the others wait
+// per core) run the models at once (serve::FairSlots, first come first served), the others wait
 // at most `--timeout` seconds and then get 503 overloaded. When every pool
 // thread is busy and `--queue` connections already wait, a new connection is
 // answered 503 overloaded at once by a reject thread, without reading its
@@ -21,7 +21,6 @@
 #include <deque>
 #include <filesystem>
 #include <iostream>
-#include <semaphore>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -68,7 +67,9 @@ class BoundedPool : public httplib::TaskQueue {
     std::unique_lock lock(mu_);
     if (pending_.size() < max_pending_ || shutdown_) {
       pending_.push_back(std::move(fn));
-      cv_.notify_one();
+      // notify_all: the pool threads and the reject thread share cv_, and a
+      // notify_one that woke the reject thread would be lost to the pool.
+      cv_.notify_all();
       return;
     }
     if (rejects_.size() < 256) {
@@ -264,10 +265,10 @@ class Service {
   // Runs f holding one of the `workers` model slots; waits at most --timeout.
   template <class F>
   void compute(httplib::Response& res, F&& f) {
-    if (!slots_.try_acquire_for(std::chrono::seconds(a_.timeout_s)))
+    if (!slots_.acquire_for(std::chrono::seconds(a_.timeout_s)))
       return send_error(res, 503, "overloaded", "no worker became free within the request timeout");
     struct Release {
-      std::counting_semaphore<4096>& s;
+      serve::FairSlots& s;
       ~Release() { s.release(); }
     } release{slots_};
     try {
@@ -358,7 +359,7 @@ class Service {
   const ServeArgs& a_;
   std::optional<serve::KeyStore> keys_;
   std::shared_ptr<spdlog::logger> log_;
-  std::counting_semaphore<4096> slots_;
+  serve::FairSlots slots_;
   serve::Metrics metrics_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -9,6 +10,35 @@
 #include <nlohmann/json.hpp>
 
 namespace facerec::serve {
+
+bool FairSlots::acquire_for(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  if (free_ > 0 && waiting_.empty()) {
+    --free_;
+    return true;
+  }
+  const uint64_t ticket = next_ticket_++;
+  waiting_.push_back(ticket);
+  const bool got = cv_.wait_for(lock, timeout, [&] { return free_ > 0 && waiting_.front() == ticket; });
+  if (got) {
+    waiting_.pop_front();
+    --free_;
+  } else {
+    waiting_.erase(std::find(waiting_.begin(), waiting_.end(), ticket));
+  }
+  // The new front may be admissible now (a slot still free, or the one who
+  // left was in front of it).
+  if (free_ > 0 && !waiting_.empty()) cv_.notify_all();
+  return got;
+}
+
+void FairSlots::release() {
+  {
+    std::lock_guard lock(mu_);
+    ++free_;
+  }
+  cv_.notify_all();
+}
 
 const char* to_string(Role r) {
   switch (r) {

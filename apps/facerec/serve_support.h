@@ -4,6 +4,9 @@
 #pragma once
 
 #include <array>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -49,6 +52,27 @@ struct ApiError {
 ApiError api_error(const Status& s);
 // {"error": {"code": ..., "message": ...}} as text.
 std::string error_body(const char* code, const std::string& message);
+
+// At most `slots` holders at once; waiters are admitted in arrival order
+// (FIFO), so the request that has waited longest runs next.
+// std::counting_semaphore promises no order: at concurrency 4 on 2 slots with
+// keep-alive connections, a thread that released re-acquired at once and
+// starved the others (p99 4.6 s against p50 28 ms, bench/serve_bench.sh,
+// 2026-12-01). Thread-safe.
+class FairSlots {
+ public:
+  explicit FairSlots(int slots) : free_(slots) {}
+  // Takes a slot, waiting at most `timeout`. false: timed out, nothing held.
+  bool acquire_for(std::chrono::milliseconds timeout);
+  void release();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int free_;
+  uint64_t next_ticket_ = 0;
+  std::deque<uint64_t> waiting_;  // tickets in arrival order
+};
 
 // Request counters, a latency histogram and a faces-per-request histogram,
 // in Prometheus text format. Thread-safe.
