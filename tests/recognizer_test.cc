@@ -2,6 +2,7 @@
 // verify / enrol / remove / rename, per-call detection options, the live
 // index against a rebuilt one, and readers and writers together. Offline: no
 // ONNX Runtime session and no ../shared.
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -83,6 +84,51 @@ TEST(RecognizerConfig, FlagsBeatTheFileWhichBeatsTheDefaults) {
   bad = {};
   bad.threshold = std::nanf("");
   EXPECT_EQ(resolve_config(bad).status().code(), ErrorCode::kInvalidArgument);
+}
+
+// One range per setting (kConfigKeys): a flag and the same key in a config
+// file are accepted and refused alike, and the flag's message names the flag.
+TEST(RecognizerConfig, AFlagAndTheFileKeyShareOneRange) {
+  const std::string dir = testing::temp_dir("config_ranges");
+  struct Case {
+    const char* key;
+    const char* flag;
+    double value;
+    void (*set)(ConfigLayer&, double);
+  };
+  const Case cases[] = {
+      {"max_pixels", "--max-pixels", 9.1e15, [](ConfigLayer& l, double v) { l.max_pixels = static_cast<int64_t>(v); }},
+      {"max_pixels", "--max-pixels", 0, [](ConfigLayer& l, double v) { l.max_pixels = static_cast<int64_t>(v); }},
+      {"threads", "--threads", 100000, [](ConfigLayer& l, double v) { l.threads = static_cast<int>(v); }},
+      {"score_threshold", "--det-score", 1.5, [](ConfigLayer& l, double v) { l.score_threshold = static_cast<float>(v); }},
+      {"nms_threshold", "--nms", 0, [](ConfigLayer& l, double v) { l.nms_threshold = static_cast<float>(v); }},
+      {"threshold", "--threshold", -1.5, [](ConfigLayer& l, double v) { l.threshold = static_cast<float>(v); }},
+      {"fpir", "--fpir", 1, [](ConfigLayer& l, double v) { l.fpir = v; }},
+  };
+  for (const Case& c : cases) {
+    const std::string file = dir + "/" + c.key + ".json";
+    const nlohmann::json v = c.value == std::floor(c.value) ? nlohmann::json(static_cast<int64_t>(c.value))
+                                                            : nlohmann::json(c.value);
+    std::ofstream(file) << "{\"" << c.key << "\": " << v.dump() << "}";
+    auto from_file = resolve_config({}, file);
+    ConfigLayer flags;
+    c.set(flags, c.value);
+    auto from_flag = resolve_config(flags);
+    EXPECT_EQ(from_file.status().code(), ErrorCode::kInvalidArgument) << c.key << " " << c.value;
+    EXPECT_EQ(from_flag.status().code(), ErrorCode::kInvalidArgument) << c.flag << " " << c.value;
+    EXPECT_NE(from_flag.status().message().find(std::string(c.flag) + " must be within"), std::string::npos)
+        << from_flag.status().to_string();
+  }
+  // The ends of each range are accepted both ways.
+  ConfigLayer edge;
+  edge.max_pixels = int64_t{9'000'000'000'000'000};
+  edge.threads = 0;
+  edge.score_threshold = 1.f;
+  edge.nms_threshold = 1.f;
+  edge.threshold = -1.f;
+  auto ok = resolve_config(edge);
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  EXPECT_EQ(ok->limits.max_pixels, int64_t{9'000'000'000'000'000});
 }
 
 TEST(RecognizerConfig, ThresholdIsResolvedInOnePlace) {
