@@ -1,5 +1,7 @@
 #include "facerec/models.h"
 
+#include "facerec/sha256.h"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -357,13 +359,7 @@ Result<std::string> sha256_file(const std::string& path) {
   EVP_DigestFinal_ex(ctx, md, &len);
   EVP_MD_CTX_free(ctx);
   if (!read_ok) return Status(ErrorCode::kIo, "error reading " + path);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
+  return to_hex({md, len});
 }
 
 Result<std::string> ModelFileHashes::sha256(const std::string& path) {
