@@ -16,7 +16,7 @@ import time
 import pytest
 import requests
 
-from test_serve import check_contract, enrol, photos, server  # noqa: F401  (server: the fixture)
+from test_serve import check_contract, photos, server  # noqa: F401  (server: the fixture)
 
 
 def test_every_route_documents_the_errors_any_route_can_get():
