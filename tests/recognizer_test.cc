@@ -7,9 +7,12 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <spdlog/logger.h>
+#include <spdlog/sinks/ostream_sink.h>
 #include <opencv2/imgcodecs.hpp>
 
 #include "facerec/json.h"
@@ -374,6 +377,28 @@ TEST(Recognizer, CreateWhileAnotherProcessEnrolsKeepsIndexAndPeopleTogether) {
   stop = true;
   writer.join();
   EXPECT_EQ(disagreements, 0) << "in " << disagreements << " of " << rounds << " opens, e.g. " << example;
+}
+
+// The log sink: the library's messages go to the caller's spdlog logger,
+// and nothing to stderr (issue 9: no direct stderr writes in the library).
+TEST(Recognizer, MessagesGoToTheGivenLoggerNeverToStderr) {
+  Env env;
+  std::ostringstream out;
+  env.config.logger = std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
+  ::testing::internal::CaptureStderr();
+  {
+    auto rec = env.make();
+    ASSERT_TRUE(rec);
+    ASSERT_EQ(rec->enroll("Alice", inputs_of(kRed, 1, 1))->added, 1);
+    ASSERT_TRUE(rec->rename("Alice", "Alicia").ok());
+    ASSERT_TRUE(rec->remove("Alicia").ok());
+    EXPECT_EQ(rec->remove("Alicia").code(), ErrorCode::kNotFound);
+  }
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  env.config.logger->flush();
+  EXPECT_NE(out.str().find("renamed 'Alice' to 'Alicia'"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("removed 'Alicia'"), std::string::npos) << out.str();
+  EXPECT_EQ(err, "");
 }
 
 TEST(Recognizer, ReadersAndWritersTogether) {
