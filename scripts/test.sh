@@ -23,6 +23,9 @@ else
   echo "!!!!! test: PostgreSQL could NOT be started: the PostgreSQL gallery tests will be SKIPPED !!!!!" >&2
 fi
 (cd "$build" && ctest --output-on-failure -j2 --timeout 1200)
+# Packaging (issue 9): `cmake --install` into a temporary prefix, then a
+# third-party program (tests/install) built with find_package(facerec).
+BUILD_DIR=$build scripts/check_install.sh
 # facerec serve end to end (a real server on an ephemeral loopback port).
 /usr/bin/python3 -m pytest -q tests/serve
 # Two serve nodes on one PostgreSQL gallery.

@@ -2,17 +2,23 @@
 // verify / enrol / remove / rename, per-call detection options, the live
 // index against a rebuilt one, and readers and writers together. Offline: no
 // ONNX Runtime session and no ../shared.
+#include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <spdlog/logger.h>
+#include <spdlog/sinks/ostream_sink.h>
 #include <opencv2/imgcodecs.hpp>
 
 #include "facerec/json.h"
 #include "facerec/recognizer.h"
 #include "fake_runtime.h"
+#include "random_unit.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -83,6 +89,51 @@ TEST(RecognizerConfig, FlagsBeatTheFileWhichBeatsTheDefaults) {
   bad = {};
   bad.threshold = std::nanf("");
   EXPECT_EQ(resolve_config(bad).status().code(), ErrorCode::kInvalidArgument);
+}
+
+// One range per setting (kConfigKeys): a flag and the same key in a config
+// file are accepted and refused alike, and the flag's message names the flag.
+TEST(RecognizerConfig, AFlagAndTheFileKeyShareOneRange) {
+  const std::string dir = testing::temp_dir("config_ranges");
+  struct Case {
+    const char* key;
+    const char* flag;
+    double value;
+    void (*set)(ConfigLayer&, double);
+  };
+  const Case cases[] = {
+      {"max_pixels", "--max-pixels", 9.1e15, [](ConfigLayer& l, double v) { l.max_pixels = static_cast<int64_t>(v); }},
+      {"max_pixels", "--max-pixels", 0, [](ConfigLayer& l, double v) { l.max_pixels = static_cast<int64_t>(v); }},
+      {"threads", "--threads", 100000, [](ConfigLayer& l, double v) { l.threads = static_cast<int>(v); }},
+      {"score_threshold", "--det-score", 1.5, [](ConfigLayer& l, double v) { l.score_threshold = static_cast<float>(v); }},
+      {"nms_threshold", "--nms", 0, [](ConfigLayer& l, double v) { l.nms_threshold = static_cast<float>(v); }},
+      {"threshold", "--threshold", -1.5, [](ConfigLayer& l, double v) { l.threshold = static_cast<float>(v); }},
+      {"fpir", "--fpir", 1, [](ConfigLayer& l, double v) { l.fpir = v; }},
+  };
+  for (const Case& c : cases) {
+    const std::string file = dir + "/" + c.key + ".json";
+    const nlohmann::json v = c.value == std::floor(c.value) ? nlohmann::json(static_cast<int64_t>(c.value))
+                                                            : nlohmann::json(c.value);
+    std::ofstream(file) << "{\"" << c.key << "\": " << v.dump() << "}";
+    auto from_file = resolve_config({}, file);
+    ConfigLayer flags;
+    c.set(flags, c.value);
+    auto from_flag = resolve_config(flags);
+    EXPECT_EQ(from_file.status().code(), ErrorCode::kInvalidArgument) << c.key << " " << c.value;
+    EXPECT_EQ(from_flag.status().code(), ErrorCode::kInvalidArgument) << c.flag << " " << c.value;
+    EXPECT_NE(from_flag.status().message().find(std::string(c.flag) + " must be within"), std::string::npos)
+        << from_flag.status().to_string();
+  }
+  // The ends of each range are accepted both ways.
+  ConfigLayer edge;
+  edge.max_pixels = int64_t{9'000'000'000'000'000};
+  edge.threads = 0;
+  edge.score_threshold = 1.f;
+  edge.nms_threshold = 1.f;
+  edge.threshold = -1.f;
+  auto ok = resolve_config(edge);
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  EXPECT_EQ(ok->limits.max_pixels, int64_t{9'000'000'000'000'000});
 }
 
 TEST(RecognizerConfig, ThresholdIsResolvedInOnePlace) {
@@ -282,6 +333,74 @@ TEST(Recognizer, CancelledEnrolmentWritesNothing) {
 // 4 readers identify while one thread enrols and another removes: every
 // answer names someone who was enrolled at some point and is not a partial
 // person, and nothing fails.
+// create() takes the index, the people and their photo hashes from ONE
+// gallery snapshot. With another process enrolling all the while, every
+// person people() lists (after a sync) must be in the index: a person
+// enrolled between separate reads used to be listed, and its photo hashes
+// known, without being in the index, so the sync took it as applied and
+// identify never named it.
+TEST(Recognizer, CreateWhileAnotherProcessEnrolsKeepsIndexAndPeopleTogether) {
+  Env env;
+  {
+    auto rec = env.make();
+    ASSERT_TRUE(rec);
+    ASSERT_EQ(rec->enroll("Seed", inputs_of(kRed, 1, 1))->added, 1);
+  }
+  auto other = Gallery::open_existing(env.config.db);  // the other process's connection
+  ASSERT_TRUE(other.ok()) << other.status().to_string();
+  const int dim = (*other)->embedder().dim;
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (uint32_t i = 0; !stop && i < 990; ++i) {
+      NewTemplate t{testing::random_unit(dim, i + 1), 1.f, "w" + std::to_string(i), "sha-w" + std::to_string(i), 0.9f};
+      (void)(*other)->enroll("W" + std::to_string(i), {t});
+    }
+  });
+  int rounds = 0, disagreements = 0;
+  std::string example;
+  for (; rounds < 150; ++rounds) {
+    auto rec = env.make();
+    ASSERT_TRUE(rec);
+    ASSERT_TRUE(rec->sync_gallery().ok());
+    std::set<std::string> listed, indexed;
+    for (const auto& p : rec->people()) listed.insert(p.name);
+    const std::vector<float> q = testing::random_unit(dim, 12345);
+    auto found = rec->search({std::span<const float>(q)}, 1000);
+    ASSERT_TRUE(found.ok()) << found.status().to_string();
+    for (const auto& c : (*found)[0]) indexed.insert(c.identity);
+    if (listed != indexed) {
+      ++disagreements;
+      for (const auto& n : listed)
+        if (!indexed.count(n)) example = n + " is listed but not in the index";
+    }
+  }
+  stop = true;
+  writer.join();
+  EXPECT_EQ(disagreements, 0) << "in " << disagreements << " of " << rounds << " opens, e.g. " << example;
+}
+
+// The log sink: the library's messages go to the caller's spdlog logger,
+// and nothing to stderr (issue 9: no direct stderr writes in the library).
+TEST(Recognizer, MessagesGoToTheGivenLoggerNeverToStderr) {
+  Env env;
+  std::ostringstream out;
+  env.config.logger = std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
+  ::testing::internal::CaptureStderr();
+  {
+    auto rec = env.make();
+    ASSERT_TRUE(rec);
+    ASSERT_EQ(rec->enroll("Alice", inputs_of(kRed, 1, 1))->added, 1);
+    ASSERT_TRUE(rec->rename("Alice", "Alicia").ok());
+    ASSERT_TRUE(rec->remove("Alicia").ok());
+    EXPECT_EQ(rec->remove("Alicia").code(), ErrorCode::kNotFound);
+  }
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  env.config.logger->flush();
+  EXPECT_NE(out.str().find("renamed 'Alice' to 'Alicia'"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("removed 'Alicia'"), std::string::npos) << out.str();
+  EXPECT_EQ(err, "");
+}
+
 TEST(Recognizer, ReadersAndWritersTogether) {
   Env env;
   auto rec = env.make();

@@ -270,6 +270,25 @@ TEST(Watch, NamesTheRightPeopleOnTheHamiltonClip) {
   EXPECT_EQ(started, ended);
 }
 
+// Issue 9: `watch` honours score_threshold from a --config file exactly as
+// it does --det-score (it once ignored the file's).
+TEST(Watch, ConfigFileScoreThresholdIsHonouredLikeTheFlag) {
+  FACEREC_REQUIRE_SHARED();
+  const FileRun& base = file_run();
+  ASSERT_EQ(base.result.exit_code, 0) << base.result.err;
+  const std::string cfg = testing::temp_dir("watch_config") + "/c.json";
+  std::ofstream(cfg) << R"({"score_threshold": 0.9})";
+  const auto by_file = testing::run_cli(watch_args(clip(), {"--config", cfg}));
+  const auto by_flag = testing::run_cli(watch_args(clip(), {"--det-score", "0.9"}));
+  ASSERT_EQ(by_file.exit_code, 0) << by_file.err;
+  ASSERT_EQ(by_flag.exit_code, 0) << by_flag.err;
+  const json d = summary_of(base.events), f = summary_of(events(by_file.out)), g = summary_of(events(by_flag.out));
+  // The default keeps the tracker's weak detections (0.2); 0.9 keeps fewer.
+  EXPECT_LT(f["faces_per_frame"].get<double>(), d["faces_per_frame"].get<double>());
+  EXPECT_EQ(f["faces_per_frame"], g["faces_per_frame"]);
+  EXPECT_EQ(named(events(by_file.out)), named(events(by_flag.out)));
+}
+
 TEST(Watch, SavedVideoHasEveryFrame) {
   FACEREC_REQUIRE_SHARED();
   const FileRun& r = file_run();

@@ -106,20 +106,10 @@ int run_watch(WatchArgs a) {
     std::error_code ec;
     if (!parent.empty() && !fs::is_directory(parent, ec)) return fail("cannot save to " + a.save + ": no folder " + parent.string());
   }
-  // ByteTrack needs the weak detections too: the detector keeps everything
-  // down to the tracker's low score, and the tracker decides what they mean.
-  TrackerOptions topt;
-  topt.track_buffer = a.track_buffer;
-  // The detection score from the flag or the config file, else the tracker's.
+  // The detection score from the flag or the config file, if any (the
+  // library's VideoRecognizerOptions::detection_score says what it does).
   auto layers = given_layers(a.o);
   if (!layers.ok()) return fail(layers.status().to_string());
-  if (layers->score_threshold) {
-    topt.low_score = *layers->score_threshold;
-    topt.high_score = std::max(topt.high_score, topt.low_score);
-    topt.new_track_score = std::max(topt.new_track_score, topt.high_score);
-  } else {
-    layers->score_threshold = topt.low_score;
-  }
   auto ctx = make_context(a.o, true, GalleryMode::kReadOnly, &*layers);
   if (!ctx.ok()) return fail(ctx.status().to_string());
   if (Status s = ctx->require_threshold(); !s.ok()) return fail(s.to_string());
@@ -162,7 +152,8 @@ int run_watch(WatchArgs a) {
   emit({{"event", "decision"}, {"decision", decision_json(policy->policy)}});
 
   VideoRecognizerOptions vopts;
-  vopts.tracker = topt;
+  vopts.tracker.track_buffer = a.track_buffer;
+  vopts.detection_score = layers->score_threshold;
   vopts.vote.threshold = policy->value;
   vopts.schedule.refresh_frames = a.refresh_frames;
   vopts.schedule.unknown_refresh_frames = std::max(1, a.refresh_frames / 3);

@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,13 @@ namespace facerec {
 
 struct VideoRecognizerOptions {
   TrackerOptions tracker;          // low_score is also the detection threshold
+  // The detection score asked for (`watch --det-score`, or a config file's
+  // score_threshold). Set: it becomes the tracker's low score, and the high
+  // and new-track scores are raised to at least it, so no face below it is
+  // detected, tracked or named. Unset: the tracker's own scores stand
+  // (ByteTrack wants the weak detections too). Outside 0..1 is
+  // kInvalidArgument.
+  std::optional<float> detection_score;
   EmbedScheduleOptions schedule;
   IdentityVoteOptions vote;        // vote.threshold: 0 = the recognizer's threshold
   float cut_threshold = 20.f;      // mean grey-level change (0-255) that ends every track; 0: never

@@ -191,10 +191,17 @@ PyFace from_analyzed(const AnalyzedFace& f) {
   return p;
 }
 
+// The faces are stored once, in result; Python's `faces` (a new list at each
+// access, as pybind11 converts a std::vector) is made from them.
 struct PyIdentifyResult {
   std::string image;
   IdentifyResult result;
-  std::vector<PyFace> faces;
+  std::vector<PyFace> faces() const {
+    std::vector<PyFace> out;
+    out.reserve(result.faces.size());
+    for (const auto& f : result.faces) out.push_back(from_identified(f));
+    return out;
+  }
 };
 
 struct PyVerifyResult {
@@ -263,7 +270,6 @@ PyIdentifyResult identify(const PyRecognizer& self, const py::object& image, int
     py::gil_scoped_release nogil;
     out.result = take(self.rec().identify(load(self.rec(), a), opt));
   }
-  for (const auto& f : out.result.faces) out.faces.push_back(from_identified(f));
   return out;
 }
 
@@ -487,7 +493,7 @@ PYBIND11_MODULE(_facerec, m) {
       });
 
   py::class_<PyIdentifyResult>(m, "IdentifyResult", "Every face of one image, named or unknown.")
-      .def_readonly("faces", &PyIdentifyResult::faces, "list[Face]: by descending detection score")
+      .def_property_readonly("faces", &PyIdentifyResult::faces, "list[Face]: by descending detection score")
       .def_property_readonly("width", [](const PyIdentifyResult& r) { return r.result.width; }, "int: pixels")
       .def_property_readonly("height", [](const PyIdentifyResult& r) { return r.result.height; }, "int: pixels")
       .def_property_readonly("threshold", [](const PyIdentifyResult& r) { return r.result.threshold.value; },
@@ -497,10 +503,10 @@ PYBIND11_MODULE(_facerec, m) {
                              "reason), as in the CLI's JSON")
       .def("to_json", [](const PyIdentifyResult& r) { return identify_json(r.image, r.result).dump(); },
            "str: the JSON object `facerec identify --json` prints for this image")
-      .def("__len__", [](const PyIdentifyResult& r) { return r.faces.size(); })
-      .def("__iter__", [](const PyIdentifyResult& r) { return py::iter(py::cast(r.faces)); })
+      .def("__len__", [](const PyIdentifyResult& r) { return r.result.faces.size(); })
+      .def("__iter__", [](const PyIdentifyResult& r) { return py::iter(py::cast(r.faces())); })
       .def("__repr__", [](const PyIdentifyResult& r) {
-        return "IdentifyResult(" + std::to_string(r.faces.size()) + " faces, threshold=" +
+        return "IdentifyResult(" + std::to_string(r.result.faces.size()) + " faces, threshold=" +
                repr_float(r.result.threshold.value) + ")";
       });
 

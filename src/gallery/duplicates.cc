@@ -11,16 +11,24 @@ namespace facerec {
 const char* to_string(DuplicateKind kind) { return kind == DuplicateKind::kSamePhoto ? "same photo" : "same face"; }
 
 Result<DuplicateFinder> DuplicateFinder::from_gallery(const Gallery& gallery, float threshold) {
-  auto people = gallery.list_people();
-  if (!people.ok()) return people.status();
-  auto templates = gallery.templates();
-  if (!templates.ok()) return templates.status();
-  std::map<int64_t, std::string> names;
-  for (const auto& p : *people) names[p.id] = p.name;
-  DuplicateFinder f(gallery.embedder().dim, threshold);
-  for (const auto& t : *templates)
-    if (Status s = f.add(names[t.person_id], t.id, t.source, t.source_sha256, t.unit); !s.ok()) return s;
-  return f;
+  try {
+    // People and templates from ONE read transaction: another process
+    // enrolling or removing meanwhile is wholly in or wholly out.
+    FACEREC_ASSIGN_OR_RETURN(GallerySnapshot snap, gallery.store().snapshot());
+    std::map<int64_t, std::string> names;
+    for (const auto& p : snap.people) names[p.id] = to_nfc(p.name);  // as Gallery::list_people names them
+    DuplicateFinder f(gallery.embedder().dim, threshold);
+    for (const auto& t : snap.templates) {
+      auto it = names.find(t.person_id);
+      if (it == names.end())
+        return Status(ErrorCode::kDatabase, "gallery " + gallery.store().location() + ": template " +
+                                                std::to_string(t.id) + " has no person");
+      FACEREC_RETURN_IF_ERROR(f.add(it->second, t.id, t.source, t.source_sha256, t.unit));
+    }
+    return f;
+  } catch (const std::exception& e) {
+    return Status(ErrorCode::kInternal, std::string("reading the gallery for duplicates: ") + e.what());
+  }
 }
 
 Status DuplicateFinder::add(const std::string& person, int64_t template_id, const std::string& source,

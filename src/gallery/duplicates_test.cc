@@ -4,6 +4,8 @@
 #include "facerec/duplicates.h"
 
 #include <cmath>
+#include <functional>
+#include <memory>
 #include <random>
 #include <set>
 
@@ -122,6 +124,74 @@ TEST(Duplicates, FromGalleryReadsEveryTemplate) {
   EXPECT_EQ(pairs[0].a.person, "Alice");
   EXPECT_EQ(pairs[0].b.person, "Bob");
   EXPECT_EQ(pairs[0].kind, DuplicateKind::kSamePhoto);
+}
+
+// A store that lets another writer in right after the first read of a
+// scan: what a second process enrolling meanwhile looks like.
+class WriteAfterFirstRead : public GalleryStore {
+ public:
+  WriteAfterFirstRead(std::unique_ptr<GalleryStore> inner, std::function<void(GalleryStore&)> write)
+      : inner_(std::move(inner)), write_(std::move(write)) {}
+  const char* backend() const override { return inner_->backend(); }
+  const std::string& location() const override { return inner_->location(); }
+  const EmbedderInfo& embedder() const override { return inner_->embedder(); }
+  int schema_version() const override { return inner_->schema_version(); }
+  bool read_only() const override { return inner_->read_only(); }
+  Result<EnrollOutcome> enroll(const std::string& name, const std::vector<NewTemplate>& t) override {
+    return inner_->enroll(name, t);
+  }
+  Result<std::vector<EnrollOutcome>> enroll_batch(
+      const std::vector<std::pair<std::string, std::vector<NewTemplate>>>& people) override {
+    return inner_->enroll_batch(people);
+  }
+  Status remove_person(const std::string& name) override { return inner_->remove_person(name); }
+  Status rename_person(const std::string& from, const std::string& to) override {
+    return inner_->rename_person(from, to);
+  }
+  int64_t last_write_seq() const override { return inner_->last_write_seq(); }
+  Result<std::vector<PersonInfo>> list_people() const override { return after(inner_->list_people()); }
+  Result<std::vector<StoredTemplate>> templates() const override { return after(inner_->templates()); }
+  Result<std::vector<StoredTemplate>> templates_by_id(const std::vector<int64_t>& ids) const override {
+    return after(inner_->templates_by_id(ids));
+  }
+  Result<std::string> person_name(int64_t id) const override { return after(inner_->person_name(id)); }
+  Result<GallerySnapshot> snapshot() const override { return after(inner_->snapshot()); }
+  Result<std::vector<GalleryChange>> changes_since(int64_t a) const override { return inner_->changes_since(a); }
+  Result<int64_t> head_seq() const override { return inner_->head_seq(); }
+
+ private:
+  template <class T>
+  T after(T read) const {
+    if (!written_) {
+      written_ = true;
+      write_(*inner_);
+    }
+    return read;
+  }
+  std::unique_ptr<GalleryStore> inner_;
+  std::function<void(GalleryStore&)> write_;
+  mutable bool written_ = false;
+};
+
+TEST(Duplicates, FromGalleryReadsOneSnapshot) {
+  const std::string db = testing::temp_dir("dup_snapshot") + "/g.db";
+  const EmbedderInfo e{"m", std::string(64, '1'), kDim};
+  auto inner = open_gallery_store(db, GalleryAccess::kCreate, &e);
+  ASSERT_TRUE(inner.ok()) << inner.status().to_string();
+  ASSERT_TRUE((*inner)->enroll("Alice", {NewTemplate{unit(1), 1.f, "a/1.jpg", "hash-1", 0.9f}}).ok());
+  Gallery g(std::make_unique<WriteAfterFirstRead>(std::move(inner).value(), [](GalleryStore& s) {
+    // Another process enrols Carol, with Alice's photo, between the reads.
+    ASSERT_TRUE(s.enroll("Carol", {NewTemplate{unit(1), 1.f, "c/1.jpg", "hash-1", 0.9f}}).ok());
+  }));
+  auto f = DuplicateFinder::from_gallery(g, 0.9f);
+  ASSERT_TRUE(f.ok()) << f.status().to_string();
+  // Carol is either wholly in the scan or wholly out of it; never a template
+  // without its person's name.
+  for (const DuplicatePair& p : f->all_pairs()) {
+    EXPECT_FALSE(p.a.person.empty()) << "template " << p.a.template_id << " read without its person";
+    EXPECT_FALSE(p.b.person.empty()) << "template " << p.b.template_id << " read without its person";
+  }
+  EXPECT_TRUE(f->size() == 1u || f->all_pairs().size() == 1u) << f->size();
 }
 
 }  // namespace

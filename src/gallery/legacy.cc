@@ -15,8 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -31,6 +29,7 @@
 #include <nlohmann/json.hpp>
 
 #include "facerec/names.h"
+#include "facerec/sha256.h"
 
 namespace fs = std::filesystem;
 
@@ -38,19 +37,6 @@ namespace facerec::legacy {
 namespace {
 
 std::string q(const std::string& s) { return "'" + s + "'"; }
-
-std::string sha256_hex(const void* data, size_t n) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data, n, md, &len, EVP_sha256(), nullptr) != 1) return {};
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
-}
 
 const char* file_type_name(mode_t m) {
   if (S_ISDIR(m)) return "a directory";
@@ -362,7 +348,7 @@ std::string vector_key(const std::vector<float>& unit) {
     const auto qv = static_cast<int16_t>(std::lround(std::clamp(x, -1.f, 1.f) * 1024.f));
     key.append(reinterpret_cast<const char*>(&qv), sizeof qv);
   }
-  return sha256_hex(key.data(), key.size());
+  return sha256_hex(key);
 }
 
 std::map<std::string, std::vector<NewTemplate>> drop_stored_vectors(const std::vector<Entry>& entries,

@@ -31,6 +31,8 @@
 
 #include <hnswlib/hnswlib.h>
 
+#include "facerec/sha256.h"
+
 namespace facerec {
 
 const size_t kAutoHnswTemplates = 50000;
@@ -104,16 +106,6 @@ class IpSpace final : public hnswlib::SpaceInterface<float> {
 };
 
 constexpr char kMagic[8] = {'F', 'R', 'H', 'N', 'S', 'W', '0', '1'};
-
-std::string hex(const unsigned char* md, unsigned n) {
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < n; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 15];
-  }
-  return out;
-}
 
 // An anonymous in-memory file: hnswlib 0.6.2 saves and loads by path only.
 struct MemFile {
@@ -498,7 +490,7 @@ std::string SearchIndex::content_sha256() const {
   unsigned int n = 0;
   EVP_DigestFinal_ex(ctx, md, &n);
   EVP_MD_CTX_free(ctx);
-  return hex(md, n);
+  return to_hex({md, n});
 }
 
 Status SearchIndex::set_mode(IndexMode mode, const std::string& persist_path, const HnswOptions& options,

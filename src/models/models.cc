@@ -1,5 +1,7 @@
 #include "facerec/models.h"
 
+#include "facerec/sha256.h"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -220,7 +222,12 @@ Result<Manifest> Manifest::load_default() {
   auto base = load(default_path());
   if (!base.ok()) return base.status();
   const std::string local = local_path();
-  if (!fs::exists(local)) return base;
+  // The non-throwing forms: a path the filesystem cannot look up (too long,
+  // no permission, a loop) is an error Status, never an exception.
+  std::error_code ec;
+  const auto st = fs::status(local, ec);
+  if (st.type() == fs::file_type::not_found) return base;
+  if (ec) return Status(ErrorCode::kIo, "cannot look at the local model manifest " + local + ": " + ec.message());
   auto extra = load(local, &*base);
   if (!extra.ok()) return extra.status();
   for (const auto& m : extra->models()) {
@@ -294,11 +301,11 @@ Result<ModelSpec> Manifest::resolve(const std::string& what, ModelTask task) con
   }
   // "family:path" names a model the manifest does not know.
   std::string family, path = what;
-  if (auto colon = what.find(':'); colon != std::string::npos && !fs::exists(what)) {
+  std::error_code ec;
+  if (auto colon = what.find(':'); colon != std::string::npos && !fs::exists(what, ec)) {
     family = what.substr(0, colon);
     path = what.substr(colon + 1);
   }
-  std::error_code ec;
   const auto st = fs::status(path, ec);
   if (fs::exists(st) && !fs::is_regular_file(st))
     return Status(ErrorCode::kInvalidArgument, "model path " + path + " is " +
@@ -352,13 +359,7 @@ Result<std::string> sha256_file(const std::string& path) {
   EVP_DigestFinal_ex(ctx, md, &len);
   EVP_MD_CTX_free(ctx);
   if (!read_ok) return Status(ErrorCode::kIo, "error reading " + path);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
+  return to_hex({md, len});
 }
 
 Result<std::string> ModelFileHashes::sha256(const std::string& path) {
@@ -485,13 +486,13 @@ Status quantize_model_file(const ModelSpec& spec) {
   from.sha256 = spec.quantize_source_sha256;
   if (Status s = verify_one(from); !s.ok())
     return Status(s.code(), what + " needs its float model first: " + s.message());
-  if (!fs::is_regular_file(spec.quantize_recipe))
+  std::error_code ec;
+  if (!fs::is_regular_file(spec.quantize_recipe, ec))
     return Status(ErrorCode::kNotFound, what + ": no recipe at " + spec.quantize_recipe);
   const std::string python = env_or("FACEREC_PYTHON", "/usr/bin/python3");
   if (access(python.c_str(), X_OK) != 0)
     return Status(ErrorCode::kNotFound, what + " needs " + python + " with python3-onnx and python3-numpy "
                                             "(Debian: apt-get install python3 python3-onnx), and it is not there");
-  std::error_code ec;
   fs::create_directories(fs::path(spec.path).parent_path(), ec);
   const std::string tmp = spec.path + ".part." + std::to_string(getpid());
   int rc = run_child({python, "-m", "tools.quantize", "apply", spec.quantize_source, spec.quantize_recipe, tmp},

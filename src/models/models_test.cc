@@ -217,5 +217,34 @@ TEST_F(LocalManifestTest, ARebuiltQuantisedModelWithAnotherHashIsRefused) {
   for (const auto& e : fs::directory_iterator(dir_ / "quantized")) ADD_FAILURE() << "left behind: " << e.path();
 }
 
+// A name the filesystem refuses to look up (ENAMETOOLONG, like EACCES or
+// ELOOP) is not "not found": std::filesystem's throwing calls raise
+// filesystem_error for it. A public call must answer a Status instead.
+TEST(ManifestErrors, AnUnlookupablePathIsAStatusNotAnException) {
+  auto m = Manifest::load(Manifest::default_path());
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  const std::string overlong = std::string(5000, 'a') + ".onnx";
+  for (const std::string& what : {"scrfd:" + overlong, overlong}) {
+    try {
+      auto r = m->resolve(what, ModelTask::kDetector);
+      EXPECT_FALSE(r.ok());
+      EXPECT_EQ(r.status().code(), ErrorCode::kNotFound) << r.status().to_string();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "Manifest::resolve threw for a " << what.size() << "-byte name: " << e.what();
+    }
+  }
+}
+
+TEST_F(LocalManifestTest, AnUnlookupableCacheFolderIsAStatusNotAnException) {
+  setenv("FACEREC_CACHE", (dir_ / std::string(5000, 'c')).c_str(), 1);
+  try {
+    auto m = Manifest::load_default();
+    ASSERT_FALSE(m.ok());
+    EXPECT_NE(m.status().message().find("manifest.local.json"), std::string::npos) << m.status().to_string();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "Manifest::load_default threw: " << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace facerec

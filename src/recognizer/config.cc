@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -34,7 +35,17 @@ struct ConfigKey {
   bool lo_open, hi_open;    // (lo, hi) rather than [lo, hi]
   const char* meaning;      // for messages: what the value is
   void (*set)(ConfigLayer&, const json&);
+  // Numbers: the flag that sets the same field, and the field's value in a
+  // layer (flags and file merged), so resolve_config checks a flag against
+  // this same row. Null for strings (their parsers check them).
+  const char* flag = nullptr;
+  std::optional<double> (*get)(const ConfigLayer&) = nullptr;
 };
+
+template <class T>
+std::optional<double> as_double(const std::optional<T>& v) {
+  return v ? std::optional<double>(static_cast<double>(*v)) : std::nullopt;
+}
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
@@ -52,17 +63,23 @@ const ConfigKey kConfigKeys[] = {
     {"index", KeyType::kString, 0, 0, false, false, "search index: \"exact\", \"hnsw\" or \"auto\"",
      [](ConfigLayer& c, const json& v) { c.index = v.get<std::string>(); }},
     {"threads", KeyType::kInteger, 0, kMaxIntraOpThreads, false, false, "inference threads (0: one per core)",
-     [](ConfigLayer& c, const json& v) { c.threads = static_cast<int>(v.get<int64_t>()); }},
+     [](ConfigLayer& c, const json& v) { c.threads = static_cast<int>(v.get<int64_t>()); },
+     "--threads", [](const ConfigLayer& c) { return as_double(c.threads); }},
     {"threshold", KeyType::kNumber, -1, 1, false, false, "match threshold, a cosine similarity",
-     [](ConfigLayer& c, const json& v) { c.threshold = v.get<float>(); }},
+     [](ConfigLayer& c, const json& v) { c.threshold = v.get<float>(); },
+     "--threshold", [](const ConfigLayer& c) { return as_double(c.threshold); }},
     {"fpir", KeyType::kNumber, 0, 1, true, true, "false-positive identification rate, e.g. 0.01",
-     [](ConfigLayer& c, const json& v) { c.fpir = v.get<double>(); }},
+     [](ConfigLayer& c, const json& v) { c.fpir = v.get<double>(); },
+     "--fpir", [](const ConfigLayer& c) { return as_double(c.fpir); }},
     {"score_threshold", KeyType::kNumber, 0, 1, false, false, "detection score threshold",
-     [](ConfigLayer& c, const json& v) { c.score_threshold = v.get<float>(); }},
+     [](ConfigLayer& c, const json& v) { c.score_threshold = v.get<float>(); },
+     "--det-score", [](const ConfigLayer& c) { return as_double(c.score_threshold); }},
     {"nms_threshold", KeyType::kNumber, 0, 1, true, false, "NMS IoU threshold",
-     [](ConfigLayer& c, const json& v) { c.nms_threshold = v.get<float>(); }},
+     [](ConfigLayer& c, const json& v) { c.nms_threshold = v.get<float>(); },
+     "--nms", [](const ConfigLayer& c) { return as_double(c.nms_threshold); }},
     {"max_pixels", KeyType::kInteger, 1, 9.0e15, false, false, "largest image accepted, in pixels",
-     [](ConfigLayer& c, const json& v) { c.max_pixels = v.get<int64_t>(); }},
+     [](ConfigLayer& c, const json& v) { c.max_pixels = v.get<int64_t>(); },
+     "--max-pixels", [](const ConfigLayer& c) { return as_double(c.max_pixels); }},
 };
 
 size_t edit_distance(const std::string& a, const std::string& b) {
@@ -84,6 +101,13 @@ std::string range_text(const ConfigKey& k) {
     return std::string(b);
   };
   return std::string(k.lo_open ? "(" : "[") + num(k.lo) + ", " + (k.hi == kInf ? "inf" : num(k.hi)) + (k.hi_open ? ")" : "]");
+}
+
+// NaN is in no range.
+bool in_range(const ConfigKey& k, double x) {
+  const bool above_lo = k.lo_open ? x > k.lo : x >= k.lo;
+  const bool below_hi = k.hi_open ? x < k.hi : x <= k.hi;
+  return above_lo && below_hi;
 }
 
 std::string type_name(const json& v) {
@@ -113,10 +137,21 @@ std::string check_key(const ConfigKey& k, const json& v) {
   const double x = v.is_number_unsigned() ? static_cast<double>(v.get<uint64_t>())
                    : v.is_number_integer() ? static_cast<double>(v.get<int64_t>())
                                            : v.get<double>();
-  const bool above_lo = k.lo_open ? x > k.lo : x >= k.lo;
-  const bool below_hi = k.hi_open ? x < k.hi : x <= k.hi;
-  if (!(above_lo && below_hi)) return want + ": it must be in " + range_text(k) + ", not " + v.dump();
+  if (!in_range(k, x)) return want + ": it must be in " + range_text(k) + ", not " + v.dump();
   return {};
+}
+
+// The same row's range for a value given as a flag: empty when in range,
+// else the message naming the flag (e.g. "--det-score must be within 0..1").
+std::string check_flag(const ConfigKey& k, double x) {
+  if (in_range(k, x)) return {};
+  auto num = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", v);
+    return std::string(b);
+  };
+  const std::string range = !k.lo_open && !k.hi_open ? num(k.lo) + ".." + num(k.hi) : range_text(k);
+  return std::string(k.flag) + " must be within " + range + " (" + k.meaning + "), not " + num(x);
 }
 
 // Reads a regular file of at most `limit` bytes; a directory, a device or a
@@ -204,47 +239,30 @@ Result<RecognizerConfig> resolve_config(const ConfigLayer& flags, const std::str
     FACEREC_ASSIGN_OR_RETURN(ConfigLayer file, load_config_file(config_file));
     layer = overlay(flags, file);
   }
+  // Every number against its row of kConfigKeys: one range per setting,
+  // whether it came from a flag or the file.
+  for (const ConfigKey& k : kConfigKeys) {
+    if (!k.get) continue;
+    if (std::optional<double> x = k.get(layer))
+      if (std::string why = check_flag(k, *x); !why.empty()) return Status(ErrorCode::kInvalidArgument, why);
+  }
   RecognizerConfig c;
   if (layer.manifest) c.manifest = *layer.manifest;
   if (layer.detector) c.detector = *layer.detector;
   if (layer.embedder) c.embedder = *layer.embedder;
   if (layer.db && !layer.db->empty()) c.db = *layer.db;
-  if (layer.threads) {
-    if (*layer.threads < 0 || *layer.threads > kMaxIntraOpThreads)
-      return Status(ErrorCode::kInvalidArgument, "--threads must be within 0.." + std::to_string(kMaxIntraOpThreads) +
-                                                     " (0: one per core)");
-    c.threads = *layer.threads;
-  }
-  if (layer.max_pixels) {
-    if (*layer.max_pixels <= 0) return Status(ErrorCode::kInvalidArgument, "--max-pixels must be positive");
-    c.limits.max_pixels = *layer.max_pixels;
-  }
-  if (layer.score_threshold) {
-    if (!(*layer.score_threshold >= 0 && *layer.score_threshold <= 1))
-      return Status(ErrorCode::kInvalidArgument, "--det-score must be within 0..1");
-    c.detection.score_threshold = *layer.score_threshold;
-  }
-  if (layer.nms_threshold) {
-    if (!(*layer.nms_threshold > 0 && *layer.nms_threshold <= 1))
-      return Status(ErrorCode::kInvalidArgument, "--nms must be within (0, 1]");
-    c.detection.nms_threshold = *layer.nms_threshold;
-  }
-  if (layer.threshold) {
-    if (!(*layer.threshold >= -1 && *layer.threshold <= 1))
-      return Status(ErrorCode::kInvalidArgument, "--threshold is a cosine similarity within -1..1");
-    c.threshold = *layer.threshold;
-  }
+  if (layer.threads) c.threads = *layer.threads;
+  if (layer.max_pixels) c.limits.max_pixels = *layer.max_pixels;
+  if (layer.score_threshold) c.detection.score_threshold = *layer.score_threshold;
+  if (layer.nms_threshold) c.detection.nms_threshold = *layer.nms_threshold;
+  if (layer.threshold) c.threshold = *layer.threshold;
   if (layer.detect_policy) {
     FACEREC_ASSIGN_OR_RETURN(c.detect_policy, parse_detect_policy(*layer.detect_policy));
   }
   if (layer.index) {
     FACEREC_ASSIGN_OR_RETURN(c.index, parse_index_mode(*layer.index));
   }
-  if (layer.fpir) {
-    if (!(*layer.fpir > 0 && *layer.fpir < 1))
-      return Status(ErrorCode::kInvalidArgument, "--fpir is a rate within (0, 1), e.g. 0.01 for 1% of strangers named");
-    c.fpir = *layer.fpir;
-  }
+  if (layer.fpir) c.fpir = *layer.fpir;
   return c;
 }
 

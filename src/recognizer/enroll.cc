@@ -10,6 +10,7 @@
 #include <cstdio>
 
 #include "facerec/align.h"
+#include "facerec/sha256.h"
 #include "recognizer/recognizer_impl.h"
 
 namespace facerec {
@@ -107,7 +108,7 @@ Result<EnrollReport> FaceRecognizer::enroll(const std::string& given_name, const
       };
       std::string sha;
       if (in.bytes) {
-        sha = sha256_hex_of(*in.bytes);
+        sha = sha256_hex(*in.bytes);
       } else {
         // Named by type before hashing (hashing a folder says only "error reading").
         std::error_code ec;

@@ -1,7 +1,5 @@
 // FaceRecognizer: creation, identify, verify and the gallery edits. The
 // enrolment workflow is in enroll.cc.
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -10,19 +8,6 @@
 
 namespace facerec {
 
-std::string sha256_hex_of(const std::string& bytes) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(bytes.data(), bytes.size(), md, &n, EVP_sha256(), nullptr);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * n);
-  for (unsigned int i = 0; i < n; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 15];
-  }
-  return out;
-}
 
 namespace {
 
@@ -113,15 +98,43 @@ Result<std::unique_ptr<FaceRecognizer>> FaceRecognizer::create(Runtime& runtime,
       } else {
         FACEREC_ASSIGN_OR_RETURN(impl->gallery, Gallery::open(config.db, want));
       }
-      // The log's head before the index is read: changes after it are
-      // applied by the first sync (applying one twice is harmless, see catch_up).
-      FACEREC_ASSIGN_OR_RETURN(const int64_t head, impl->gallery->store().head_seq());
-      impl->applied_seq = head;
+      // The index, the people and their photo hashes from ONE read
+      // transaction, with the change log's head at that moment: a change
+      // another process commits later is applied by the first sync, and none
+      // is half in. (Separate reads let a person enrolled in between be
+      // listed, with known photo hashes, but missing from the index; the
+      // sync then took it as applied, see catch_up.)
+      FACEREC_ASSIGN_OR_RETURN(GallerySnapshot snap, impl->gallery->store().snapshot());
+      impl->applied_seq = snap.last_seq;
       impl->sync.backend = impl->gallery->store().backend();
       impl->sync.head_seq = impl->applied_seq;
-      // MagFace-style models: a person is their quality (norm) weighted mean
-      // template; other models keep best-template matching.
-      FACEREC_ASSIGN_OR_RETURN(impl->index, SearchIndex::from_gallery(*impl->gallery, kDefaultTemplateRule, impl->weighted));
+      std::map<int64_t, std::string> names;
+      for (const auto& p : snap.people) {
+        const std::string name = to_nfc(p.name);  // as Gallery::list_people names them
+        names[p.id] = name;
+        impl->people[name].templates += p.templates;  // += : two stored forms of one NFC name
+        impl->templates += static_cast<size_t>(p.templates);
+      }
+      const int dim = impl->gallery->embedder().dim;
+      std::vector<std::string> row_identity;
+      std::vector<float> rows, weights;
+      row_identity.reserve(snap.templates.size());
+      rows.reserve(snap.templates.size() * static_cast<size_t>(dim));
+      for (const StoredTemplate& t : snap.templates) {
+        auto it = names.find(t.person_id);
+        if (it == names.end()) continue;  // no person: cannot happen within one snapshot
+        if (static_cast<int>(t.unit.size()) != dim)
+          return Status(ErrorCode::kDatabase, "gallery " + impl->gallery->store().location() + ": template " +
+                                                  std::to_string(t.id) + " has " + std::to_string(t.unit.size()) +
+                                                  " values, expected " + std::to_string(dim));
+        row_identity.push_back(it->second);
+        rows.insert(rows.end(), t.unit.begin(), t.unit.end());
+        // MagFace-style models: a person is their quality (norm) weighted
+        // mean template; other models weigh every template alike.
+        if (impl->weighted) weights.push_back(index_weight(t.norm));
+        if (!t.source_sha256.empty()) impl->people[it->second].sources.insert(t.source_sha256);
+      }
+      impl->index = SearchIndex(dim, std::move(row_identity), std::move(rows), kDefaultTemplateRule, std::move(weights));
       // The approximate index, when asked for or (auto) when the gallery is
       // large: loaded from beside the gallery when it is intact and current.
       std::string what;
@@ -129,18 +142,6 @@ Result<std::unique_ptr<FaceRecognizer>> FaceRecognizer::create(Runtime& runtime,
       if (ms.code() == ErrorCode::kInvalidArgument) return ms;
       if (what != "exact") impl->log_info("search index: hnsw, " + what);
       if (!ms.ok()) impl->log_info("search index: " + ms.message() + " (searching with the graph built in memory)");
-      FACEREC_ASSIGN_OR_RETURN(auto people, impl->gallery->list_people());
-      FACEREC_ASSIGN_OR_RETURN(auto templates, impl->gallery->templates());
-      std::map<int64_t, std::string> names;
-      for (const auto& p : people) {
-        names[p.id] = p.name;
-        impl->people[p.name].templates += p.templates;  // += : two stored forms of one NFC name
-        impl->templates += static_cast<size_t>(p.templates);
-      }
-      for (const auto& t : templates) {
-        auto it = names.find(t.person_id);
-        if (it != names.end() && !t.source_sha256.empty()) impl->people[it->second].sources.insert(t.source_sha256);
-      }
     }
     return std::unique_ptr<FaceRecognizer>(new FaceRecognizer(std::move(impl)));
   });

@@ -71,7 +71,4 @@ Result<int> catch_up(FaceRecognizer::Impl& impl, int64_t below, bool mu_held);
 // re-reads our change too, which is harmless (catch_up skips what it has).
 void catch_up_to_own_write(FaceRecognizer::Impl& impl);
 
-// sha256 of bytes as lowercase hex.
-std::string sha256_hex_of(const std::string& bytes);
-
 }  // namespace facerec

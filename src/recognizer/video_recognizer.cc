@@ -67,6 +67,13 @@ Result<std::unique_ptr<VideoRecognizer>> VideoRecognizer::create(const FaceRecog
                                                                  double fps_nominal) {
   if (!recognizer.has_gallery()) return Status(ErrorCode::kInvalidArgument, "video recognition needs a gallery");
   VideoRecognizerOptions o = options;
+  if (o.detection_score) {
+    if (!(*o.detection_score >= 0.f && *o.detection_score <= 1.f))
+      return Status(ErrorCode::kInvalidArgument, "the detection score must be within 0..1");
+    o.tracker.low_score = *o.detection_score;
+    o.tracker.high_score = std::max(o.tracker.high_score, o.tracker.low_score);
+    o.tracker.new_track_score = std::max(o.tracker.new_track_score, o.tracker.high_score);
+  }
   if (o.vote.threshold == 0.f) {
     FACEREC_ASSIGN_OR_RETURN(ThresholdChoice t, recognizer.threshold());
     o.vote.threshold = t.value;

@@ -1,0 +1,197 @@
+"""`facerec serve` limits and access log, end to end (issue 9, "Limits" and
+"Logging"): a full queue answers 503 overloaded at once; a client that stops
+sending is cut off by the request timeout; every request is one access-log
+line (JSON with --json-log) with route, status, ms and faces, and never a
+key. Every response is checked against api/openapi.yaml.
+
+Needs what tests/serve/test_serve.py needs; skips loudly without it.
+Run: /usr/bin/python3 -m pytest -q tests/serve
+"""
+import hashlib
+import json
+import socket
+import threading
+import time
+
+import pytest
+import requests
+
+from test_serve import check_contract, photos, server  # noqa: F401  (server: the fixture)
+
+
+def test_every_route_documents_the_errors_any_route_can_get():
+    """The server answers 503 overloaded on ANY route when its queue is full
+    (the reject thread runs before routing), 500 internal from its exception
+    handler on any route, and 413 for any body over --max-body."""
+    from test_serve import SPEC
+    missing = []
+    for path, ops in SPEC["paths"].items():
+        for method, op in ops.items():
+            if not isinstance(op, dict) or "responses" not in op:
+                continue
+            need = {"500", "503"} | ({"413"} if "requestBody" in op else set())
+            for status in sorted(need - set(op["responses"])):
+                missing.append(f"{method.upper()} {path}: {status}")
+    assert not missing, missing
+
+
+def test_a_full_queue_answers_503_overloaded_at_once(server):
+    # One model slot, one pool thread waiting for it, one connection queued:
+    # the rest of a burst must be refused at once, not queued, whatever the
+    # route.
+    s = server("--workers", "1", "--queue", "1", "--timeout", "60")
+    body = photos("val")[0][1].read_bytes()
+    jobs = [("POST", "/v1/identify")] * 12 + [("GET", "/v1/health"), ("GET", "/v1/people")] * 3
+    results, resets = [], []
+    lock = threading.Lock()
+    go = threading.Event()
+
+    def one(method, path):
+        go.wait()
+        t0 = time.monotonic()
+        kw = {"data": body, "headers": {"Content-Type": "image/jpeg"}} if method == "POST" else {}
+        try:
+            r = requests.request(method, s.base + path, timeout=120, **kw)
+        except requests.ConnectionError as e:
+            with lock:
+                resets.append((method, path, repr(e)))
+            return
+        with lock:
+            results.append((method, path, r, time.monotonic() - t0))
+
+    threads = [threading.Thread(target=one, args=job) for job in jobs]
+    for t in threads:
+        t.start()
+    go.set()
+    for t in threads:
+        t.join(timeout=180)
+    assert len(results) + len(resets) == len(jobs)
+    # A request without a body is never cut off.
+    assert all(m == "POST" for m, _, _ in resets), resets
+    codes = sorted(r.status_code for m, p, r, _ in results if p == "/v1/identify")
+    assert set(codes) <= {200, 503}, codes
+    assert codes.count(200) >= 1 and codes.count(503) >= 1, codes
+    for method, path, r, secs in results:
+        check_contract(method, path, r)
+        assert r.status_code in (200, 503), (path, r.status_code, r.text)
+        if r.status_code == 503:
+            assert r.json()["error"]["code"] == "overloaded"
+            # Refused at once: far below the 60 s a wait for a worker may take.
+            assert secs < 20, secs
+    # The server is still up. (Not asserted here: that the NEXT request is
+    # served at once. After such a burst an idle server may leave a health
+    # check unanswered, or answer 503 overloaded, for up to --timeout
+    # seconds; the issue 9 audit found it and reported it for
+    # apps/facerec/cmd_serve.cc.)
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            r = requests.get(s.base + "/v1/health", timeout=10)
+            check_contract("GET", "/v1/health", r)
+            if r.status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline, "the server stopped answering after a burst over its queue"
+        time.sleep(1)
+    assert s.proc.poll() is None
+    assert s.stop() == 0
+    if resets:
+        # Seen about once in five full runs of tests/serve on this machine.
+        pytest.xfail(f"KNOWN BUG (apps/facerec/cmd_serve.cc, reported by the issue 9 audit): {len(resets)} of "
+                     f"{len(jobs)} uploads got a TCP reset instead of 503 overloaded: the reject path answers and "
+                     f"closes without reading the body, and closing with unread data sends RST, which can "
+                     f"discard the 503 at the client. {resets[0][2]}")
+
+
+def test_a_client_that_stops_sending_is_cut_off_by_the_timeout(server):
+    s = server("--timeout", "2")
+    host, port = s.base.split("//")[1].split(":")
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    try:
+        sock.sendall(b"POST /v1/identify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+                     b"Content-Length: 100000\r\n\r\n" + b"\xff\xd8" + b"\0" * 100)
+        t0 = time.monotonic()
+        got = b""
+        while True:  # until the server answers and/or closes the connection
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        waited = time.monotonic() - t0
+    finally:
+        sock.close()
+    assert waited < 15, f"the server held a stalled upload for {waited:.1f} s with --timeout 2"
+    # Other clients were never blocked by it.
+    assert requests.get(s.base + "/v1/health", timeout=10).status_code == 200
+    assert s.stop() == 0
+
+
+def test_each_request_is_one_json_access_log_line_without_keys(server, tmp_path):
+    key = "sekrit-admin-key"
+    kf = tmp_path / "keys.json"
+    kf.write_text(json.dumps({"keys": [{"sha256": hashlib.sha256(key.encode()).hexdigest(), "role": "admin",
+                                        "name": "ops"}]}))
+    s = server("--keys", str(kf), "--json-log")
+    auth = {"Authorization": f"Bearer {key}"}
+    name, photo = photos("train")[0]
+    sent = []  # (route, status) of every request, in order
+
+    def call(method, path, route, **kw):
+        r = requests.request(method, s.base + path, timeout=120, **kw)
+        check_contract(method, path, r)
+        sent.append((route, r.status_code))
+        return r
+
+    call("GET", "/v1/health", "GET /v1/health")
+    call("GET", "/v1/people", "GET /v1/people")  # no key: 401
+    r = enrol_with(call, name, photo, auth)
+    assert r.status_code == 201, r.text
+    r = call("POST", "/v1/identify", "POST /v1/identify", data=photo.read_bytes(), headers=auth)
+    assert r.status_code == 200
+    faces = len(r.json()["faces"])
+    call("DELETE", "/v1/people/Nobody", "DELETE /v1/people/{name}", headers=auth)  # 404
+    assert s.stop() == 0
+    time.sleep(0.5)  # the log reader drains the closed pipe
+    lines = [json.loads(l) for l in s.log if l.strip().startswith("{")]
+    logged = [(l["route"], l["status"]) for l in lines if "route" in l]
+    assert sorted(logged) == sorted(sent), (logged, sent)
+    for l in lines:
+        assert {"route", "status", "ms", "faces"} <= set(l), l
+        assert isinstance(l["ms"], (int, float)) and l["ms"] >= 0
+    ident = [l for l in lines if l["route"] == "POST /v1/identify" and l["status"] == 200]
+    assert [l["faces"] for l in ident] == [faces]
+    text = "".join(s.log)
+    assert key not in text and hashlib.sha256(key.encode()).hexdigest() not in text
+    assert name not in text  # no person's name either
+
+
+def enrol_with(call, name, photo, headers):
+    path = f"/v1/people/{requests.utils.quote(name, safe='')}/faces"
+    return call("POST", path, "POST /v1/people/{name}/faces", data=photo.read_bytes(),
+                headers={"Content-Type": "image/jpeg", **headers})
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "KNOWN BUG in apps/facerec/cmd_serve.cc (found by the issue 9 audit): a request answered before its "
+    "body is read (401/403 from the key check) leaves the body on the keep-alive connection, where it "
+    "is parsed as the next request: the client's next request on that connection gets 400 'malformed "
+    "request', and the access log and /metrics count phantom ' other' 400s. Fix: answer such requests "
+    "with 'Connection: close'. Remove this mark with the fix (strict: an unexpected pass fails)."))
+def test_a_request_refused_before_its_body_leaves_the_connection_usable(server, tmp_path):
+    kf = tmp_path / "keys.json"
+    kf.write_text(json.dumps({"keys": [{"sha256": hashlib.sha256(b"k").hexdigest(), "role": "recognize",
+                                        "name": "r"}]}))
+    s = server("--keys", str(kf), "--json-log")
+    body = photos("val")[0][1].read_bytes()
+    sess = requests.Session()  # one keep-alive connection, as browsers and SDKs use
+    r = sess.post(s.base + "/v1/identify", data=body, headers={"Content-Type": "image/jpeg"}, timeout=60)
+    check_contract("POST", "/v1/identify", r)
+    assert r.status_code == 401
+    r = sess.get(s.base + "/v1/health", timeout=60)
+    check_contract("GET", "/v1/health", r)
+    assert r.status_code == 200, r.text
+    assert s.stop() == 0
+    time.sleep(0.5)
+    routes = [json.loads(l)["route"] for l in s.log if l.strip().startswith("{")]
+    assert routes == ["POST /v1/identify", "GET /v1/health"], routes
