@@ -75,6 +75,13 @@ def _dims(value_info):
 def _analyse(model):
     """Finds the parts that depend on the input size, or raises ConversionError
     naming what does not match the expected UltraFace graph."""
+    try:
+        return _find_parts(model)
+    except ConversionError as e:
+        raise ConversionError(f"not the expected UltraFace graph (fr_detect): {e}") from None
+
+
+def _find_parts(model):
     from onnx import numpy_helper
 
     g = model.graph

