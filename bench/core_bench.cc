@@ -642,6 +642,8 @@ int main(int argc, char** argv) {
   // and the ../shared conversion of MobileFaceNet-192 (batch fixed at 1) beside
   // the fetched one (dynamic batch) in the embedders' rows.
   reg("detect/mtcnn", [](benchmark::State& s) { BM_Detect(s, "mtcnn", {}); });
+  // fr_detect re-targeted to 640x480 (tools/ultraface_resize), beside fr_detect.
+  reg("detect/fr_detect_640", [](benchmark::State& s) { BM_Detect(s, "fr_detect_640", {}); });
   for (int batch : {1, 8})
     reg("embed/mobilefacenet_192_shared/batch:" + std::to_string(batch),
         [batch](benchmark::State& s) { BM_Embed(s, "mobilefacenet_192_shared", batch, Engine::kDefault); });
@@ -672,7 +674,8 @@ int main(int argc, char** argv) {
         ->Repetitions(3);
   reg("enrol/cli", BM_EnrolCli)->Iterations(1)->Repetitions(3);
   const std::vector<std::pair<std::string, std::string>> pipelines = {
-      {"fr_detect", "fr_feature"}, {"fr_detect", "mobilefacenet_192"}, {"scrfd_500m", "mobilefacenet_128"},
+      {"fr_detect", "fr_feature"}, {"fr_detect", "mobilefacenet_192"}, {"fr_detect_640", "mobilefacenet_192"},
+      {"scrfd_500m", "mobilefacenet_128"},
       {"yunet", "mobilefacenet_128"}};
   for (const auto& [d, e] : pipelines)
     for (Engine engine :

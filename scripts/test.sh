@@ -34,6 +34,8 @@ if ls training/tests/test_*.py >/dev/null 2>&1; then
   /usr/bin/python3 -m pytest -q training/tests
 fi
 BUILD_DIR=$build /usr/bin/python3 -m pytest -q tools/tflite_import/tests
+# fr_detect re-targeted to 640x480 (tools/ultraface_resize): priors, refusals, fetch.
+BUILD_DIR=$build /usr/bin/python3 -m pytest -q tools/ultraface_resize/tests
 # `import facerec` (python/, built into $build/python) against the CLI, its
 # pip install, and the web page in headless Chromium (screenshots in
 # $build/web_screenshots).

