@@ -24,7 +24,8 @@
 //   enrol/cli              `facerec enroll` itself as a child process
 //                          ($FACEREC_CLI), interleaved with the library rows
 //   e2e/<det>+<emb>        FaceAnalyzer::analyze() (detect + align + embed) on
-//                          a 640x480 photo with one face
+//                          a 640x480 photo with one face; also fr_detect with
+//                          every int8 embedder of the manifest (<id>-int8)
 // Suffixes name the ONNX Runtime setting a row ran with (no suffix: the
 // library's runtime as the CLI uses it):
 //   /threads:1             the library's runtime with one intra-op thread
@@ -658,6 +659,15 @@ int main(int argc, char** argv) {
     for (int batch : {1, 8})
       reg("embed/" + id + "/batch:" + std::to_string(batch),
           [id, batch](benchmark::State& s) { BM_Embed(s, id, batch, Engine::kDefault); });
+  // The int8 (QDQ) copies of the embedders (manifest entries made by `facerec
+  // models quantize`), beside their float models (BENCHMARKS.md, int8).
+  std::vector<std::string> int8_embedders;
+  for (const auto& m : world().manifest.models())
+    if (!m.quantize_from.empty() && m.task == ModelTask::kEmbedder) int8_embedders.push_back(m.id);
+  for (const auto& id : int8_embedders)
+    for (int batch : {1, 8})
+      reg("embed/" + id + "/batch:" + std::to_string(batch),
+          [id, batch](benchmark::State& s) { BM_Embed(s, id, batch, Engine::kDefault); });
   for (int batch : {1, 8})
     reg("embed/fr_feature/batch:" + std::to_string(batch) + "/no-dnz",
         [batch](benchmark::State& s) { BM_Embed(s, "fr_feature", batch, Engine::kNoDnz); });
@@ -682,6 +692,10 @@ int main(int argc, char** argv) {
          {Engine::kDefault, Engine::kOneThread, Engine::kSpinning, Engine::kNoDnz})
       reg("e2e/" + d + "+" + e + suffix(engine),
           [d = d, e = e, engine](benchmark::State& s) { BM_EndToEnd(s, d, e, engine); });
+  // The default detector with each int8 embedder (the default pipeline's int8
+  // twin among them), with the library's runtime settings only.
+  for (const auto& id : int8_embedders)
+    reg("e2e/fr_detect+" + id, [id](benchmark::State& s) { BM_EndToEnd(s, "fr_detect", id, Engine::kDefault); });
   // The detection policies (include/facerec/detect_policy.h) on the default
   // pipeline: none (the detector alone), and small-face tiles that a
   // 640x480 photo triggers (scale 1: the network sees it at native size).

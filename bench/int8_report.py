@@ -21,10 +21,21 @@ def main():
     ap.add_argument("--manifest", default=os.path.join(here, "..", "models", "manifest.json"))
     ap.add_argument("--pair", action="append", default=[],
                     help="FP32NAME=INT8NAME:GFLOPS for --onnx networks of the same run (e.g. the iresnet50 export)")
+    ap.add_argument("--cpu", action="store_true",
+                    help="use the calling thread's CPU time (model_speed --threads 1 with OPENBLAS_NUM_THREADS=1): "
+                         "what a loaded machine does not inflate by making the run wait for a core")
+    ap.add_argument("--fp32-only", default="",
+                    help="comma-separated manifest ids timed in the same run that have no int8 copy: "
+                         "a row with the fp32 fraction only")
     a = ap.parse_args()
     sp = json.load(open(a.speed))
     fl = json.load(open(a.flops))
     nets = sp["nets"]
+    if a.cpu:  # every figure below from CPU times instead of wall-clock times
+        for v in nets.values():
+            v["median_ms"], v["min_ms"] = v["median_cpu_ms"], v["min_cpu_ms"]
+        sp["gemm"]["median"], sp["gemm"]["max"] = sp["gemm"]["cpu_median"], max(sp["gemm"]["cpu_gflops"])
+        print(f"- times are the calling thread's CPU time, {sp.get('intra_op_threads')} intra-op thread(s)")
     n = nets["gemm_u8s8"]["shape"][0]
     gflop = 2.0 * n ** 3 / 1e9
     sgemm = sp["gemm"]["median"]
@@ -36,9 +47,15 @@ def main():
           f"fp32 MatMul {peaks.get('gemm_fp32_ort', 0):.1f} ({best.get('gemm_fp32_ort', 0):.1f})")
     print(f"- load average after: {' '.join(f'{x:.2f}' for x in sp.get('loadavg_after', []))}")
     print()
+    # fp32 against ONNX Runtime's own fp32 GEMM too (the same MLAS library as
+    # the int8 peak, in the same run): OpenBLAS's sgemm is not always the faster one.
+    ort32 = peaks.get("gemm_fp32_ort")
     print("| model | GFLOPs | fp32 ms, median (fastest) | int8 ms, median (fastest) | **fp32 / int8** (medians) "
-          "| fp32: fraction of sgemm peak | int8: fraction of int8 GEMM peak |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+          "| fp32: fraction of sgemm peak | fp32: fraction of ORT fp32 GEMM peak | int8: fraction of int8 GEMM peak |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+
+    def frac(g, ms, peak):
+        return f"{100 * g / (ms / 1e3) / peak:.1f}%" if g and peak else "-"
     man = json.load(open(a.manifest))["models"]
     rows = [(e["source"]["quantize"]["from"], e["id"], fl.get(e["source"]["quantize"]["from"], {}).get("gflops"))
             for e in man if "quantize" in e["source"]]
@@ -52,12 +69,20 @@ def main():
         f, i = nets[src], nets[dst]
         q = {"from": src}
         e = {"id": dst}
-        frac32 = f"{100 * g / (f['median_ms'] / 1e3) / sgemm:.1f}%" if g else "-"
-        frac8 = f"{100 * g / (i['median_ms'] / 1e3) / peaks['gemm_u8s8']:.1f}%" if g else "-"
-        print(f"| {q['from']} -> {e['id']} | {g:.3f} | {f['median_ms']:.2f} ({f['min_ms']:.2f}) | "
-              f"{i['median_ms']:.2f} ({i['min_ms']:.2f}) | **{f['median_ms'] / i['median_ms']:.2f}x** | {frac32} | {frac8} |"
-              if g else f"| {q['from']} -> {e['id']} | - | {f['median_ms']:.2f} | {i['median_ms']:.2f} | "
-              f"**{f['median_ms'] / i['median_ms']:.2f}x** | - | - |")
+        frac32 = frac(g, f["median_ms"], sgemm)
+        frac32o = frac(g, f["median_ms"], ort32)
+        frac8 = frac(g, i["median_ms"], peaks.get("gemm_u8s8"))
+        gs = f"{g:.3f}" if g else "-"
+        print(f"| {q['from']} -> {e['id']} | {gs} | {f['median_ms']:.2f} ({f['min_ms']:.2f}) | "
+              f"{i['median_ms']:.2f} ({i['min_ms']:.2f}) | **{f['median_ms'] / i['median_ms']:.2f}x** | {frac32} | "
+              f"{frac32o} | {frac8} |")
+    for src in (x for x in a.fp32_only.split(",") if x):
+        if src not in nets:
+            continue
+        f, g = nets[src], fl.get(src, {}).get("gflops")
+        gs = f"{g:.3f}" if g else "-"
+        print(f"| {src} (no int8 copy) | {gs} | {f['median_ms']:.2f} ({f['min_ms']:.2f}) | - | - | "
+              f"{frac(g, f['median_ms'], sgemm)} | {frac(g, f['median_ms'], ort32)} | - |")
 
 
 if __name__ == "__main__":
