@@ -119,18 +119,15 @@ Result<std::unique_ptr<FaceRecognizer>> FaceRecognizer::create(Runtime& runtime,
       impl->applied_seq = head;
       impl->sync.backend = impl->gallery->store().backend();
       impl->sync.head_seq = impl->applied_seq;
+      // The gallery is read once: templates before names (a person enrolled
+      // after the first read is simply not in this index; one removed in
+      // between is skipped), for the index and the people map below.
+      FACEREC_ASSIGN_OR_RETURN(auto templates, impl->gallery->templates());
+      FACEREC_ASSIGN_OR_RETURN(auto people, impl->gallery->list_people());
       // MagFace-style models: a person is their quality (norm) weighted mean
       // template; other models keep best-template matching.
-      FACEREC_ASSIGN_OR_RETURN(impl->index, SearchIndex::from_gallery(*impl->gallery, kDefaultTemplateRule, impl->weighted));
-      // The approximate index, when asked for or (auto) when the gallery is
-      // large: loaded from beside the gallery when it is intact and current.
-      std::string what;
-      Status ms = impl->index.set_mode(config.index, hnsw_path(config.db), config.hnsw, &what);
-      if (ms.code() == ErrorCode::kInvalidArgument) return ms;
-      if (what != "exact") impl->log_info("search index: hnsw, " + what);
-      if (!ms.ok()) impl->log_info("search index: " + ms.message() + " (searching with the graph built in memory)");
-      FACEREC_ASSIGN_OR_RETURN(auto people, impl->gallery->list_people());
-      FACEREC_ASSIGN_OR_RETURN(auto templates, impl->gallery->templates());
+      FACEREC_ASSIGN_OR_RETURN(impl->index, SearchIndex::from_stored(impl->gallery->embedder().dim, people, templates,
+                                                                     kDefaultTemplateRule, impl->weighted));
       std::map<int64_t, std::string> names;
       for (const auto& p : people) {
         names[p.id] = p.name;
@@ -141,6 +138,14 @@ Result<std::unique_ptr<FaceRecognizer>> FaceRecognizer::create(Runtime& runtime,
         auto it = names.find(t.person_id);
         if (it != names.end() && !t.source_sha256.empty()) impl->people[it->second].sources.insert(t.source_sha256);
       }
+      std::vector<StoredTemplate>().swap(templates);  // the index holds the rows now
+      // The approximate index, when asked for or (auto) when the gallery is
+      // large: loaded from beside the gallery when it is intact and current.
+      std::string what;
+      Status ms = impl->index.set_mode(config.index, hnsw_path(config.db), config.hnsw, &what);
+      if (ms.code() == ErrorCode::kInvalidArgument) return ms;
+      if (what != "exact") impl->log_info("search index: hnsw, " + what);
+      if (!ms.ok()) impl->log_info("search index: " + ms.message() + " (searching with the graph built in memory)");
     }
     return std::unique_ptr<FaceRecognizer>(new FaceRecognizer(std::move(impl)));
   });
