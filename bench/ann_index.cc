@@ -3,7 +3,7 @@
 //
 //   build/bench/ann_index --cache build/lfwcache_ann_af4.bin --templates 1000000
 //       [--queries 1000] [--exact-queries 100] [--sweep 10000,25000,50000,100000,200000] [--faiss]
-//       [--threshold-only] [--no-search] [--rounds R]
+//       [--threshold-only] [--no-search] [--rounds R] [--lift DIM]
 //
 // --cache: the embedding cache `facerec eval identify --lfw-open-set --cache`
 // writes, read with the library's reader (eval::EmbeddingCache); faces the
@@ -18,7 +18,9 @@
 // same process), the exact search's own p50/p99, and the in-place add and
 // remove rates into the gallery, with the graph and exact only (medians of
 // --rounds rounds of ~10k templates). --no-search: the build, memory and
-// update figures only (no probes, no FAISS). --sweep: the same at several sizes (for the auto
+// update figures only (no probes, no FAISS). --lift 512: the real bases
+// mapped isometrically into 512-D first (see lift()), for a 512-D gallery
+// from a smaller default embedder. --sweep: the same at several sizes (for the auto
 // threshold). --faiss: FAISS's IndexHNSWFlat, IndexIVFFlat and IndexIVFPQ on
 // the same person points, including IVF-PQ's bytes per vector.
 // Single-threaded throughout (OPENBLAS_NUM_THREADS=1, omp 1 thread), so that
@@ -28,11 +30,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -100,6 +104,48 @@ derived::Bases load_cache(const std::string& file) {
   }
   std::printf("bases: %zu real LFW templates of %zu people, %d-D (%s)\n", b.size(), label.size(), b.dim, file.c_str());
   return b;
+}
+
+// Maps unit bases of dimension d into `dim` > d dimensions by a fixed random
+// matrix with orthonormal columns (Gram-Schmidt on Gaussian columns, seed 5):
+// an isometry, so every cosine between two bases, and so the measured
+// genuine / impostor spread, is exactly kept; the derived noise is then drawn
+// in all `dim` dimensions. For measuring a 512-D gallery (the target)
+// from a 192-D default embedder's real templates.
+derived::Bases lift(const derived::Bases& b, int dim) {
+  const size_t d = static_cast<size_t>(b.dim), D = static_cast<size_t>(dim);
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> g;
+  std::vector<double> q(D * d);  // column j: q[j * D .. j * D + D)
+  for (size_t j = 0; j < d; ++j) {
+    double* c = q.data() + j * D;
+    for (size_t i = 0; i < D; ++i) c[i] = g(rng);
+    for (int pass = 0; pass < 2; ++pass)  // twice, for orthogonality in floating point
+      for (size_t k = 0; k < j; ++k) {
+        const double* o = q.data() + k * D;
+        double dot = 0;
+        for (size_t i = 0; i < D; ++i) dot += c[i] * o[i];
+        for (size_t i = 0; i < D; ++i) c[i] -= dot * o[i];
+      }
+    double n2 = 0;
+    for (size_t i = 0; i < D; ++i) n2 += c[i] * c[i];
+    for (size_t i = 0; i < D; ++i) c[i] /= std::sqrt(n2);
+  }
+  derived::Bases out;
+  out.dim = dim;
+  out.label = b.label;
+  out.unit.assign(b.size() * D, 0.f);
+  for (size_t r = 0; r < b.size(); ++r) {
+    std::vector<double> v(D, 0.0);
+    for (size_t j = 0; j < d; ++j) {
+      const double x = b.unit[r * d + j];
+      const double* c = q.data() + j * D;
+      for (size_t i = 0; i < D; ++i) v[i] += x * c[i];
+    }
+    for (size_t i = 0; i < D; ++i) out.unit[r * D + i] = static_cast<float>(v[i]);
+    derived::normalize(out.unit.data() + r * D, dim);
+  }
+  return out;
 }
 
 struct Oracle {
@@ -225,6 +271,7 @@ int main(int argc, char** argv) {
   bool faiss_too = false, threshold_only = false, no_search = false;
   int rounds = 5;
   size_t max_bases = 0;
+  int lift_dim = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -236,6 +283,7 @@ int main(int argc, char** argv) {
     else if (a == "--max-bases") max_bases = std::stoul(next());
     else if (a == "--threshold-only") threshold_only = true;
     else if (a == "--no-search") no_search = true;
+    else if (a == "--lift") lift_dim = std::stoi(next());
     else if (a == "--rounds") rounds = std::max(1, std::stoi(next()));
     else if (a == "--sweep") {
       std::stringstream ss(next());
@@ -243,7 +291,7 @@ int main(int argc, char** argv) {
       while (std::getline(ss, item, ',')) sweep.push_back(std::stoul(item));
     } else {
       std::fprintf(stderr, "usage: ann_index --cache FILE [--templates N] [--queries Q] [--exact-queries E] "
-                           "[--sweep N,N,...] [--threshold-only] [--faiss] [--max-bases N] [--no-search] [--rounds R]\n");
+                           "[--sweep N,N,...] [--threshold-only] [--faiss] [--max-bases N] [--no-search] [--rounds R] [--lift DIM]\n");
       return 2;
     }
   }
@@ -265,6 +313,10 @@ int main(int argc, char** argv) {
     bases.label.resize(max_bases);
     bases.unit.resize(max_bases * static_cast<size_t>(bases.dim));
     std::printf("bases: the first %zu only\n", max_bases);
+  }
+  if (lift_dim > bases.dim) {
+    bases = lift(bases, lift_dim);
+    std::printf("bases: lifted isometrically to %d-D (a fixed random orthonormal map; cosines kept)\n", lift_dim);
   }
   const derived::Spread spread = derived::measure_spread(bases);
   std::printf("spread: genuine median cos %.4f, impostor p99 cos %.4f -> sigma_template %.5f, sigma_identity %.5f\n",
