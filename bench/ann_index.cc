@@ -3,7 +3,7 @@
 //
 //   build/bench/ann_index --cache build/lfwcache_ann_af4.bin --templates 1000000
 //       [--queries 1000] [--exact-queries 100] [--sweep 10000,25000,50000,100000,200000] [--faiss]
-//       [--threshold-only] [--no-search] [--rounds R] [--lift DIM]
+//       [--threshold-only] [--no-search] [--no-hnsw] [--rounds R] [--lift DIM]
 //
 // --cache: the embedding cache `facerec eval identify --lfw-open-set --cache`
 // writes, read with the library's reader (eval::EmbeddingCache); faces the
@@ -18,7 +18,8 @@
 // same process), the exact search's own p50/p99, and the in-place add and
 // remove rates into the gallery, with the graph and exact only (medians of
 // --rounds rounds of ~10k templates). --no-search: the build, memory and
-// update figures only (no probes, no FAISS). --lift 512: the real bases
+// update figures only (no probes, no FAISS); --no-hnsw: the exact index's
+// only. --lift 512: the real bases
 // mapped isometrically into 512-D first (see lift()), for a 512-D gallery
 // from a smaller default embedder. --sweep: the same at several sizes (for the auto
 // threshold). --faiss: FAISS's IndexHNSWFlat, IndexIVFFlat and IndexIVFPQ on
@@ -222,7 +223,7 @@ UpdateRates measure_updates(SearchIndex& index, const derived::Bases& bases, con
     for (const auto& [name, rows] : by_person) (void)index.add_person_rows(name, rows);
     add.push_back(n / ms_since(t0) * 1000);
     add_cpu.push_back(n / (thread_cpu_ms() - c0) * 1000);
-    if (round == rounds - 1) {
+    if (round == rounds - 1 && index.approximate()) {  // (exact search finds them by construction)
       out.people = by_person.size();
       for (const auto& [name, rows] : by_person) {
         const auto c = index.search(rows.data(), 1);
@@ -272,6 +273,7 @@ int main(int argc, char** argv) {
   int rounds = 5;
   size_t max_bases = 0;
   int lift_dim = 0;
+  bool no_hnsw = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -284,6 +286,7 @@ int main(int argc, char** argv) {
     else if (a == "--threshold-only") threshold_only = true;
     else if (a == "--no-search") no_search = true;
     else if (a == "--lift") lift_dim = std::stoi(next());
+    else if (a == "--no-hnsw") no_hnsw = true;
     else if (a == "--rounds") rounds = std::max(1, std::stoi(next()));
     else if (a == "--sweep") {
       std::stringstream ss(next());
@@ -291,7 +294,7 @@ int main(int argc, char** argv) {
       while (std::getline(ss, item, ',')) sweep.push_back(std::stoul(item));
     } else {
       std::fprintf(stderr, "usage: ann_index --cache FILE [--templates N] [--queries Q] [--exact-queries E] "
-                           "[--sweep N,N,...] [--threshold-only] [--faiss] [--max-bases N] [--no-search] [--rounds R] [--lift DIM]\n");
+                           "[--sweep N,N,...] [--threshold-only] [--faiss] [--max-bases N] [--no-search] [--no-hnsw] [--rounds R] [--lift DIM]\n");
       return 2;
     }
   }
@@ -367,6 +370,14 @@ int main(int argc, char** argv) {
                 exact_queries, exact.p50, exact.p99, exact.cpu_p50, exact.cpu_p99);
   }
 
+  if (no_hnsw) {
+    const UpdateRates exact_updates = measure_updates(index, bases, spread, rounds, "exact");
+    std::printf("in-place updates into %zu templates, medians of %d rounds of ~10k templates (templates/s, wall / cpu):\n"
+                "  exact: add %.0f / %.0f, remove %.0f / %.0f\n",
+                index.size(), rounds, exact_updates.add, exact_updates.add_cpu, exact_updates.remove,
+                exact_updates.remove_cpu);
+    return 0;
+  }
   const std::string path =
       (std::filesystem::temp_directory_path() / ("facerec_ann_bench_" + std::to_string(::getpid()) + ".hnsw")).string();
   std::filesystem::remove(path);

@@ -112,7 +112,8 @@ SearchIndex::SearchIndex(int dim, std::vector<std::string> row_identity, std::ve
   slot_name_ = row_identity;
   std::sort(slot_name_.begin(), slot_name_.end());
   slot_name_.erase(std::unique(slot_name_.begin(), slot_name_.end()), slot_name_.end());
-  for (size_t i = 0; i < slot_name_.size(); ++i) slot_of_.emplace_hint(slot_of_.end(), slot_name_[i], static_cast<int32_t>(i));
+  for (size_t i = 0; i < slot_name_.size(); ++i)
+    slot_of_.emplace_hint(slot_of_.end(), slot_name_[i], static_cast<int32_t>(i));
   std::unordered_map<std::string, int32_t> index;
   index.reserve(slot_name_.size());
   for (size_t i = 0; i < slot_name_.size(); ++i) index.emplace(slot_name_[i], static_cast<int32_t>(i));

@@ -95,8 +95,7 @@ void SearchIndex::compact() {
   for (size_t r = 0; r < row_person_.size(); ++r) {
     if (row_person_[r] < 0) continue;
     if (out != r) {
-      std::copy(rows_.begin() + static_cast<std::ptrdiff_t>(r * d), rows_.begin() + static_cast<std::ptrdiff_t>((r + 1) * d),
-                rows_.begin() + static_cast<std::ptrdiff_t>(out * d));
+      std::copy_n(rows_.data() + r * d, d, rows_.data() + out * d);
       row_person_[out] = row_person_[r];
       if (!row_weight_.empty()) row_weight_[out] = row_weight_[r];
     }
