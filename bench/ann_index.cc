@@ -3,18 +3,25 @@
 //
 //   build/bench/ann_index --cache build/lfwcache_ann_af4.bin --templates 1000000
 //       [--queries 1000] [--exact-queries 100] [--sweep 10000,25000,50000,100000,200000] [--faiss]
-//       [--threshold-only]
+//       [--threshold-only] [--no-search] [--no-hnsw] [--rounds R] [--lift DIM]
 //
 // --cache: the embedding cache `facerec eval identify --lfw-open-set --cache`
-// writes (format: src/eval/embedding_cache.cc); faces the eval detected (not
-// its centre-crop fallbacks) are the real bases, labelled by their folder.
+// writes, read with the library's reader (eval::EmbeddingCache); faces the
+// eval detected (not its centre-crop fallbacks) are the real bases, labelled
+// by their folder.
 // The derived gallery: src/index/derived_set.h (method documented there).
 //
 // Prints, for the facerec index (SearchIndex, rule kMean: one HNSW point per
-// person, candidates re-scored exactly): build, save and load time, heap
-// memory added per template, p50/p99 query ms, recall@1/@10 against exact
-// search (the oracle, run in the same process), the exact search's own p50/p99,
-// and the in-place add rate. --sweep: the same at several sizes (for the auto
+// person, candidates re-scored exactly): the exact index's and the graph's
+// build time and heap bytes per template (mallinfo2), save and load time,
+// p50/p99 query ms, recall@1/@10 against exact search (the oracle, run in the
+// same process), the exact search's own p50/p99, and the in-place add and
+// remove rates into the gallery, with the graph and exact only (medians of
+// --rounds rounds of ~10k templates). --no-search: the build, memory and
+// update figures only (no probes, no FAISS); --no-hnsw: the exact index's
+// only. --lift 512: the real bases
+// mapped isometrically into 512-D first (see lift()), for a 512-D gallery
+// from a smaller default embedder. --sweep: the same at several sizes (for the auto
 // threshold). --faiss: FAISS's IndexHNSWFlat, IndexIVFFlat and IndexIVFPQ on
 // the same person points, including IVF-PQ's bytes per vector.
 // Single-threaded throughout (OPENBLAS_NUM_THREADS=1, omp 1 thread), so that
@@ -24,16 +31,19 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "facerec/eval_open_set.h"
 #include "facerec/search.h"
 #include "index/derived_set.h"
 
@@ -75,53 +85,68 @@ double pct(std::vector<double> v, double p) {
 
 derived::Bases load_cache(const std::string& file) {
   derived::Bases b;
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    std::fprintf(stderr, "cannot read %s\n", file.c_str());
+  // The library's reader (src/eval/embedding_cache.cc), whatever models made the file.
+  auto cache = eval::EmbeddingCache::load_any(file);
+  if (!cache.ok()) {
+    std::fprintf(stderr, "%s\n", cache.status().message().c_str());
     std::exit(2);
   }
-  char magic[8];
-  in.read(magic, 8);
-  if (std::memcmp(magic, "FRECEMB1", 8) != 0) {
-    std::fprintf(stderr, "%s is not a facerec embedding cache\n", file.c_str());
-    std::exit(2);
-  }
-  auto str = [&] {
-    uint32_t n = 0;
-    in.read(reinterpret_cast<char*>(&n), 4);
-    std::string s(n, '\0');
-    in.read(s.data(), n);
-    return s;
-  };
-  str();  // key
-  uint64_t count = 0;
-  in.read(reinterpret_cast<char*>(&count), 8);
-  std::vector<std::pair<std::string, std::vector<float>>> items;
-  for (uint64_t i = 0; i < count && in; ++i) {
-    std::string path = str();
-    uint8_t source = 0;
-    float norm = 0, quality = 0;
-    uint32_t dim = 0;
-    in.read(reinterpret_cast<char*>(&source), 1);
-    in.read(reinterpret_cast<char*>(&norm), 4);
-    in.read(reinterpret_cast<char*>(&quality), 4);
-    in.read(reinterpret_cast<char*>(&dim), 4);
-    std::vector<float> v(dim);
-    in.read(reinterpret_cast<char*>(v.data()), dim * 4);
-    if (dim == 0 || source > 1) continue;  // failed, or the eval's centre-crop fallback
-    items.emplace_back(std::filesystem::path(path).parent_path().filename().string(), std::move(v));
-  }
-  std::sort(items.begin(), items.end(), [](const auto& a, const auto& c) { return a.first < c.first; });
+  // Records by image path (sorted), so by folder = person.
   std::map<std::string, int> label;
-  for (auto& [name, v] : items) {
-    if (b.dim == 0) b.dim = static_cast<int>(v.size());
-    if (static_cast<int>(v.size()) != b.dim) continue;
+  for (const auto& [path, t] : cache->items()) {
+    if (t.unit.empty() || t.source > 1) continue;  // failed, or the eval's centre-crop fallback
+    if (b.dim == 0) b.dim = static_cast<int>(t.unit.size());
+    if (static_cast<int>(t.unit.size()) != b.dim) continue;
+    const std::string name = std::filesystem::path(path).parent_path().filename().string();
+    std::vector<float> v = t.unit;
     derived::normalize(v.data(), b.dim);
     b.unit.insert(b.unit.end(), v.begin(), v.end());
     b.label.push_back(label.emplace(name, static_cast<int>(label.size())).first->second);
   }
   std::printf("bases: %zu real LFW templates of %zu people, %d-D (%s)\n", b.size(), label.size(), b.dim, file.c_str());
   return b;
+}
+
+// Maps unit bases of dimension d into `dim` > d dimensions by a fixed random
+// matrix with orthonormal columns (Gram-Schmidt on Gaussian columns, seed 5):
+// an isometry, so every cosine between two bases, and so the measured
+// genuine / impostor spread, is exactly kept; the derived noise is then drawn
+// in all `dim` dimensions. For measuring a 512-D gallery (the target)
+// from a 192-D default embedder's real templates.
+derived::Bases lift(const derived::Bases& b, int dim) {
+  const size_t d = static_cast<size_t>(b.dim), D = static_cast<size_t>(dim);
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> g;
+  std::vector<double> q(D * d);  // column j: q[j * D .. j * D + D)
+  for (size_t j = 0; j < d; ++j) {
+    double* c = q.data() + j * D;
+    for (size_t i = 0; i < D; ++i) c[i] = g(rng);
+    for (int pass = 0; pass < 2; ++pass)  // twice, for orthogonality in floating point
+      for (size_t k = 0; k < j; ++k) {
+        const double* o = q.data() + k * D;
+        double dot = 0;
+        for (size_t i = 0; i < D; ++i) dot += c[i] * o[i];
+        for (size_t i = 0; i < D; ++i) c[i] -= dot * o[i];
+      }
+    double n2 = 0;
+    for (size_t i = 0; i < D; ++i) n2 += c[i] * c[i];
+    for (size_t i = 0; i < D; ++i) c[i] /= std::sqrt(n2);
+  }
+  derived::Bases out;
+  out.dim = dim;
+  out.label = b.label;
+  out.unit.assign(b.size() * D, 0.f);
+  for (size_t r = 0; r < b.size(); ++r) {
+    std::vector<double> v(D, 0.0);
+    for (size_t j = 0; j < d; ++j) {
+      const double x = b.unit[r * d + j];
+      const double* c = q.data() + j * D;
+      for (size_t i = 0; i < D; ++i) v[i] += x * c[i];
+    }
+    for (size_t i = 0; i < D; ++i) out.unit[r * D + i] = static_cast<float>(v[i]);
+    derived::normalize(out.unit.data() + r * D, dim);
+  }
+  return out;
 }
 
 struct Oracle {
@@ -171,6 +196,55 @@ std::vector<std::string> names_of(const std::vector<Candidate>& c) {
   return out;
 }
 
+// In-place enrolment and removal (SearchIndex::add_person_rows /
+// remove_person, the calls FaceRecognizer makes after writing the gallery):
+// each round adds ~10,000 templates of ~2,000 new derived identities (1-9
+// templates each, as the gallery), one add_person_rows per person, then
+// removes them again, so every round starts from the same gallery. Rates are
+// templates per second (wall and this thread's CPU); the medians of the rounds.
+struct UpdateRates {
+  double add = 0, add_cpu = 0, remove = 0, remove_cpu = 0;
+  size_t found = 0, people = 0;  // added people found (top-1) by their own first template, last round
+};
+UpdateRates measure_updates(SearchIndex& index, const derived::Bases& bases, const derived::Spread& spread, int rounds,
+                            const char* label) {
+  std::vector<double> add, add_cpu, rm, rm_cpu;
+  UpdateRates out;
+  for (int round = 0; round < rounds; ++round) {
+    derived::Set more = derived::make_set(bases, spread, 10000, 5, 0, 0.0, 900 + static_cast<uint64_t>(round));
+    std::map<std::string, std::vector<float>> by_person;
+    for (size_t r = 0; r < more.row_identity.size(); ++r) {
+      auto& v = by_person[std::string("add") + std::to_string(round) + "_" + more.row_identity[r]];
+      v.insert(v.end(), more.rows.begin() + r * more.dim, more.rows.begin() + (r + 1) * more.dim);
+    }
+    const double n = double(more.row_identity.size());
+    auto t0 = Clock::now();
+    double c0 = thread_cpu_ms();
+    for (const auto& [name, rows] : by_person) (void)index.add_person_rows(name, rows);
+    add.push_back(n / ms_since(t0) * 1000);
+    add_cpu.push_back(n / (thread_cpu_ms() - c0) * 1000);
+    if (round == rounds - 1 && index.approximate()) {  // (exact search finds them by construction)
+      out.people = by_person.size();
+      for (const auto& [name, rows] : by_person) {
+        const auto c = index.search(rows.data(), 1);
+        out.found += !c.empty() && c[0].identity == name;
+      }
+    }
+    t0 = Clock::now();
+    c0 = thread_cpu_ms();
+    for (const auto& [name, rows] : by_person) (void)index.remove_person(name);
+    rm.push_back(n / ms_since(t0) * 1000);
+    rm_cpu.push_back(n / (thread_cpu_ms() - c0) * 1000);
+    std::printf("  %s round %d: %.0f templates of %zu people: add %.0f/s (cpu %.0f/s), remove %.0f/s (cpu %.0f/s)\n",
+                label, round, n, by_person.size(), add.back(), add_cpu.back(), rm.back(), rm_cpu.back());
+  }
+  out.add = pct(add, 0.5);
+  out.add_cpu = pct(add_cpu, 0.5);
+  out.remove = pct(rm, 0.5);
+  out.remove_cpu = pct(rm_cpu, 0.5);
+  return out;
+}
+
 // One gallery size: exact vs hnsw through SearchIndex.
 void sweep_point(const derived::Bases& bases, const derived::Spread& spread, size_t templates) {
   derived::Set set = derived::make_set(bases, spread, templates, 5, 300, 0.1, 1000 + templates);
@@ -195,8 +269,11 @@ int main(int argc, char** argv) {
   std::string cache;
   size_t templates = 1000000, queries = 1000, exact_queries = 100;
   std::vector<size_t> sweep;
-  bool faiss_too = false, threshold_only = false;
+  bool faiss_too = false, threshold_only = false, no_search = false;
+  int rounds = 5;
   size_t max_bases = 0;
+  int lift_dim = 0;
+  bool no_hnsw = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -207,13 +284,17 @@ int main(int argc, char** argv) {
     else if (a == "--faiss") faiss_too = true;
     else if (a == "--max-bases") max_bases = std::stoul(next());
     else if (a == "--threshold-only") threshold_only = true;
+    else if (a == "--no-search") no_search = true;
+    else if (a == "--lift") lift_dim = std::stoi(next());
+    else if (a == "--no-hnsw") no_hnsw = true;
+    else if (a == "--rounds") rounds = std::max(1, std::stoi(next()));
     else if (a == "--sweep") {
       std::stringstream ss(next());
       std::string item;
       while (std::getline(ss, item, ',')) sweep.push_back(std::stoul(item));
     } else {
       std::fprintf(stderr, "usage: ann_index --cache FILE [--templates N] [--queries Q] [--exact-queries E] "
-                           "[--sweep N,N,...] [--threshold-only] [--faiss] [--max-bases N]\n");
+                           "[--sweep N,N,...] [--threshold-only] [--faiss] [--max-bases N] [--no-search] [--no-hnsw] [--rounds R] [--lift DIM]\n");
       return 2;
     }
   }
@@ -235,6 +316,10 @@ int main(int argc, char** argv) {
     bases.label.resize(max_bases);
     bases.unit.resize(max_bases * static_cast<size_t>(bases.dim));
     std::printf("bases: the first %zu only\n", max_bases);
+  }
+  if (lift_dim > bases.dim) {
+    bases = lift(bases, lift_dim);
+    std::printf("bases: lifted isometrically to %d-D (a fixed random orthonormal map; cosines kept)\n", lift_dim);
   }
   const derived::Spread spread = derived::measure_spread(bases);
   std::printf("spread: genuine median cos %.4f, impostor p99 cos %.4f -> sigma_template %.5f, sigma_identity %.5f\n",
@@ -264,17 +349,35 @@ int main(int argc, char** argv) {
       person_names.push_back(name);
     }
   }
+  // The exact index's heap: built from copies of the rows (everything it
+  // holds is allocated here), then the set's own copies are freed.
   const double rss0 = rss_mb();
-  SearchIndex index(set.dim, std::move(set.row_identity), std::move(set.rows), TemplateRule::kMean);
-  std::printf("exact index: %zu templates, %zu people, heap +%.0f MB\n", index.size(), index.people(),
-              rss_mb() - rss0);
   t0 = Clock::now();
-  const Oracle oracle = exact_oracle(index, set, queries);
-  std::printf("oracle: exact top-10 of %zu probes by search_batch (%.0f ms)\n", queries, ms_since(t0));
-  const Quality exact = measure(oracle, set, exact_queries, [&](const float* q) { return names_of(index.search_exact(q, 10)); });
-  std::printf("exact search (SearchIndex::search_exact, %zu probes): p50 %.2f ms, p99 %.2f ms (cpu p50 %.2f, p99 %.2f)\n",
-              exact_queries, exact.p50, exact.p99, exact.cpu_p50, exact.cpu_p99);
+  SearchIndex index(set.dim, set.row_identity, set.rows, TemplateRule::kMean);
+  const double exact_build = ms_since(t0), exact_mb = rss_mb() - rss0;
+  std::printf("exact index: %zu templates, %zu people, built in %.1f s, heap +%.0f MB = %.0f bytes per template\n",
+              index.size(), index.people(), exact_build / 1000, exact_mb, exact_mb * (1 << 20) / double(index.size()));
+  std::vector<std::string>().swap(set.row_identity);
+  std::vector<float>().swap(set.rows);
+  Oracle oracle;
+  Quality exact, ann;
+  if (!no_search) {
+    t0 = Clock::now();
+    oracle = exact_oracle(index, set, queries);
+    std::printf("oracle: exact top-10 of %zu probes by search_batch (%.0f ms)\n", queries, ms_since(t0));
+    exact = measure(oracle, set, exact_queries, [&](const float* q) { return names_of(index.search_exact(q, 10)); });
+    std::printf("exact search (SearchIndex::search_exact, %zu probes): p50 %.2f ms, p99 %.2f ms (cpu p50 %.2f, p99 %.2f)\n",
+                exact_queries, exact.p50, exact.p99, exact.cpu_p50, exact.cpu_p99);
+  }
 
+  if (no_hnsw) {
+    const UpdateRates exact_updates = measure_updates(index, bases, spread, rounds, "exact");
+    std::printf("in-place updates into %zu templates, medians of %d rounds of ~10k templates (templates/s, wall / cpu):\n"
+                "  exact: add %.0f / %.0f, remove %.0f / %.0f\n",
+                index.size(), rounds, exact_updates.add, exact_updates.add_cpu, exact_updates.remove,
+                exact_updates.remove_cpu);
+    return 0;
+  }
   const std::string path =
       (std::filesystem::temp_directory_path() / ("facerec_ann_bench_" + std::to_string(::getpid()) + ".hnsw")).string();
   std::filesystem::remove(path);
@@ -293,49 +396,29 @@ int main(int argc, char** argv) {
   t0 = Clock::now();
   s = index.set_mode(IndexMode::kHnsw, path, {}, &what);
   std::printf("hnsw reopen: %s in %.1f s (content hash + checksum + load)\n", what.c_str(), ms_since(t0) / 1000);
-  const Quality ann = measure(oracle, set, queries, [&](const float* q) { return names_of(index.search(q, 10)); });
-  std::printf("hnsw search (%zu probes): p50 %.3f ms, p99 %.3f ms (cpu p50 %.3f, p99 %.3f), recall@1 %.4f, recall@10 "
-              "%.4f; exact/hnsw p50 ratio %.0fx (cpu %.0fx)\n",
-              queries, ann.p50, ann.p99, ann.cpu_p50, ann.cpu_p99, ann.recall1, ann.recall10, exact.p50 / ann.p50,
-              exact.cpu_p50 / ann.cpu_p50);
+  if (!no_search) {
+    ann = measure(oracle, set, queries, [&](const float* q) { return names_of(index.search(q, 10)); });
+    std::printf("hnsw search (%zu probes): p50 %.3f ms, p99 %.3f ms (cpu p50 %.3f, p99 %.3f), recall@1 %.4f, recall@10 "
+                "%.4f; exact/hnsw p50 ratio %.0fx (cpu %.0fx)\n",
+                queries, ann.p50, ann.p99, ann.cpu_p50, ann.cpu_p99, ann.recall1, ann.recall10, exact.p50 / ann.p50,
+                exact.cpu_p50 / ann.cpu_p50);
+  }
 
-  // In-place adds: 10k templates of new identities (mean 5 each).
-  derived::Set more = derived::make_set(bases, spread, 10000, 5, 0, 0.0, 99);
-  std::map<std::string, std::vector<float>> by_person;
-  for (size_t r = 0; r < more.row_identity.size(); ++r) {
-    auto& v = by_person["add_" + more.row_identity[r]];
-    v.insert(v.end(), more.rows.begin() + r * more.dim, more.rows.begin() + (r + 1) * more.dim);
-  }
-  t0 = Clock::now();
-  double ac0 = thread_cpu_ms();
-  for (const auto& [name, rows] : by_person) (void)index.add_person_rows(name, rows);
-  const double add_ms = ms_since(t0), add_cpu = thread_cpu_ms() - ac0;
-  std::printf("in-place add (hnsw): %zu templates of %zu new people in %.0f ms = %.0f templates/s (cpu: %.0f/s)\n",
-              more.row_identity.size(), by_person.size(), add_ms, double(more.row_identity.size()) / add_ms * 1000,
-              double(more.row_identity.size()) / add_cpu * 1000);
-  size_t hits = 0;
-  for (const auto& [name, rows] : by_person) {
-    const auto c = index.search(rows.data(), 1);
-    hits += !c.empty() && c[0].identity == name;
-  }
-  std::printf("  each added person found by their own first template: %zu / %zu\n", hits, by_person.size());
+  // In-place updates into the HNSW-mode index (the graph is updated too),
+  // then the same into the exact-only index.
+  const UpdateRates hnsw_updates = measure_updates(index, bases, spread, rounds, "hnsw");
   (void)index.set_mode(IndexMode::kExact);
-  derived::Set more2 = derived::make_set(bases, spread, 10000, 5, 0, 0.0, 98);
-  std::map<std::string, std::vector<float>> by_person2;
-  for (size_t r = 0; r < more2.row_identity.size(); ++r) {
-    auto& v = by_person2["add2_" + more2.row_identity[r]];
-    v.insert(v.end(), more2.rows.begin() + r * more2.dim, more2.rows.begin() + (r + 1) * more2.dim);
-  }
-  t0 = Clock::now();
-  ac0 = thread_cpu_ms();
-  for (const auto& [name, rows] : by_person2) (void)index.add_person_rows(name, rows);
-  const double add2_ms = ms_since(t0), add2_cpu = thread_cpu_ms() - ac0;
-  std::printf("in-place add (exact, the SearchIndex bookkeeping alone): %.0f templates/s (cpu: %.0f/s)\n",
-              double(more2.row_identity.size()) / add2_ms * 1000, double(more2.row_identity.size()) / add2_cpu * 1000);
+  const UpdateRates exact_updates = measure_updates(index, bases, spread, rounds, "exact");
+  std::printf("in-place updates into %zu templates, medians of %d rounds of ~10k templates (templates/s, wall / cpu):\n"
+              "  exact: add %.0f / %.0f, remove %.0f / %.0f\n  hnsw:  add %.0f / %.0f, remove %.0f / %.0f; added people "
+              "found by their own first template %zu / %zu\n",
+              index.size(), rounds, exact_updates.add, exact_updates.add_cpu, exact_updates.remove,
+              exact_updates.remove_cpu, hnsw_updates.add, hnsw_updates.add_cpu, hnsw_updates.remove,
+              hnsw_updates.remove_cpu, hnsw_updates.found, hnsw_updates.people);
   std::filesystem::remove(path);
 
 #ifdef FACEREC_HAVE_FAISS
-  if (faiss_too) {
+  if (faiss_too && !no_search) {
     const int d = set.dim;
     const faiss::Index::idx_t n = static_cast<faiss::Index::idx_t>(person_names.size());
     auto run = [&](const char* label, faiss::Index& idx, bool train) {

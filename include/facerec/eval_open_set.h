@@ -45,14 +45,22 @@ struct CachedTemplate {
 class EmbeddingCache {
  public:
   static Result<EmbeddingCache> load(const std::string& file, const std::string& key);
+  // Loads `file` whatever key it was made with (key() then names it), for
+  // tools that only read the templates (bench/ann_index). A missing file is
+  // kNotFound here; a damaged one an error naming it, as load() says.
+  static Result<EmbeddingCache> load_any(const std::string& file);
   // Written to file + ".tmp" and renamed, so an interrupted write leaves the old file.
   Status save(const std::string& file) const;
   const CachedTemplate* find(const std::string& path) const;
   void put(const std::string& path, CachedTemplate t) { items_[path] = std::move(t); }
   size_t size() const { return items_.size(); }
+  // Every record, by image path (sorted).
+  const std::map<std::string, CachedTemplate>& items() const { return items_; }
   const std::string& key() const { return key_; }
 
  private:
+  // key == nullptr: accept the file's key.
+  static Result<EmbeddingCache> read(const std::string& file, const std::string* key);
   std::string key_;
   std::map<std::string, CachedTemplate> items_;
 };

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -113,14 +114,22 @@ class SearchIndex {
   static Result<SearchIndex> from_gallery(const Gallery& gallery, bool weight_by_norm = false);
   // With an explicit rule; weight_by_norm only matters for kMean and kMeanScore.
   static Result<SearchIndex> from_gallery(const Gallery& gallery, TemplateRule rule, bool weight_by_norm);
-  bool weighted() const { return !person_inv_norm_.empty(); }
+  // The same from a gallery's people and templates already read (so a caller
+  // that needs them too reads the gallery once): templates of a person not in
+  // `people` are skipped (removed between the reads). kDatabase when a
+  // template's length is not `dim`.
+  static Result<SearchIndex> from_stored(int dim, const std::vector<PersonInfo>& people,
+                                         const std::vector<StoredTemplate>& templates, TemplateRule rule,
+                                         bool weight_by_norm);
+  // Whether templates carry weights: the rules kMean and kMeanScore.
+  bool weighted() const { return rule_ == TemplateRule::kMean || rule_ == TemplateRule::kMeanScore; }
   TemplateRule rule() const { return rule_; }
 
   int dim() const { return dim_; }
-  size_t size() const { return row_person_.size(); }
-  size_t people() const { return names_.size(); }
-  // The enrolled people, sorted by name: the order of score_people().
-  const std::vector<std::string>& person_names() const { return names_; }
+  size_t size() const { return live_rows_; }  // templates
+  size_t people() const { return slot_of_.size(); }
+  // The enrolled people, sorted by name: the order of score_people(). O(people).
+  std::vector<std::string> person_names() const;
   // Every person's score for one unit query under the index's rule, in
   // person_names() order (empty for an empty index).
   std::vector<float> score_people(const float* query) const;
@@ -139,9 +148,12 @@ class SearchIndex {
   Result<std::vector<Candidate>> search(std::span<const float> query, int top_k) const;
 
   // ---- In-place updates (src/index/search_update.cc) -------------------------
-  // Each costs O(rows) index bookkeeping and, for add, O(added rows * dim)
-  // copying; nothing is re-read from the gallery. The result equals an index
-  // built from scratch over the same rows (tested against that).
+  // Each costs O(the person's rows * dim) plus O(log people) for the name,
+  // whatever the gallery's size (amortised: the row matrix grows by doubling,
+  // and a removal leaves holes that are closed in one O(rows) pass once they
+  // pass 1/8 of the rows); with the HNSW graph, its insertions on top.
+  // Nothing is re-read from the gallery. The result answers as an index built
+  // from scratch over the same rows (tested against that).
   //
   // Appends unit rows (rows.size() == n * dim(); a fresh, empty index takes
   // its dim from the first add when dim() is 0 and `dim` is given) to a
@@ -155,6 +167,8 @@ class SearchIndex {
   Status rename_person(const std::string& from, const std::string& to);
   // Rows per person, in name order.
   std::vector<std::pair<std::string, int>> people_rows() const;
+  // Rows of removed people not yet closed up (they cost search time, not answers).
+  size_t holes() const { return row_person_.size() - live_rows_; }
 
   // ---- The approximate index (src/index/hnsw_index.cc) ------------------------
   // Chooses the search mode. For kHnsw, and kAuto at or above
@@ -187,25 +201,36 @@ class SearchIndex {
   std::vector<float> person_scores_reference(const float* query) const;
   std::vector<Candidate> top_people(const float* scores, int top_k) const;
   std::vector<Candidate> rank_people(std::vector<float> person_score, int top_k) const;
-  void update_person_norm(int32_t person);
+  std::vector<float> by_name_order(const std::vector<float>& slot_scores) const;
+  void update_person_norm(int32_t slot);
+  void compact();
   void update_auto_mode();
   friend class ApproxIndex;
-  // The exact score of person `person` (index into names_) for a unit query,
-  // from their rows (indices into rows_): what score_people() gives them. The
-  // HNSW path re-scores its candidates with this.
-  float score_person_rows(size_t person, const uint32_t* rows, size_t n, const float* query) const;
+  // The exact score of the person in `slot` for a unit query, from their
+  // rows (indices into rows_): what score_people() gives them. The HNSW path
+  // re-scores its candidates with this.
+  float score_person_rows(size_t slot, const uint32_t* rows, size_t n, const float* query) const;
   int dim_ = 0;
   IndexMode mode_ = IndexMode::kExact;
   std::unique_ptr<ApproxIndex> ann_;  // the graph, when one is built
   std::string ann_path_;
   HnswOptions ann_options_;
   TemplateRule rule_ = TemplateRule::kMax;
-  std::vector<float> row_weight_;      // kMean, kMeanScore: one weight per row
-  // kMean: 1 / |sum_r w_r u_r| per person; kMeanScore: 1 / sum_r w_r.
+  // The rows, in enrolment order: a row-major matrix that may hold holes (the
+  // rows of removed people, row_person_ -1) until compact() closes them,
+  // keeping the order of the others.
+  std::vector<float> rows_;           // row_person_.size() x dim
+  std::vector<int32_t> row_person_;   // row -> person slot, -1 = hole
+  std::vector<float> row_weight_;     // kMean, kMeanScore: one weight per row
+  size_t live_rows_ = 0;
+  // People by slot: a person keeps their slot while enrolled; a removed
+  // person's slot is reused by a later one. Ties in a ranking go by name.
+  std::vector<std::string> slot_name_;
+  std::vector<std::vector<uint32_t>> slot_rows_;  // the person's rows, ascending; empty = a free slot
+  // kMean: 1 / |sum_r w_r u_r| per slot; kMeanScore: 1 / sum_r w_r.
   std::vector<float> person_inv_norm_;
-  std::vector<float> rows_;           // size() x dim, row-major
-  std::vector<int32_t> row_person_;   // row -> index in names_
-  std::vector<std::string> names_;
+  std::vector<int32_t> free_slots_;
+  std::map<std::string, int32_t> slot_of_;  // name -> slot, in name order
 };
 
 // The decision: the best candidate if its similarity >= threshold, else

@@ -40,9 +40,18 @@ void write_string(std::ostream& out, const std::string& s) {
 
 }  // namespace
 
-Result<EmbeddingCache> EmbeddingCache::load(const std::string& file, const std::string& key) {
+Result<EmbeddingCache> EmbeddingCache::load_any(const std::string& file) {
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return Status(ErrorCode::kNotFound, "no embedding cache at " + file);
+  return read(file, nullptr);
+}
+
+Result<EmbeddingCache> EmbeddingCache::load(const std::string& file, const std::string& key) { return read(file, &key); }
+
+Result<EmbeddingCache> EmbeddingCache::read(const std::string& file, const std::string* key) {
+  const bool any_key = key == nullptr;
   EmbeddingCache c;
-  c.key_ = key;
+  if (key) c.key_ = *key;
   std::error_code ec;
   if (!fs::exists(file, ec)) return c;
   std::ifstream in(file, std::ios::binary);
@@ -54,9 +63,10 @@ Result<EmbeddingCache> EmbeddingCache::load(const std::string& file, const std::
   if (!in.read(magic, 8) || std::memcmp(magic, kMagic, 8) != 0) return damaged("not a facerec embedding cache");
   std::string stored_key;
   if (!read_string(in, stored_key)) return damaged("header");
-  if (stored_key != key)
+  if (any_key) c.key_ = stored_key;
+  if (!any_key && stored_key != *key)
     return Status(ErrorCode::kInvalidArgument, "embedding cache " + file + " was made with other models or options (" +
-                                                   stored_key + "; now " + key + "); delete it or pass another --cache");
+                                                   stored_key + "; now " + *key + "); delete it or pass another --cache");
   uint64_t n = 0;
   if (!read_pod(in, n)) return damaged("count");
   for (uint64_t i = 0; i < n; ++i) {

@@ -138,24 +138,24 @@ ApproxIndex::ApproxIndex(const SearchIndex& index, const HnswOptions& options)
       options_(options),
       graph_(std::make_unique<Graph>(static_cast<size_t>(index.dim_))) {}
 
-void ApproxIndex::index_rows_of(const SearchIndex& index) {
-  rows_of_.clear();
-  rows_of_.reserve(index.names_.size());
-  for (size_t r = 0; r < index.row_person_.size(); ++r)
-    rows_of_[index.names_[static_cast<size_t>(index.row_person_[r])]].push_back(static_cast<uint32_t>(r));
+std::vector<uint64_t>& ApproxIndex::labels_of(int32_t slot) {
+  if (labels_of_.size() <= static_cast<size_t>(slot)) labels_of_.resize(static_cast<size_t>(slot) + 1);
+  return labels_of_[static_cast<size_t>(slot)];
 }
 
-std::vector<float> ApproxIndex::person_point(const SearchIndex& index, const std::string& name) const {
+std::vector<float> ApproxIndex::person_point(const SearchIndex& index, int32_t slot) const {
   // The vector whose dot product with a query is the person's exact score:
   // kMean sum_r w_r u_r / |sum_r w_r u_r|, kMeanScore sum_r w_r u_r / sum_r w_r
   // (person_inv_norm_ holds either scale).
   const size_t d = static_cast<size_t>(dim_);
-  auto p = static_cast<size_t>(std::lower_bound(index.names_.begin(), index.names_.end(), name) - index.names_.begin());
   std::vector<double> sum(d, 0.0);
-  for (uint32_t r : rows_of_.at(name))
-    for (size_t i = 0; i < d; ++i) sum[i] += double(index.row_weight_[r]) * index.rows_[r * d + i];
+  for (uint32_t r : index.slot_rows_[static_cast<size_t>(slot)]) {
+    const float* u = index.rows_.data() + size_t{r} * d;
+    const double w = index.row_weight_[r];
+    for (size_t i = 0; i < d; ++i) sum[i] += w * u[i];
+  }
   std::vector<float> v(d);
-  const double scale = index.person_inv_norm_[p];
+  const double scale = index.person_inv_norm_[static_cast<size_t>(slot)];
   for (size_t i = 0; i < d; ++i) v[i] = static_cast<float>(sum[i] * scale);
   return v;
 }
@@ -168,85 +168,69 @@ void ApproxIndex::add_point(const float* v, uint64_t label) {
 
 std::unique_ptr<ApproxIndex> ApproxIndex::build(const SearchIndex& index, const HnswOptions& options) {
   std::unique_ptr<ApproxIndex> a(new ApproxIndex(index, options));
-  a->index_rows_of(index);
-  const size_t n = a->people_points_ ? index.names_.size() : index.size();
+  const size_t n = a->people_points_ ? index.people() : index.size();
   a->graph_->hnsw = std::make_unique<hnswlib::HierarchicalNSW<float>>(
       &a->graph_->space, std::max<size_t>(1024, n + n / 4), static_cast<size_t>(options.m),
       static_cast<size_t>(options.ef_construction));
   a->graph_->hnsw->setEf(static_cast<size_t>(options.ef_search));
   a->label_name_.reserve(n);
+  a->label_slot_.reserve(n);
+  a->labels_of_.resize(index.slot_name_.size());
+  auto new_label = [&](int32_t slot) {
+    const uint64_t label = a->label_name_.size();
+    a->label_name_.push_back(index.slot_name_[static_cast<size_t>(slot)]);
+    a->label_slot_.push_back(slot);
+    a->labels_of_[static_cast<size_t>(slot)].push_back(label);
+    return label;
+  };
   if (a->people_points_) {
-    for (const std::string& name : index.names_) {
-      const uint64_t label = a->label_name_.size();
-      a->label_name_.push_back(name);
-      a->labels_of_[name].push_back(label);
-      a->add_point(a->person_point(index, name).data(), label);
-    }
+    for (const auto& [name, slot] : index.slot_of_) a->add_point(a->person_point(index, slot).data(), new_label(slot));
   } else {
     const size_t d = static_cast<size_t>(index.dim_);
-    for (size_t r = 0; r < index.size(); ++r) {
-      const std::string& name = index.names_[static_cast<size_t>(index.row_person_[r])];
-      a->label_name_.push_back(name);
-      a->labels_of_[name].push_back(r);
-      a->add_point(index.rows_.data() + r * d, r);
-    }
+    for (size_t r = 0; r < index.row_person_.size(); ++r)
+      if (index.row_person_[r] >= 0) a->add_point(index.rows_.data() + r * d, new_label(index.row_person_[r]));
   }
   a->live_ = a->label_name_.size();
   return a;
 }
 
-void ApproxIndex::on_add(const SearchIndex& index, const std::string& name, size_t first_row, size_t n) {
-  auto& rows = rows_of_[name];
-  for (size_t r = first_row; r < first_row + n; ++r) rows.push_back(static_cast<uint32_t>(r));
-  auto& labels = labels_of_[name];
+void ApproxIndex::on_add(const SearchIndex& index, int32_t slot, size_t first_row, size_t n) {
+  auto& labels = labels_of(slot);
+  const std::string& name = index.slot_name_[static_cast<size_t>(slot)];
+  auto new_label = [&] {
+    const uint64_t label = label_name_.size();
+    label_name_.push_back(name);
+    label_slot_.push_back(slot);
+    labels.push_back(label);
+    ++live_;
+    return label;
+  };
   if (people_points_) {
     // A new person gets a label; an enrolled one moves their point (hnswlib
     // updates a label it already holds in place).
-    if (labels.empty()) {
-      labels.push_back(label_name_.size());
-      label_name_.push_back(name);
-      ++live_;
-    }
-    add_point(person_point(index, name).data(), labels[0]);
+    const uint64_t label = labels.empty() ? new_label() : labels[0];
+    add_point(person_point(index, slot).data(), label);
   } else {
     const size_t d = static_cast<size_t>(dim_);
-    for (size_t r = first_row; r < first_row + n; ++r) {
-      const uint64_t label = label_name_.size();
-      label_name_.push_back(name);
-      labels.push_back(label);
-      add_point(index.rows_.data() + r * d, label);
-      ++live_;
-    }
+    for (size_t r = first_row; r < first_row + n; ++r) add_point(index.rows_.data() + r * d, new_label());
   }
   dirty_ = true;
 }
 
-void ApproxIndex::on_remove(const SearchIndex& index, const std::string& name) {
-  auto it = labels_of_.find(name);
-  if (it != labels_of_.end()) {
-    for (uint64_t label : it->second) {
-      graph_->hnsw->markDelete(static_cast<hnswlib::labeltype>(label));
-      label_name_[label].clear();
-      --live_;
-    }
-    labels_of_.erase(it);
+void ApproxIndex::on_remove(int32_t slot) {
+  auto& labels = labels_of(slot);
+  for (uint64_t label : labels) {
+    graph_->hnsw->markDelete(static_cast<hnswlib::labeltype>(label));
+    label_name_[label].clear();
+    label_slot_[label] = -1;
+    --live_;
   }
-  index_rows_of(index);  // every later row moved up
+  std::vector<uint64_t>().swap(labels);
   dirty_ = true;
 }
 
-void ApproxIndex::on_rename(const std::string& from, const std::string& to) {
-  auto node = labels_of_.extract(from);
-  if (!node.empty()) {
-    for (uint64_t label : node.mapped()) label_name_[label] = to;
-    node.key() = to;
-    labels_of_.insert(std::move(node));
-  }
-  auto rows = rows_of_.extract(from);
-  if (!rows.empty()) {
-    rows.key() = to;
-    rows_of_.insert(std::move(rows));
-  }
+void ApproxIndex::on_rename(int32_t slot, const std::string& to) {
+  for (uint64_t label : labels_of(slot)) label_name_[label] = to;
   dirty_ = true;
 }
 
@@ -254,27 +238,24 @@ std::vector<Candidate> ApproxIndex::search(const SearchIndex& index, const float
   if (live_ == 0 || top_k <= 0) return {};
   const size_t k = std::min(live_, static_cast<size_t>(std::max(top_k, options_.rerank)));
   auto found = graph_->hnsw->searchKnn(query, k);
-  std::vector<const std::string*> people;
+  std::vector<int32_t> people;
   people.reserve(found.size());
   while (!found.empty()) {
-    const std::string& name = label_name_[found.top().second];
+    const int32_t slot = label_slot_[found.top().second];
     found.pop();
-    if (!name.empty()) people.push_back(&name);
+    if (slot >= 0) people.push_back(slot);
   }
-  std::sort(people.begin(), people.end(), [](const std::string* a, const std::string* b) { return *a < *b; });
-  people.erase(std::unique(people.begin(), people.end(), [](const std::string* a, const std::string* b) { return *a == *b; }),
-               people.end());
+  std::sort(people.begin(), people.end());
+  people.erase(std::unique(people.begin(), people.end()), people.end());
   // Exact re-scoring with the index's rule, ranked as SearchIndex ranks
   // (higher first, ties by name; NaN last).
   std::vector<Candidate> out;
   out.reserve(people.size());
-  for (const std::string* name : people) {
-    const auto p = static_cast<size_t>(std::lower_bound(index.names_.begin(), index.names_.end(), *name) -
-                                       index.names_.begin());
-    const auto& rows = rows_of_.at(*name);
-    float s = index.score_person_rows(p, rows.data(), rows.size(), query);
+  for (int32_t slot : people) {
+    const auto& rows = index.slot_rows_[static_cast<size_t>(slot)];
+    float s = index.score_person_rows(static_cast<size_t>(slot), rows.data(), rows.size(), query);
     if (std::isnan(s)) s = -std::numeric_limits<float>::infinity();
-    out.push_back({*name, s});
+    out.push_back({index.slot_name_[static_cast<size_t>(slot)], s});
   }
   const size_t keep = std::min(out.size(), static_cast<size_t>(top_k));
   std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(keep), out.end(),
@@ -293,8 +274,8 @@ size_t ApproxIndex::memory_bytes() const {
   bytes += h.max_elements_ * (sizeof(void*) + sizeof(int) + sizeof(std::mutex));  // linkLists_, levels, locks
   bytes += h.label_lookup_.size() * (sizeof(hnswlib::labeltype) + sizeof(hnswlib::tableint) + 16);
   for (const auto& n : label_name_) bytes += sizeof(std::string) + (n.size() > 15 ? n.size() + 1 : 0);
-  for (const auto& [name, rows] : rows_of_) bytes += 64 + rows.capacity() * sizeof(uint32_t);
-  for (const auto& [name, labels] : labels_of_) bytes += 64 + labels.capacity() * sizeof(uint64_t);
+  bytes += label_slot_.capacity() * sizeof(int32_t);
+  for (const auto& labels : labels_of_) bytes += sizeof(labels) + labels.capacity() * sizeof(uint64_t);
   return bytes;
 }
 
@@ -433,18 +414,21 @@ Result<std::unique_ptr<ApproxIndex>> ApproxIndex::load(const std::string& path, 
   h.setEf(static_cast<size_t>(options.ef_search));
   // The labels the graph holds must be the meta's, live exactly where named.
   a->live_ = 0;
+  a->label_slot_.assign(a->label_name_.size(), -1);
+  a->labels_of_.resize(index.slot_name_.size());
   for (size_t label = 0; label < a->label_name_.size(); ++label) {
     const std::string& name = a->label_name_[label];
     if (name.empty()) continue;
-    if (!std::binary_search(index.names_.begin(), index.names_.end(), name)) return damaged("labels name unknown people");
-    a->labels_of_[name].push_back(label);
+    auto it = index.slot_of_.find(name);
+    if (it == index.slot_of_.end()) return damaged("labels name unknown people");
+    a->label_slot_[label] = it->second;
+    a->labels_of_[static_cast<size_t>(it->second)].push_back(label);
     ++a->live_;
   }
   if (h.cur_element_count != a->label_name_.size() || h.label_lookup_.size() != a->label_name_.size())
     return damaged("label count");
-  const size_t expect = a->people_points_ ? index.names_.size() : index.size();
+  const size_t expect = a->people_points_ ? index.people() : index.size();
   if (a->live_ != expect) return damaged("point count");
-  a->index_rows_of(index);
   return a;
 }
 
@@ -474,18 +458,43 @@ Result<IndexMode> parse_index_mode(const std::string& name) {
 bool SearchIndex::approximate() const { return ann_ != nullptr; }
 
 std::string SearchIndex::content_sha256() const {
+  // The bytes an index built from scratch over the live rows would hash:
+  // names in order, each row's person as its rank in that order, the rows and
+  // the weights (holes left out), so an index updated in place and a fresh one
+  // over the same gallery agree.
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
   const int32_t head[2] = {dim_, static_cast<int32_t>(rule_)};
   EVP_DigestUpdate(ctx, head, sizeof head);
-  for (const std::string& n : names_) {
-    const uint64_t len = n.size();
+  std::vector<int32_t> rank(slot_name_.size(), -1);
+  int32_t next = 0;
+  for (const auto& [name, slot] : slot_of_) {
+    const uint64_t len = name.size();
     EVP_DigestUpdate(ctx, &len, sizeof len);
-    EVP_DigestUpdate(ctx, n.data(), n.size());
+    EVP_DigestUpdate(ctx, name.data(), name.size());
+    rank[static_cast<size_t>(slot)] = next++;
   }
-  EVP_DigestUpdate(ctx, row_person_.data(), row_person_.size() * sizeof(int32_t));
-  EVP_DigestUpdate(ctx, rows_.data(), rows_.size() * sizeof(float));
-  EVP_DigestUpdate(ctx, row_weight_.data(), row_weight_.size() * sizeof(float));
+  std::vector<int32_t> ranks;
+  ranks.reserve(live_rows_);
+  for (int32_t p : row_person_)
+    if (p >= 0) ranks.push_back(rank[static_cast<size_t>(p)]);
+  EVP_DigestUpdate(ctx, ranks.data(), ranks.size() * sizeof(int32_t));
+  const size_t d = static_cast<size_t>(dim_);
+  auto live_runs = [&](const float* data, size_t per_row) {
+    // Consecutive live rows in one update each.
+    for (size_t r = 0; r < row_person_.size();) {
+      if (row_person_[r] < 0) {
+        ++r;
+        continue;
+      }
+      size_t end = r;
+      while (end < row_person_.size() && row_person_[end] >= 0) ++end;
+      EVP_DigestUpdate(ctx, data + r * per_row, (end - r) * per_row * sizeof(float));
+      r = end;
+    }
+  };
+  live_runs(rows_.data(), d);
+  if (!row_weight_.empty()) live_runs(row_weight_.data(), 1);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   EVP_DigestFinal_ex(ctx, md, &n);

@@ -11,15 +11,15 @@
 // - kMax / kTop2Mean: one point per template; the people owning the nearest
 //   templates are the candidates.
 // Labels are stable ids (hnswlib's labeltype); label_name_ maps them back to
-// a person ("" once deleted). rows_of_ maps a person to their rows in the
-// SearchIndex, which re-scoring reads.
+// a person ("" once deleted) and label_slot_ to the person's slot in the
+// SearchIndex, whose per-slot row lists re-scoring reads. Every update costs
+// the person's points only.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "facerec/search.h"
@@ -47,11 +47,13 @@ class ApproxIndex {
 
   std::vector<Candidate> search(const SearchIndex& index, const float* query, int top_k) const;
 
-  // After SearchIndex appended rows [first_row, first_row + n) to `name`.
-  void on_add(const SearchIndex& index, const std::string& name, size_t first_row, size_t n);
-  // After SearchIndex dropped `name` (row indices have moved).
-  void on_remove(const SearchIndex& index, const std::string& name);
-  void on_rename(const std::string& from, const std::string& to);
+  // After SearchIndex appended rows [first_row, first_row + n) to the person
+  // in `slot` (and updated their norm).
+  void on_add(const SearchIndex& index, int32_t slot, size_t first_row, size_t n);
+  // When SearchIndex drops the person in `slot` (before the slot is freed).
+  void on_remove(int32_t slot);
+  // After SearchIndex renamed the person in `slot` to `to`.
+  void on_rename(int32_t slot, const std::string& to);
 
   size_t live_points() const { return live_; }
   size_t deleted_points() const { return label_name_.size() - live_; }
@@ -64,8 +66,8 @@ class ApproxIndex {
  private:
   struct Graph;  // hnswlib's space and HierarchicalNSW
   ApproxIndex(const SearchIndex& index, const HnswOptions& options);
-  void index_rows_of(const SearchIndex& index);
-  std::vector<float> person_point(const SearchIndex& index, const std::string& name) const;
+  std::vector<float> person_point(const SearchIndex& index, int32_t slot) const;
+  std::vector<uint64_t>& labels_of(int32_t slot);
   void add_point(const float* v, uint64_t label);
 
   int dim_ = 0;
@@ -74,8 +76,8 @@ class ApproxIndex {
   HnswOptions options_;
   std::unique_ptr<Graph> graph_;
   std::vector<std::string> label_name_;
-  std::unordered_map<std::string, std::vector<uint64_t>> labels_of_;
-  std::unordered_map<std::string, std::vector<uint32_t>> rows_of_;
+  std::vector<int32_t> label_slot_;                // -1 once deleted
+  std::vector<std::vector<uint64_t>> labels_of_;   // per SearchIndex slot
   size_t live_ = 0;
   bool dirty_ = false;
 };

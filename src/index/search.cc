@@ -108,17 +108,24 @@ SearchIndex::SearchIndex(int dim, std::vector<std::string> row_identity, std::ve
   // a short matrix would make BLAS read past the end.
   FACEREC_ASSERT(dim >= 0);
   FACEREC_ASSERT(rows_.size() == row_identity.size() * static_cast<size_t>(dim));
-  // names_ sorted ascending: a person's index order is name order, which
-  // top_people() uses to break ties deterministically.
-  names_ = row_identity;
-  std::sort(names_.begin(), names_.end());
-  names_.erase(std::unique(names_.begin(), names_.end()), names_.end());
+  // A fresh index gives the people slots in name order.
+  slot_name_ = row_identity;
+  std::sort(slot_name_.begin(), slot_name_.end());
+  slot_name_.erase(std::unique(slot_name_.begin(), slot_name_.end()), slot_name_.end());
+  for (size_t i = 0; i < slot_name_.size(); ++i)
+    slot_of_.emplace_hint(slot_of_.end(), slot_name_[i], static_cast<int32_t>(i));
   std::unordered_map<std::string, int32_t> index;
-  index.reserve(names_.size());
-  for (size_t i = 0; i < names_.size(); ++i) index.emplace(names_[i], static_cast<int32_t>(i));
+  index.reserve(slot_name_.size());
+  for (size_t i = 0; i < slot_name_.size(); ++i) index.emplace(slot_name_[i], static_cast<int32_t>(i));
+  slot_rows_.resize(slot_name_.size());
   row_person_.reserve(row_identity.size());
-  for (const std::string& name : row_identity) row_person_.push_back(index.at(name));
-  if (rule_ != TemplateRule::kMean && rule_ != TemplateRule::kMeanScore) return;
+  for (const std::string& name : row_identity) {
+    const int32_t p = index.at(name);
+    slot_rows_[static_cast<size_t>(p)].push_back(static_cast<uint32_t>(row_person_.size()));
+    row_person_.push_back(p);
+  }
+  live_rows_ = row_person_.size();
+  if (!weighted()) return;
   if (row_weight.empty()) row_weight.assign(row_identity.size(), 1.f);
   row_weight_ = std::move(row_weight);
   FACEREC_ASSERT(row_weight_.size() == row_identity.size());
@@ -128,25 +135,33 @@ SearchIndex::SearchIndex(int dim, std::vector<std::string> row_identity, std::ve
 }
 
 void SearchIndex::build_person_templates() {
+  person_inv_norm_.assign(slot_name_.size(), 0.f);
+  for (size_t p = 0; p < slot_name_.size(); ++p)
+    if (!slot_rows_[p].empty()) update_person_norm(static_cast<int32_t>(p));
+}
+
+void SearchIndex::update_person_norm(int32_t slot) {
+  // Over the person's rows in row order, in double: the same sums whether
+  // the index was built at once or grew by updates.
   const size_t d = static_cast<size_t>(dim_);
-  std::vector<double> sum(names_.size() * d, 0.0);
-  for (size_t r = 0; r < row_person_.size(); ++r) {
-    double* t = sum.data() + static_cast<size_t>(row_person_[r]) * d;
-    for (size_t i = 0; i < d; ++i) t[i] += double(row_weight_[r]) * rows_[r * d + i];
-  }
-  person_inv_norm_.resize(names_.size());
-  if (rule_ == TemplateRule::kMeanScore) {
-    std::vector<double> total(names_.size(), 0.0);
-    for (size_t r = 0; r < row_person_.size(); ++r) total[static_cast<size_t>(row_person_[r])] += row_weight_[r];
-    for (size_t p = 0; p < names_.size(); ++p) person_inv_norm_[p] = static_cast<float>(1.0 / total[p]);
+  const auto& rows = slot_rows_[static_cast<size_t>(slot)];
+  float& inv = person_inv_norm_[static_cast<size_t>(slot)];
+  if (rule_ == TemplateRule::kMeanScore) {  // 1 / sum_r w_r
+    double total = 0;
+    for (uint32_t r : rows) total += row_weight_[r];
+    inv = total > 0 ? static_cast<float>(1.0 / total) : 0.f;
     return;
   }
-  for (size_t p = 0; p < names_.size(); ++p) {
-    double n2 = 0;
-    for (size_t i = 0; i < d; ++i) n2 += sum[p * d + i] * sum[p * d + i];
-    // Templates that cancel exactly (opposite faces) leave no direction: score 0.
-    person_inv_norm_[p] = n2 > 0 ? static_cast<float>(1.0 / std::sqrt(n2)) : 0.f;
+  std::vector<double> sum(d, 0.0);  // kMean: 1 / |sum_r w_r u_r|
+  for (uint32_t r : rows) {
+    const float* u = rows_.data() + size_t{r} * d;
+    const double w = row_weight_[r];
+    for (size_t i = 0; i < d; ++i) sum[i] += w * u[i];
   }
+  double n2 = 0;
+  for (size_t i = 0; i < d; ++i) n2 += sum[i] * sum[i];
+  // Templates that cancel exactly (opposite faces) leave no direction: score 0.
+  inv = n2 > 0 ? static_cast<float>(1.0 / std::sqrt(n2)) : 0.f;
 }
 
 Result<SearchIndex> SearchIndex::from_gallery(const Gallery& gallery, bool weight_by_norm) {
@@ -154,23 +169,33 @@ Result<SearchIndex> SearchIndex::from_gallery(const Gallery& gallery, bool weigh
 }
 
 Result<SearchIndex> SearchIndex::from_gallery(const Gallery& gallery, TemplateRule rule, bool weight_by_norm) {
-  weight_by_norm = weight_by_norm && (rule == TemplateRule::kMean || rule == TemplateRule::kMeanScore);
   try {
-    const int dim = gallery.embedder().dim;
     // Templates before names: a person enrolled after the first read is simply
-    // not in this index; one removed in between is skipped below.
+    // not in this index; one removed in between is skipped by from_stored().
     auto templates = gallery.templates();
     if (!templates.ok()) return templates.status();
     auto people = gallery.list_people();
     if (!people.ok()) return people.status();
+    return from_stored(gallery.embedder().dim, people.value(), templates.value(), rule, weight_by_norm);
+  } catch (const std::exception& e) {
+    return Status(ErrorCode::kInternal, std::string("building the search index: ") + e.what());
+  }
+}
+
+Result<SearchIndex> SearchIndex::from_stored(int dim, const std::vector<PersonInfo>& people,
+                                             const std::vector<StoredTemplate>& templates, TemplateRule rule,
+                                             bool weight_by_norm) {
+  weight_by_norm = weight_by_norm && (rule == TemplateRule::kMean || rule == TemplateRule::kMeanScore);
+  try {
+    if (dim < 0) return Status(ErrorCode::kInvalidArgument, "building the search index: negative dimension");
     std::unordered_map<int64_t, std::string> names;
-    for (const PersonInfo& p : people.value()) names.emplace(p.id, p.name);
+    for (const PersonInfo& p : people) names.emplace(p.id, p.name);
 
     std::vector<std::string> row_identity;
     std::vector<float> rows, weights;
-    row_identity.reserve(templates->size());
-    rows.reserve(templates->size() * static_cast<size_t>(dim));
-    for (const StoredTemplate& t : templates.value()) {
+    row_identity.reserve(templates.size());
+    rows.reserve(templates.size() * static_cast<size_t>(dim));
+    for (const StoredTemplate& t : templates) {
       auto it = names.find(t.person_id);
       if (it == names.end()) continue;  // removed between the two reads
       if (static_cast<int>(t.unit.size()) != dim)
@@ -189,41 +214,59 @@ Result<SearchIndex> SearchIndex::from_gallery(const Gallery& gallery, TemplateRu
   }
 }
 
+std::vector<std::string> SearchIndex::person_names() const {
+  std::vector<std::string> out;
+  out.reserve(slot_of_.size());
+  for (const auto& [name, slot] : slot_of_) out.push_back(name);
+  return out;
+}
+
+std::vector<float> SearchIndex::by_name_order(const std::vector<float>& slot_scores) const {
+  std::vector<float> out;
+  out.reserve(slot_of_.size());
+  for (const auto& [name, slot] : slot_of_) out.push_back(slot_scores[static_cast<size_t>(slot)]);
+  return out;
+}
+
+// Per slot (free slots: whatever their empty sums give; rank_people skips them).
 std::vector<float> SearchIndex::person_scores(const float* scores) const {
-  const size_t n_people = names_.size();
+  const size_t n_slots = slot_name_.size();
+  const size_t n_rows = row_person_.size();
   if (rule_ == TemplateRule::kMean || rule_ == TemplateRule::kMeanScore) {
-    std::vector<double> acc(n_people, 0.0);
-    for (size_t r = 0; r < row_person_.size(); ++r)
-      acc[static_cast<size_t>(row_person_[r])] += double(row_weight_[r]) * scores[r];
-    std::vector<float> score(n_people);
-    for (size_t p = 0; p < n_people; ++p) score[p] = weighted_score(acc[p], person_inv_norm_[p]);
+    std::vector<double> acc(n_slots, 0.0);
+    for (size_t r = 0; r < n_rows; ++r)
+      if (row_person_[r] >= 0) acc[static_cast<size_t>(row_person_[r])] += double(row_weight_[r]) * scores[r];
+    std::vector<float> score(n_slots);
+    for (size_t p = 0; p < n_slots; ++p) score[p] = weighted_score(acc[p], person_inv_norm_[p]);
     return score;
   }
-  std::vector<float> best(n_people, kNoScore);
+  std::vector<float> best(n_slots, kNoScore);
   if (rule_ == TemplateRule::kMax) {
-    for (size_t r = 0; r < row_person_.size(); ++r) {
+    for (size_t r = 0; r < n_rows; ++r) {
+      if (row_person_[r] < 0) continue;
       float& b = best[static_cast<size_t>(row_person_[r])];
       if (scores[r] > b) b = scores[r];
     }
     return best;
   }
   // kTop2Mean: keep each person's two best row scores.
-  std::vector<float> second(n_people, kNoScore);
-  for (size_t r = 0; r < row_person_.size(); ++r) {
+  std::vector<float> second(n_slots, kNoScore);
+  for (size_t r = 0; r < n_rows; ++r) {
+    if (row_person_[r] < 0) continue;
     const size_t p = static_cast<size_t>(row_person_[r]);
     keep_best_two(scores[r], best[p], second[p]);
   }
-  for (size_t p = 0; p < n_people; ++p) best[p] = top2_mean(best[p], second[p]);
+  for (size_t p = 0; p < n_slots; ++p) best[p] = top2_mean(best[p], second[p]);
   return best;
 }
 
-float SearchIndex::score_person_rows(size_t person, const uint32_t* rows, size_t n, const float* query) const {
+float SearchIndex::score_person_rows(size_t slot, const uint32_t* rows, size_t n, const float* query) const {
   const size_t d = static_cast<size_t>(dim_);
-  auto dot = [&](uint32_t r) { return cblas_sdot(dim_, rows_.data() + r * d, 1, query, 1); };
+  auto dot = [&](uint32_t r) { return cblas_sdot(dim_, rows_.data() + size_t{r} * d, 1, query, 1); };
   if (rule_ == TemplateRule::kMean || rule_ == TemplateRule::kMeanScore) {
     double acc = 0;
     for (size_t i = 0; i < n; ++i) acc += double(row_weight_[rows[i]]) * dot(rows[i]);
-    return weighted_score(acc, person_inv_norm_[person]);
+    return weighted_score(acc, person_inv_norm_[slot]);
   }
   float best = kNoScore, second = kNoScore;
   for (size_t i = 0; i < n; ++i) keep_best_two(dot(rows[i]), best, second);
@@ -235,19 +278,23 @@ std::vector<Candidate> SearchIndex::top_people(const float* scores, int top_k) c
 }
 
 std::vector<Candidate> SearchIndex::rank_people(std::vector<float> best, int top_k) const {
-  const size_t n_people = names_.size();
+  // The enrolled people's slots (free slots left out).
+  std::vector<int32_t> order;
+  order.reserve(slot_of_.size());
+  for (size_t p = 0; p < slot_rows_.size(); ++p)
+    if (!slot_rows_[p].empty()) order.push_back(static_cast<int32_t>(p));
   // A NaN (NaN query) would break the strict weak order below: rank it last.
   for (float& b : best)
     if (std::isnan(b)) b = -std::numeric_limits<float>::infinity();
-  const size_t k = std::min(n_people, static_cast<size_t>(top_k));
-  std::vector<int32_t> order(n_people);
-  for (size_t i = 0; i < n_people; ++i) order[i] = static_cast<int32_t>(i);
-  // Higher similarity first; equal similarity by name (index order = name order).
-  auto better = [&](int32_t a, int32_t b) { return best[a] > best[b] || (best[a] == best[b] && a < b); };
+  const size_t k = std::min(order.size(), static_cast<size_t>(top_k));
+  // Higher similarity first; equal similarity by name.
+  auto better = [&](int32_t a, int32_t b) {
+    return best[a] > best[b] || (best[a] == best[b] && slot_name_[a] < slot_name_[b]);
+  };
   std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(), better);
   std::vector<Candidate> out;
   out.reserve(k);
-  for (size_t i = 0; i < k; ++i) out.push_back({names_[order[i]], best[order[i]]});
+  for (size_t i = 0; i < k; ++i) out.push_back({slot_name_[order[i]], best[order[i]]});
   return out;
 }
 
@@ -260,13 +307,14 @@ std::vector<Candidate> SearchIndex::search(const float* query, int top_k) const 
 
 std::vector<Candidate> SearchIndex::search_exact(const float* query, int top_k) const {
   if (size() == 0 || top_k <= 0 || dim_ <= 0) return {};
-  std::vector<float> scores(size());
+  const size_t n = row_person_.size();  // holes included: their scores are ignored
+  std::vector<float> scores(n);
   // scores = rows_ (N x dim) * query (dim).
   if (!blas_buffer_available()) {
-    dot_rows(rows_.data(), size(), static_cast<size_t>(dim_), query, scores.data());
+    dot_rows(rows_.data(), n, static_cast<size_t>(dim_), query, scores.data());
     return top_people(scores.data(), top_k);
   }
-  cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<blasint>(size()), dim_, 1.0f, rows_.data(), dim_, query, 1,
+  cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<blasint>(n), dim_, 1.0f, rows_.data(), dim_, query, 1,
               0.0f, scores.data(), 1);
   return top_people(scores.data(), top_k);
 }
@@ -279,7 +327,7 @@ std::vector<std::vector<Candidate>> SearchIndex::search_batch(const std::vector<
     for (size_t i = 0; i < queries.size(); ++i) out[i] = search(queries[i], top_k);
     return out;
   }
-  const size_t n = size();
+  const size_t n = row_person_.size();  // holes included: their scores are ignored
   const size_t d = static_cast<size_t>(dim_);
   const size_t chunk = std::max<size_t>(1, kMaxBatchScores / n);
   std::vector<float> q, scores;
@@ -303,15 +351,19 @@ std::vector<std::vector<Candidate>> SearchIndex::search_batch(const std::vector<
 
 std::vector<float> SearchIndex::score_people(const float* query) const {
   if (size() == 0 || dim_ <= 0) return {};
-  std::vector<float> scores(size());
-  cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<blasint>(size()), dim_, 1.0f, rows_.data(), dim_, query, 1,
-              0.0f, scores.data(), 1);
-  return person_scores(scores.data());
+  const size_t n = row_person_.size();
+  std::vector<float> scores(n);
+  if (blas_buffer_available())
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<blasint>(n), dim_, 1.0f, rows_.data(), dim_, query, 1,
+                0.0f, scores.data(), 1);
+  else
+    dot_rows(rows_.data(), n, static_cast<size_t>(dim_), query, scores.data());
+  return by_name_order(person_scores(scores.data()));
 }
 
 std::vector<float> SearchIndex::score_people_reference(const float* query) const {
   if (size() == 0 || dim_ <= 0) return {};
-  return person_scores_reference(query);
+  return by_name_order(person_scores_reference(query));
 }
 
 std::vector<Candidate> SearchIndex::search_reference(const float* query, int top_k) const {
@@ -319,49 +371,60 @@ std::vector<Candidate> SearchIndex::search_reference(const float* query, int top
   return rank_people(person_scores_reference(query), top_k);
 }
 
+// The plain-loop twin of person_scores(): every live row's cosine from its
+// own loop, per slot, and for kMean each person's mean template built
+// explicitly.
 std::vector<float> SearchIndex::person_scores_reference(const float* query) const {
   const size_t d = static_cast<size_t>(dim_);
+  const size_t n_slots = slot_name_.size();
+  const size_t n_rows = row_person_.size();
   if (rule_ == TemplateRule::kMeanScore) {
     // Each row's cosine, averaged per person with the row weights.
-    std::vector<double> sum(names_.size(), 0.0), weight(names_.size(), 0.0);
-    for (size_t r = 0; r < size(); ++r) {
+    std::vector<double> sum(n_slots, 0.0), weight(n_slots, 0.0);
+    for (size_t r = 0; r < n_rows; ++r) {
+      if (row_person_[r] < 0) continue;
       double s = 0;
       for (size_t i = 0; i < d; ++i) s += static_cast<double>(rows_[r * d + i]) * query[i];
       sum[static_cast<size_t>(row_person_[r])] += row_weight_[r] * s;
       weight[static_cast<size_t>(row_person_[r])] += row_weight_[r];
     }
-    std::vector<float> score(names_.size());
-    for (size_t p = 0; p < names_.size(); ++p) score[p] = static_cast<float>(sum[p] / weight[p]);
+    std::vector<float> score(n_slots, 0.f);
+    for (size_t p = 0; p < n_slots; ++p)
+      if (weight[p] > 0) score[p] = static_cast<float>(sum[p] / weight[p]);
     return score;
   }
   if (rule_ == TemplateRule::kMean) {
     // Independently of top_people(): build each person's weighted mean
     // template, normalise it, and take its cosine with the query.
-    std::vector<float> score(names_.size());
-    for (size_t p = 0; p < names_.size(); ++p) {
-      std::vector<double> t(d, 0.0);
-      for (size_t r = 0; r < size(); ++r)
-        if (static_cast<size_t>(row_person_[r]) == p)
-          for (size_t i = 0; i < d; ++i) t[i] += double(row_weight_[r]) * rows_[r * d + i];
+    std::vector<double> t(n_slots * d, 0.0);
+    for (size_t r = 0; r < n_rows; ++r) {
+      if (row_person_[r] < 0) continue;
+      double* tp = t.data() + static_cast<size_t>(row_person_[r]) * d;
+      for (size_t i = 0; i < d; ++i) tp[i] += double(row_weight_[r]) * rows_[r * d + i];
+    }
+    std::vector<float> score(n_slots, 0.f);
+    for (size_t p = 0; p < n_slots; ++p) {
       double n2 = 0, dot = 0;
       for (size_t i = 0; i < d; ++i) {
-        n2 += t[i] * t[i];
-        dot += t[i] * query[i];
+        n2 += t[p * d + i] * t[p * d + i];
+        dot += t[p * d + i] * query[i];
       }
       score[p] = n2 > 0 ? static_cast<float>(dot / std::sqrt(n2)) : 0.f;
     }
     return score;
   }
   // Each person's row scores, sorted: the best, or the mean of the two best.
-  std::vector<std::vector<float>> per_person(names_.size());
-  for (size_t r = 0; r < size(); ++r) {
+  std::vector<std::vector<float>> per_person(n_slots);
+  for (size_t r = 0; r < n_rows; ++r) {
+    if (row_person_[r] < 0) continue;
     double s = 0;
     for (size_t i = 0; i < d; ++i) s += static_cast<double>(rows_[r * d + i]) * query[i];
     per_person[static_cast<size_t>(row_person_[r])].push_back(static_cast<float>(s));
   }
-  std::vector<float> score(names_.size());
-  for (size_t p = 0; p < names_.size(); ++p) {
+  std::vector<float> score(n_slots, kNoScore);
+  for (size_t p = 0; p < n_slots; ++p) {
     auto& v = per_person[p];
+    if (v.empty()) continue;  // a free slot
     std::sort(v.begin(), v.end(), [](float a, float b) { return a > b; });
     if (rule_ == TemplateRule::kMax || v.size() == 1) score[p] = v[0];
     else score[p] = 0.5f * (v[0] + v[1]);

@@ -108,33 +108,23 @@ Result<std::unique_ptr<FaceRecognizer>> FaceRecognizer::create(Runtime& runtime,
       impl->applied_seq = snap.last_seq;
       impl->sync.backend = impl->gallery->store().backend();
       impl->sync.head_seq = impl->applied_seq;
+      // Names stored before normalisation may be NFD; the index and the
+      // people map use NFC, as Gallery::list_people names them.
+      for (PersonInfo& p : snap.people) p.name = to_nfc(p.name);
+      FACEREC_ASSIGN_OR_RETURN(impl->index, SearchIndex::from_stored(impl->gallery->embedder().dim, snap.people,
+                                                                     snap.templates, kDefaultTemplateRule,
+                                                                     impl->weighted));
       std::map<int64_t, std::string> names;
       for (const auto& p : snap.people) {
-        const std::string name = to_nfc(p.name);  // as Gallery::list_people names them
-        names[p.id] = name;
-        impl->people[name].templates += p.templates;  // += : two stored forms of one NFC name
+        names[p.id] = p.name;
+        impl->people[p.name].templates += p.templates;  // += : two stored forms of one NFC name
         impl->templates += static_cast<size_t>(p.templates);
       }
-      const int dim = impl->gallery->embedder().dim;
-      std::vector<std::string> row_identity;
-      std::vector<float> rows, weights;
-      row_identity.reserve(snap.templates.size());
-      rows.reserve(snap.templates.size() * static_cast<size_t>(dim));
-      for (const StoredTemplate& t : snap.templates) {
+      for (const auto& t : snap.templates) {
         auto it = names.find(t.person_id);
-        if (it == names.end()) continue;  // no person: cannot happen within one snapshot
-        if (static_cast<int>(t.unit.size()) != dim)
-          return Status(ErrorCode::kDatabase, "gallery " + impl->gallery->store().location() + ": template " +
-                                                  std::to_string(t.id) + " has " + std::to_string(t.unit.size()) +
-                                                  " values, expected " + std::to_string(dim));
-        row_identity.push_back(it->second);
-        rows.insert(rows.end(), t.unit.begin(), t.unit.end());
-        // MagFace-style models: a person is their quality (norm) weighted
-        // mean template; other models weigh every template alike.
-        if (impl->weighted) weights.push_back(index_weight(t.norm));
-        if (!t.source_sha256.empty()) impl->people[it->second].sources.insert(t.source_sha256);
+        if (it != names.end() && !t.source_sha256.empty()) impl->people[it->second].sources.insert(t.source_sha256);
       }
-      impl->index = SearchIndex(dim, std::move(row_identity), std::move(rows), kDefaultTemplateRule, std::move(weights));
+      std::vector<StoredTemplate>().swap(snap.templates);  // the index holds the rows now
       // The approximate index, when asked for or (auto) when the gallery is
       // large: loaded from beside the gallery when it is intact and current.
       std::string what;
