@@ -121,7 +121,8 @@ void send_status(httplib::Response& res, const Status& s) {
 }
 void send_json(httplib::Response& res, int http, const json& j) {
   res.status = http;
-  res.set_content(j.dump(), "application/json");
+  // Client text (names) may be invalid UTF-8: replaced, never thrown (see error_body).
+  res.set_content(j.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
 // The image of a request: the raw body, or multipart field `field`.
