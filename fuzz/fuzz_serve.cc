@@ -15,7 +15,7 @@
 // - an error answer that says it is JSON is not JSON with an "error" object;
 // - an answer is 500 internal: bad input must get a 4xx, never an internal
 //   error;
-// - the server then fails to answer GET /v1/health with 200 (still alive).
+// - the server then fails to answer GET /v1/health with 200 in 5 tries.
 // API keys (fixed, so the seeds can use them; scripts/fuzz.sh):
 //   Bearer fuzz-recognize, Bearer fuzz-enroll, Bearer fuzz-admin.
 #include <arpa/inet.h>
@@ -218,8 +218,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check_answer(answer, head);
   }
   static const std::string health = "GET /v1/health HTTP/1.1\r\nHost: fuzz\r\nConnection: close\r\n\r\n";
-  const std::string alive = exchange(w.port, reinterpret_cast<const uint8_t*>(health.data()), health.size());
-  if (alive.compare(0, 12, "HTTP/1.1 200") != 0) fail("GET /v1/health is not 200 after the input", alive);
+  // A few tries: with keep-alive timeout 0 the server closes a connection
+  // whose first bytes come more than ~10 ms after it picked it up, which a
+  // loaded machine can cause (seen once in 3,900 inputs, not reproducible).
+  std::string alive;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    alive = exchange(w.port, reinterpret_cast<const uint8_t*>(health.data()), health.size());
+    if (alive.compare(0, 12, "HTTP/1.1 200") == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (alive.compare(0, 12, "HTTP/1.1 200") != 0) fail("GET /v1/health is not 200 after the input (5 tries)", alive);
   w.restore_people();
   return 0;
 }
