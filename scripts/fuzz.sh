@@ -3,7 +3,7 @@
 # and runs each for SECONDS (default 30) from a seed corpus generated now
 # from ../shared and the repository (nothing is committed). A crash, leak or
 # sanitizer report fails the script and leaves the input in build-fuzz/crashes/.
-#   scripts/fuzz.sh            # bounded run (scripts/test.sh)
+#   scripts/fuzz.sh            # bounded run (scripts/test.sh: 25 s x 6 harnesses)
 #   scripts/fuzz.sh 1800       # long run (BENCHMARKS.md, "Fuzzing")
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,13 +19,13 @@ ort_args=()
 [ -n "${FACEREC_ORT_ROOT:-}" ] && ort_args=(-DFACEREC_ORT_ROOT="$FACEREC_ORT_ROOT")
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFACEREC_FUZZ=ON \
   -DFACEREC_BUILD_TESTS=OFF -DFACEREC_BUILD_BENCH=OFF -DFACEREC_PYTHON=OFF "${ort_args[@]}" >/dev/null
-harnesses=(image legacy_import manifest gallery_open config)
+harnesses=(image legacy_import manifest gallery_open config serve)
 cmake --build "$build" -j"${JOBS:-2}" --target "${harnesses[@]/#/fuzz_}"
 
 # --- seed corpora, made fresh ---------------------------------------------------
 seeds="$build/seeds"
 rm -rf "$seeds"
-mkdir -p "$seeds"/{image,legacy_import,manifest,gallery_open,config} "$build/crashes"
+mkdir -p "$seeds"/{image,legacy_import,manifest,gallery_open,config,serve} "$build/crashes"
 if [ -d "$shared/data" ]; then
   # A few real photos, small, in every format facerec reads (and some it refuses).
   photo="$shared/data/celeb5/train/Madonna/$(ls "$shared/data/celeb5/train/Madonna" | head -1)"
@@ -46,8 +46,16 @@ if [ -d "$shared/data" ]; then
   head -n 4 "$shared/data/seed/face_embdding.txt" > "$seeds/legacy_import/no_label_map"
   { head -n 3 "$shared/data/seed/face_embdding.txt" | cut -d' ' -f2-; printf '\xff{"0": "A", "1": "B", "2": "A"}'; } \
     > "$seeds/legacy_import/vectors_only"
+  # facerec serve: a request for every route of api/openapi.yaml, with two real
+  # photos (small JPEG re-encodings, under -max_len).
+  other="$shared/data/celeb5/train/Madonna/$(ls "$shared/data/celeb5/train/Madonna" | sed -n 2p)"
+  convert "$photo" -resize 112x112 -quality 90 "$build/serve_a.jpg"
+  convert "$other" -resize 112x112 -quality 90 "$build/serve_b.jpg"
+  /usr/bin/python3 tools/serve_fuzz_seeds.py "$seeds/serve" "$build/serve_a.jpg" "$build/serve_b.jpg" >/dev/null
 else
   echo "!!!!! fuzz: ../shared is ABSENT: seeds are synthetic only !!!!!" >&2
+  convert rose: "$build/serve_a.jpg"
+  /usr/bin/python3 tools/serve_fuzz_seeds.py "$seeds/serve" "$build/serve_a.jpg" >/dev/null
   printf '\xff\xd8\xff\xe0\x00\x10JFIF\x00' > "$seeds/image/min.jpg"
   printf '0.1 0.2 0.3 0.4\n\xff{"0": "A"}' > "$seeds/legacy_import/min"
 fi

@@ -43,10 +43,10 @@ BUILD_DIR=$build /usr/bin/python3 -m pytest -q python/tests
 BUILD_DIR=$build /usr/bin/python3 -m pytest -q tests/web
 # The int8 quantiser (issue 13) on a tiny network, through build/onnx_run.
 BUILD_DIR=$build /usr/bin/python3 -m pytest -q tools/quantize/tests
-# Fuzzing (issue 11): each libFuzzer harness for FACEREC_FUZZ_SECONDS (30 s
+# Fuzzing (issue 11): each of the 6 libFuzzer harnesses for FACEREC_FUZZ_SECONDS (25 s
 # default, about 2 min plus the clang build). FACEREC_SKIP_FUZZ=1 skips it.
 if [ "${FACEREC_SKIP_FUZZ:-0}" != 1 ]; then
-  scripts/fuzz.sh "${FACEREC_FUZZ_SECONDS:-30}"
+  scripts/fuzz.sh "${FACEREC_FUZZ_SECONDS:-25}"
 else
   echo "!!!!! test: FACEREC_SKIP_FUZZ=1: fuzzing NOT run !!!!!" >&2
 fi

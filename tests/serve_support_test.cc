@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace facerec::serve {
 namespace {
 
@@ -97,6 +99,18 @@ TEST(FairSlots, ManyThreadsNeverExceedTheSlotCount) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(served.load(), 8 * 200);
   EXPECT_LE(most.load(), 3);
+}
+
+// A message quoting a name that is not UTF-8 (DELETE /v1/people/%FF) is
+// still a JSON error body: the invalid byte becomes U+FFFD. It threw, and
+// the request became a 500 (fuzz/fuzz_serve.cc).
+TEST(ServeSupport, ErrorBodyIsJsonEvenWhenTheMessageIsNotUtf8) {
+  std::string body;
+  ASSERT_NO_THROW(body = error_body("not_found", "no person named '\xff\xfe' in g.db"));
+  const auto j = nlohmann::json::parse(body, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << body;
+  EXPECT_EQ(j["error"]["code"], "not_found");
+  EXPECT_EQ(j["error"]["message"], "no person named '\xef\xbf\xbd\xef\xbf\xbd' in g.db");
 }
 
 TEST(ServeSupport, ListenAddressAndLoopback) {

@@ -135,7 +135,11 @@ ApiError api_error(const Status& s) {
 }
 
 std::string error_body(const char* code, const std::string& message) {
-  return nlohmann::json({{"error", {{"code", code}, {"message", message}}}}).dump();
+  // Messages quote what the client sent (a person's name from the path), which
+  // need not be UTF-8: replace invalid bytes (U+FFFD) rather than throw, which
+  // turned `DELETE /v1/people/%FF` into a 500 (found by fuzz/fuzz_serve.cc).
+  return nlohmann::json({{"error", {{"code", code}, {"message", message}}}})
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 void Metrics::record(const std::string& route, int status, double seconds, int faces) {

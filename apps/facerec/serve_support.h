@@ -50,7 +50,8 @@ struct ApiError {
   const char* code = "internal";
 };
 ApiError api_error(const Status& s);
-// {"error": {"code": ..., "message": ...}} as text.
+// {"error": {"code": ..., "message": ...}} as text; bytes of `message` that
+// are not UTF-8 become U+FFFD (never an exception).
 std::string error_body(const char* code, const std::string& message);
 
 // At most `slots` holders at once; waiters are admitted in arrival order

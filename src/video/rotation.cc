@@ -1,6 +1,9 @@
 #include "rotation.h"
 
 #include <cmath>
+#include <cstdarg>
+#include <cstring>
+#include <mutex>
 
 extern "C" {
 #include <libavformat/avformat.h>
@@ -9,6 +12,24 @@ extern "C" {
 #include <opencv2/core.hpp>
 
 namespace facerec::video {
+
+namespace {
+thread_local long t_premature_ends = 0;
+
+void log_callback(void* ptr, int level, const char* fmt, va_list args) {
+  // The format string, not the formatted text: libavformat/http.c,
+  // "Stream ends prematurely at %"PRIu64", should be %"PRIu64"\n".
+  if (level <= AV_LOG_ERROR && fmt && std::strstr(fmt, "ends prematurely")) ++t_premature_ends;
+  av_log_default_callback(ptr, level, fmt, args);
+}
+}  // namespace
+
+void watch_premature_ends() {
+  static std::once_flag once;
+  std::call_once(once, [] { av_log_set_callback(log_callback); });
+}
+
+long premature_ends_on_this_thread() { return t_premature_ends; }
 
 int display_rotation_cw(const std::string& path) {
   AVFormatContext* fmt = nullptr;

@@ -12,11 +12,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <thread>
 
 #include <gtest/gtest.h>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/videoio.hpp>
 
 #include "facerec/video.h"
 #include "test_support.h"
@@ -176,17 +178,25 @@ TEST(VideoFaults, FiniteHttpFileEndsAfterOneCompleteRead) {
   EXPECT_LE(d.frames.size(), 20u);
 }
 
-// Issue 11, fault 7's sibling: a file served over HTTP whose connection is
+// Fault 7, the cut connection: a file served over HTTP whose connection is
 // cut in the middle (the server announces the whole length, sends half and
-// closes). The run ends by itself, promptly, after the frames that arrived:
-// no hang, no replay. Through OpenCV 4.6 the cut cannot be told from the end
-// (README, "Hostile input"), so the end status is the file's: OK.
-TEST(VideoFaults, HttpFileCutMidTransferEndsCleanlyAfterTheFramesReceived) {
-  const std::string www = dir() + "/cut";
-  fs::create_directories(www);
-  ASSERT_TRUE(sh("ffmpeg -nostdin -v error -y -i " + base_clip() + " -c:v mpeg4 -q:v 2 -f mpegts " + www + "/clip.ts"));
-  std::ofstream(www + "/server.py") << R"(import http.server, sys
+// closes). FFmpeg reports the response ended before its Content-Length
+// (video::watch_premature_ends), so the source reconnects, counts the try,
+// and resumes after the frames it already delivered. The server here cuts
+// the first `cuts` GETs (the first is OpenCV's open; the length probe is
+// another) and serves the whole file after that.
+struct CuttingServer {
+  std::string url, file;
+  std::unique_ptr<Background> bg;
+  CuttingServer(const std::string& name, int cuts) {
+    const std::string www = dir() + "/" + name;
+    fs::create_directories(www);
+    file = www + "/clip.ts";
+    EXPECT_TRUE(sh("ffmpeg -nostdin -v error -y -i " + base_clip() + " -c:v mpeg4 -q:v 2 -f mpegts " + file));
+    std::ofstream(www + "/server.py") << R"(import http.server, sys
 data = open(sys.argv[2], 'rb').read()
+cuts = int(sys.argv[3])
+gets = [0]
 class H(http.server.BaseHTTPRequestHandler):
     def head(self):
         self.send_response(200)
@@ -196,31 +206,76 @@ class H(http.server.BaseHTTPRequestHandler):
     def do_HEAD(self):
         self.head()
     def do_GET(self):
+        gets[0] += 1
         self.head()
-        self.wfile.write(data[:len(data) // 2])
-        self.wfile.flush()
+        try:
+            self.wfile.write(data[:len(data) // 2] if gets[0] <= cuts else data)
+            self.wfile.flush()
+        except OSError:
+            pass
         self.close_connection = True
     def log_message(self, *a):
         pass
 http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
 )";
-  const int port = free_port();
-  Background server("exec /usr/bin/python3 " + www + "/server.py " + std::to_string(port) + " " + www + "/clip.ts");
-  ASSERT_TRUE(wait_for_port(port, 10)) << "the cutting server did not start";
-  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/clip.ts";
+    const int port = free_port();
+    bg = std::make_unique<Background>("exec /usr/bin/python3 " + www + "/server.py " + std::to_string(port) + " " +
+                                      file + " " + std::to_string(cuts));
+    EXPECT_TRUE(wait_for_port(port, 10)) << "the cutting server did not start";
+    url = "http://127.0.0.1:" + std::to_string(port) + "/clip.ts";
+  }
+};
+
+TEST(VideoFaults, HttpFileCutMidTransferReconnectsAndResumes) {
+  CuttingServer server("cut_once", 1);
   VideoSourceOptions o;
   o.reconnect_attempts = 3;
   o.backoff_s = 0.1;
+  o.queue_frames = 64;  // keep every frame: the test compares them all
+  const Drained d = drain(server.url, o, 30);
+  ASSERT_TRUE(d.ended) << "still running after 30 s";
+  EXPECT_TRUE(d.end.ok()) << d.end.to_string();
+  EXPECT_EQ(d.stats.reconnects, 1) << "the cut should have been reconnected once";
+  // The whole clip, once: the frames before the cut are not replayed.
+  EXPECT_EQ(d.stats.decoded, 20);
+  ASSERT_EQ(d.frames.size(), 20u);
+  cv::VideoCapture local(server.file, cv::CAP_FFMPEG);
+  ASSERT_TRUE(local.isOpened());
+  for (size_t i = 0; i < d.frames.size(); ++i) {
+    cv::Mat want;
+    ASSERT_TRUE(local.read(want)) << i;
+    EXPECT_LT(mean_abs_diff(d.frames[i], want), 1.0) << "frame " << i << " is not the file's frame " << i;
+  }
+}
+
+// A connection cut every time uses up the tries (counted over the run) and
+// ends in an error naming the cut, after the frames that did arrive, each once.
+TEST(VideoFaults, HttpFileCutEveryTimeIsAnErrorAfterTheTries) {
+  CuttingServer server("cut_always", 1000);
+  VideoSourceOptions o;
+  o.reconnect_attempts = 2;
+  o.backoff_s = 0.1;
+  o.queue_frames = 64;
   const auto t0 = std::chrono::steady_clock::now();
-  const Drained d = drain(url, o, 30);
+  const Drained d = drain(server.url, o, 30);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_TRUE(d.ended) << "still running after 30 s";
   EXPECT_LT(s, 15.0);
-  EXPECT_TRUE(d.end.ok()) << d.end.to_string();
-  // Some frames, not all 20 of the clip, and not replayed.
+  EXPECT_FALSE(d.end.ok());
+  EXPECT_NE(d.end.message().find("connection was cut"), std::string::npos) << d.end.message();
+  EXPECT_NE(d.end.message().find("after 2 tries"), std::string::npos) << d.end.message();
+  EXPECT_EQ(d.stats.reconnects, 2);
   EXPECT_GT(d.stats.decoded, 0);
   EXPECT_LT(d.stats.decoded, 20);
-  EXPECT_EQ(d.stats.reconnects, 0);
+  EXPECT_EQ(d.frames.size(), static_cast<size_t>(d.stats.decoded));
+
+  // With no tries allowed, the cut is still an error (frames are missing).
+  o.reconnect_attempts = 0;
+  const Drained none = drain(server.url, o, 30);
+  ASSERT_TRUE(none.ended);
+  EXPECT_FALSE(none.end.ok());
+  EXPECT_NE(none.end.message().find("connection was cut"), std::string::npos) << none.end.message();
+  EXPECT_EQ(none.stats.reconnects, 0);
 }
 
 // Fault 7: a live stream that keeps dropping uses up its reconnect tries

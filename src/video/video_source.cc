@@ -39,6 +39,12 @@ struct VideoSource::Impl {
   int rotation_cw = 0;      // files: the display rotation, as ffmpeg applies it
   bool finite_stream = false;  // a network resource of announced length (a file served over HTTP)
   long frames_this_open = 0;
+  // A finite stream whose connection was cut: the frames already delivered,
+  // skipped when the reopened resource plays them again from its start.
+  long resume_after = 0;
+  // FFmpeg reported a cut while the capture was being opened on the caller's
+  // thread (a file so short, or cut so early, that the probe reached it).
+  bool cut_in_open = false;
   size_t capacity = 2;
   bool drop_oldest = true;
 
@@ -115,6 +121,10 @@ struct VideoSource::Impl {
     const auto start = Clock::now();
     long index = 0;
     int tries = 0;  // reconnect tries, counted across the whole run
+    // FFmpeg's premature-end reports on this thread since the capture was
+    // (re)opened: the report may come while the decoder still hands out the
+    // frames it buffered, so it is not tied to the read that fails.
+    long cuts_at_open = video::premature_ends_on_this_thread();
     while (!stopping) {
       cv::Mat frame;
       const auto t0 = Clock::now();
@@ -131,10 +141,15 @@ struct VideoSource::Impl {
       if (!ok) {
         if (stopping) break;
         if (kind != SourceKind::kStream) { finish(end_of_source()); return; }  // end of file, camera gone
-        // A file served over the network (its length announced) that has
-        // delivered frames has ended, like a file. Live streams, and
-        // connections that gave nothing, are reopened.
-        if (finite_stream && frames_this_open > 0) { finish(end_of_source()); return; }
+        // A file served over the network (its length announced) that was
+        // read to its end has ended, like a file. A cut connection (FFmpeg
+        // reported the response ended before its Content-Length), live
+        // streams, and connections that gave nothing, are reopened; a cut
+        // file resumes after the frames it already delivered.
+        const bool cut = cut_in_open || video::premature_ends_on_this_thread() != cuts_at_open;
+        cut_in_open = false;
+        if (finite_stream && frames_this_open > 0 && !cut) { finish(end_of_source()); return; }
+        if (finite_stream && cut) resume_after = std::max(resume_after, frames_this_open);
         // A dropped stream: reopen with exponential backoff. The tries are
         // counted across the run, so a source that keeps failing ends.
         bool reopened = false;
@@ -143,6 +158,7 @@ struct VideoSource::Impl {
           ++tries;
           if (!sleep_unless_stopped(delay)) break;
           delay = std::min(delay * 2, options.max_backoff_s);
+          cuts_at_open = video::premature_ends_on_this_thread();
           if (open_capture()) { reopened = true; break; }
         }
         if (reopened) {
@@ -151,13 +167,18 @@ struct VideoSource::Impl {
           continue;
         }
         if (stopping) break;
-        finish(options.reconnect_attempts > 0
-                   ? Status(ErrorCode::kIo, "stream " + source + " dropped and could not be reopened after " +
-                                                std::to_string(options.reconnect_attempts) + " tries (counted over the run)")
-                   : end_of_source());
+        const std::string gave_up = " and could not be reopened after " + std::to_string(options.reconnect_attempts) +
+                                    " tries (counted over the run)";
+        if (cut)  // a file cut short is an error even with no tries allowed: frames are missing
+          finish(Status(ErrorCode::kIo, "stream " + source + ": the connection was cut before the end of the file" +
+                                            (options.reconnect_attempts > 0 ? gave_up : std::string(" (--reconnect 0)"))));
+        else
+          finish(options.reconnect_attempts > 0 ? Status(ErrorCode::kIo, "stream " + source + " dropped" + gave_up)
+                                                : end_of_source());
         return;
       }
       ++frames_this_open;
+      if (frames_this_open <= resume_after) continue;  // delivered before the cut
       if (rotation_cw) frame = video::rotate_cw(frame, rotation_cw);
       VideoFrame vf;
       vf.index = index++;
@@ -197,18 +218,21 @@ Result<std::unique_ptr<VideoSource>> VideoSource::open(const std::string& source
     std::error_code ec;
     if (!std::filesystem::exists(source, ec)) return Status(ErrorCode::kNotFound, "no such video file: " + source);
   }
+  const bool http = impl->kind == SourceKind::kStream && [&] {
+    std::string scheme = source.substr(0, 8);
+    for (auto& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return scheme.rfind("http://", 0) == 0 || scheme.rfind("https://", 0) == 0;
+  }();
+  if (http) video::watch_premature_ends();
+  const long cuts_before_open = video::premature_ends_on_this_thread();
   if (!impl->open_capture()) {
     const char* what = impl->kind == SourceKind::kCamera ? "camera" : impl->kind == SourceKind::kStream ? "stream" : "video file";
     return Status(impl->kind == SourceKind::kFile ? ErrorCode::kDecode : ErrorCode::kIo,
                   std::string("cannot open ") + what + " " + source);
   }
   if (impl->kind == SourceKind::kFile) impl->rotation_cw = video::display_rotation_cw(source);
-  if (impl->kind == SourceKind::kStream) {
-    std::string scheme = source.substr(0, 8);
-    for (auto& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (scheme.rfind("http://", 0) == 0 || scheme.rfind("https://", 0) == 0)
-      impl->finite_stream = video::network_resource_size(source, options.timeout_ms) > 0;
-  }
+  impl->cut_in_open = video::premature_ends_on_this_thread() != cuts_before_open;
+  if (http) impl->finite_stream = video::network_resource_size(source, options.timeout_ms) > 0;
   impl->fps = impl->cap.get(cv::CAP_PROP_FPS);
   if (!(impl->fps > 0 && impl->fps < 1000)) impl->fps = 0;
   impl->size = {static_cast<int>(impl->cap.get(cv::CAP_PROP_FRAME_WIDTH)),

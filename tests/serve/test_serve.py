@@ -275,6 +275,22 @@ def test_bad_requests_are_typed_errors_and_change_nothing(server):
     assert s.stop() == 0
 
 
+def test_names_that_are_not_utf8_get_json_errors(server):
+    # DELETE/PATCH /v1/people/%FF answered 500 internal: the error message
+    # quoting the name could not be written as JSON (found by fuzz/fuzz_serve.cc).
+    s = server()
+    api = s.api()
+    for path in ("/v1/people/%FF", "/v1/people/a%C3%28b"):
+        for method, kw in (("DELETE", {}), ("PATCH", {"json": {"name": "x"}})):
+            r = api.call(method, path, **kw)  # the contract check validates the JSON body
+            assert (r.status_code, r.json()["error"]["code"]) == (404, "not_found"), (method, path, r.text)
+            assert "\ufffd" in r.json()["error"]["message"], r.text
+    r = api.call("PATCH", "/v1/people/Nobody", data=b'{"name": "\xff"}')
+    assert (r.status_code, r.json()["error"]["code"]) == (400, "bad_request"), r.text
+    assert api.call("GET", "/v1/health").status_code == 200
+    assert s.stop() == 0
+
+
 def test_identify_while_enrolling_and_deleting(server):
     s = server()
     api = s.api()
