@@ -41,6 +41,7 @@
 #include <spdlog/spdlog.h>
 
 #include "facerec/recognizer.h"
+#include "facerec/sha256.h"
 #include "fake_runtime.h"
 #include "fuzz_support.h"
 #include "serve_service.h"
@@ -83,9 +84,9 @@ struct World {
 
     const std::string keys = dir + "/keys.json";
     std::ofstream(keys) << nlohmann::json(
-        {{"keys", {{{"sha256", serve::sha256_hex("fuzz-recognize")}, {"role", "recognize"}},
-                   {{"sha256", serve::sha256_hex("fuzz-enroll")}, {"role", "enroll"}},
-                   {{"sha256", serve::sha256_hex("fuzz-admin")}, {"role", "admin"}}}}});
+        {{"keys", {{{"sha256", facerec::sha256_hex("fuzz-recognize")}, {"role", "recognize"}},
+                   {{"sha256", facerec::sha256_hex("fuzz-enroll")}, {"role", "enroll"}},
+                   {{"sha256", facerec::sha256_hex("fuzz-admin")}, {"role", "admin"}}}}});
     auto ks = serve::KeyStore::load(keys);
     if (!ks.ok()) fail("keys: " + ks.status().to_string());
 

@@ -154,19 +154,23 @@ struct Service::Impl {
         send_error(res, 503, "overloaded", "the server is at capacity; retry later");
         return httplib::Server::HandlerResponse::Handled;
       }
-      // Keys are checked before the body is read.
+      // Keys are checked before the body is read. A refused request's body
+      // is never read, so the connection closes after the answer: left on a
+      // keep-alive connection, the body would be parsed as the next request.
       const Role need = role_needed(route_of(req.method, req.path));
       if (keys_ && need != Role::kNone) {
         const std::string auth = req.get_header_value("Authorization");
         const std::string key = auth.rfind("Bearer ", 0) == 0 ? auth.substr(7) : std::string();
         const Role have = keys_->role_of(key);
         if (have == Role::kNone) {
+          res.set_header("Connection", "close");
           res.set_header("WWW-Authenticate", "Bearer");
           send_error(res, 401, "unauthorized", key.empty() ? "an API key is required (Authorization: Bearer <key>)"
                                                            : "unknown API key");
           return httplib::Server::HandlerResponse::Handled;
         }
         if (static_cast<int>(have) < static_cast<int>(need)) {
+          res.set_header("Connection", "close");
           send_error(res, 403, "forbidden", std::string("this key's role (") + to_string(have) +
                                                 ") may not use this route; it needs " + to_string(need));
           return httplib::Server::HandlerResponse::Handled;

@@ -1,6 +1,6 @@
 #include "serve_support.h"
 
-#include <openssl/evp.h>
+#include "facerec/sha256.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -56,19 +56,6 @@ Result<Role> parse_role(const std::string& s) {
   return Status(ErrorCode::kInvalidArgument, "unknown role '" + s + "' (recognize, enroll or admin)");
 }
 
-std::string sha256_hex(const std::string& bytes) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(bytes.data(), bytes.size(), md, &n, EVP_sha256(), nullptr);
-  std::string out;
-  char buf[3];
-  for (unsigned int i = 0; i < n; ++i) {
-    std::snprintf(buf, sizeof buf, "%02x", md[i]);
-    out += buf;
-  }
-  return out;
-}
-
 Result<KeyStore> KeyStore::load(const std::string& path) {
   try {
     std::ifstream f(path);
@@ -92,7 +79,7 @@ Result<KeyStore> KeyStore::load(const std::string& path) {
 
 Role KeyStore::role_of(const std::string& key) const {
   if (key.empty()) return Role::kNone;
-  auto it = by_hash_.find(sha256_hex(key));
+  auto it = by_hash_.find(facerec::sha256_hex(key));
   return it == by_hash_.end() ? Role::kNone : it->second;
 }
 

@@ -34,7 +34,6 @@ class KeyStore {
  private:
   std::map<std::string, Role> by_hash_;
 };
-std::string sha256_hex(const std::string& bytes);
 
 // "127.0.0.1:8080", "[::1]:0", "0.0.0.0:80" -> host, port. kInvalidArgument otherwise.
 struct ListenAddress {
