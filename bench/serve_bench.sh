@@ -7,6 +7,7 @@
 #
 # Usage: bench/serve_bench.sh   (about 2 minutes; numbers go to BENCHMARKS.md "Service (issue 9)")
 # Environment: BUILD=build  DURATION=15s  RUNS=5  OUT=/tmp/facerec_serve_bench
+#   SERVE_ARGS="--threads 1"  extra flags for `facerec serve`
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -22,7 +23,7 @@ bench_begin
 db="$OUT/g.db"
 bench_photo_and_gallery "$db"
 
-"$bin" serve --db "$db" --listen 127.0.0.1:0 > "$OUT/serve.out" 2> "$OUT/access.log" &
+"$bin" serve --db "$db" --listen 127.0.0.1:0 ${SERVE_ARGS:-} > "$OUT/serve.out" 2> "$OUT/access.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -q "listening on" "$OUT/serve.out" && break; sleep 0.1; done

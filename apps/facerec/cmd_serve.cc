@@ -72,15 +72,23 @@ int run_serve(const ServeArgs& a) {
   auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   auto log = std::make_shared<spdlog::logger>("facerec", sink);
   log->set_pattern(a.json_log ? "%v" : "%Y-%m-%dT%H:%M:%S.%e %v");
-  auto ctx = make_context(a.o, true, GalleryMode::kCreate);
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int workers = a.workers > 0 ? a.workers : cores;
+  // Unless --threads or the config file says otherwise, the workers share the
+  // cores instead of each running one inference thread per core: measured on
+  // 2 cores with 2 workers (bench/serve_bench.sh, 2026-12-01), 1 thread each
+  // against 2 gave 113 vs 94 requests/s and p99 52 vs 67 ms at concurrency
+  // 4, for 19.1 vs 15.5 ms at concurrency 1 (BENCHMARKS.md, "Service").
+  auto layer = given_layers(a.o);
+  if (!layer.ok()) return fail(layer.status().to_string());
+  if (!layer->threads) layer->threads = std::max(1, cores / workers);
+  auto ctx = make_context(a.o, true, GalleryMode::kCreate, &*layer);
   if (!ctx.ok()) return fail(ctx.status().to_string());
   if (Status s = ctx->require_threshold(); !s.ok()) return fail(s.to_string());
   // Other processes' changes to the gallery (other serve nodes, the CLI)
   // are applied in place as they are notified (PostgreSQL) or polled.
   if (Status s = ctx->recognizer->follow_gallery(std::chrono::milliseconds(a.follow_ms)); !s.ok())
     return fail(s.to_string());
-  const int workers = a.workers > 0 ? a.workers : std::max(1u, std::thread::hardware_concurrency());
-
   serve::ServiceOptions so;
   so.workers = workers;
   so.queue = a.queue;
@@ -121,7 +129,7 @@ void register_serve(CLI::App& app, std::function<void(int)> set_rc) {
   cmd->add_option("--listen", a.listen, "host:port (default 127.0.0.1:8080; port 0 picks a free one)");
   cmd->add_option("--keys", a.keys, "keys.json: SHA-256 hashes of API keys with their roles (required off loopback)");
   cmd->add_flag("--json-log", a.json_log, "access log as JSON lines on stderr");
-  cmd->add_option("--workers", a.workers, "requests running the models at once (default: one per core)");
+  cmd->add_option("--workers", a.workers, "requests running the models at once (default: one per core; unless --threads is given, the workers share the cores: cores/workers inference threads each)");
   cmd->add_option("--queue", a.queue, "requests that may wait for a worker; beyond it: 503 overloaded (default 64)");
   cmd->add_option("--max-body", a.max_body, "request body limit in bytes; over it: 413 (default 10 MiB)");
   cmd->add_option("--timeout", a.timeout_s, "seconds for reading, writing, and waiting for a worker (default 30)");
