@@ -15,6 +15,9 @@
 # cores (README, "Bad input"); run it before a release:
 #   scripts/sanitize.sh                 # everything (the default)
 #   scripts/sanitize.sh 'ImageFaults.*' # facerec_tests with a gtest filter only
+#   scripts/sanitize.sh --cli           # quicker: only the CLI is instrumented;
+#     the ordinary build/facerec_tests ($BUILD_DIR) runs its CLI suites against
+#     build-asan/facerec, then the pytest suites (BENCHMARKS.md, "Sanitizers")
 # Environment: ASAN_BUILD_DIR (build-asan), JOBS (2), FACEREC_ORT_ROOT,
 # FACEREC_SANITIZE_PYTEST=0 skips the pytest suites, CTEST_J (2) ctest jobs.
 set -euo pipefail
@@ -23,6 +26,15 @@ cd "$root"
 build=${ASAN_BUILD_DIR:-build-asan}
 case $build in /*) ;; *) build=$root/$build ;; esac
 filter=${1:-}
+cli_only=0
+if [ "$filter" = --cli ]; then
+  cli_only=1
+  # The suites whose tests run the CLI; the two under ulimit -v / prlimit cannot
+  # run an ASan binary (terabytes of reserved address space).
+  filter='AnnCli.*:OpenSetLfw.*:FaultsInput.*:EvalCli.*:Watch.*:BadInput.*:Cli.*:DuplicatesCli.*:EvalErc.*:LowQuality.*:Faults.*:Demo.*:-Faults.IdentifyUnderAnAddressSpaceLimitEndsWithinTenSeconds:Faults.ThreadsTheSystemRefusesAreAClearErrorNotAnAbort'
+  plain=${BUILD_DIR:-build}
+  case $plain in /*) ;; *) plain=$root/$plain ;; esac
+fi
 ort_args=()
 [ -n "${FACEREC_ORT_ROOT:-}" ] && ort_args=(-DFACEREC_ORT_ROOT="$FACEREC_ORT_ROOT")
 launcher=()
@@ -33,7 +45,14 @@ build_start=$(date +%s)
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFACEREC_SANITIZE=ON \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DFACEREC_BUILD_BENCH=OFF -DFACEREC_PYTHON=OFF \
   "${ort_args[@]}" "${launcher[@]}" >/dev/null
-cmake --build "$build" -j"${JOBS:-2}" --target facerec facerec_tests
+if [ "$cli_only" = 1 ]; then
+  cmake --build "$build" -j"${JOBS:-2}" --target facerec
+  cmake --build "$plain" -j"${JOBS:-2}" --target facerec_tests
+  test_bin=$plain/facerec_tests
+else
+  cmake --build "$build" -j"${JOBS:-2}" --target facerec facerec_tests
+  test_bin=$build/facerec_tests
+fi
 build_s=$(( $(date +%s) - build_start ))
 
 reports="$build/sanitizer-reports"
@@ -46,7 +65,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:log_pat
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/fuzz/lsan.supp:print_suppressions=0}
 export FACEREC_BIN=$build/facerec
 
-if [ -z "$filter" ]; then
+if [ -z "$filter" ] || [ "$cli_only" = 1 ]; then
   pg_dir=$(mktemp -d /tmp/facerec_pg_XXXXXX)
   trap 'scripts/pg_test_server.sh stop "$pg_dir"' EXIT
   if pg_uri=$(scripts/pg_test_server.sh start "$pg_dir"); then
@@ -61,13 +80,13 @@ status=0
 log="$build/sanitize.log"
 set +e
 if [ -n "$filter" ]; then
-  "$build/facerec_tests" --gtest_filter="$filter" >"$log" 2>&1
+  "$test_bin" --gtest_filter="$filter" >"$log" 2>&1
   rc=$?
   passed=$(grep -cE '^\[       OK \]' "$log")
   failed=$(grep -cE '^\[  FAILED  \] .*\(' "$log")
   skipped=$(grep -cE '^\[  SKIPPED \] .*\(' "$log")
   total=$((passed + failed + skipped))
-  tests_line="facerec_tests --gtest_filter='$filter': $total tests, $passed passed, $failed failed, $skipped skipped"
+  tests_line="$(basename "$(dirname "$test_bin")")/facerec_tests --gtest_filter='$filter': $total tests, $passed passed, $failed failed, $skipped skipped"
 else
   (cd "$build" && ctest --output-on-failure -j"${CTEST_J:-2}" --timeout 1800) >"$log" 2>&1
   rc=$?
@@ -83,7 +102,7 @@ grep -E '^[[:space:]]*[0-9]+ - .*\((Failed|Timeout|Subprocess aborted|SEGFAULT|E
 test_s=$(( $(date +%s) - start ))
 
 py_line="pytest: not run"
-if [ -z "$filter" ] && [ "${FACEREC_SANITIZE_PYTEST:-1}" != 0 ]; then
+if { [ -z "$filter" ] || [ "$cli_only" = 1 ]; } && [ "${FACEREC_SANITIZE_PYTEST:-1}" != 0 ]; then
   py_start=$(date +%s)
   set +e
   /usr/bin/python3 -m pytest -q tests/serve tests/multinode >"$build/sanitize_pytest.log" 2>&1
