@@ -43,7 +43,12 @@ std::string shared_dir() {
   return fs::is_directory(fs::path(d) / "models") ? d : std::string();
 }
 
-std::string facerec_bin() { return FACEREC_BIN; }
+std::string facerec_bin() {
+  // $FACEREC_BIN (as tests/serve reads it) runs the CLI tests against another
+  // build's binary, e.g. the sanitized build-asan/facerec (scripts/sanitize.sh).
+  if (const char* bin = std::getenv("FACEREC_BIN"); bin && *bin) return bin;
+  return FACEREC_BIN;
+}
 
 std::string temp_dir(const std::string& tag) {
   static const fs::path root = [] {

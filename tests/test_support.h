@@ -22,7 +22,7 @@ const Manifest& manifest();
 
 // ../shared (or $FACEREC_SHARED). Empty when absent.
 std::string shared_dir();
-// The built CLI, build/facerec.
+// The built CLI, build/facerec, or $FACEREC_BIN when set.
 std::string facerec_bin();
 // A fresh empty temporary directory, removed at process exit.
 std::string temp_dir(const std::string& tag);
