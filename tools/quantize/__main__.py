@@ -33,6 +33,7 @@ import numpy as np
 import onnx
 
 from . import calib, qdq
+from ..model_file import write_atomically
 
 METHODS = ("minmax",) + tuple(f"p{p:g}" for p in calib.PERCENTILES)
 
@@ -151,8 +152,7 @@ def cmd_calibrate(a):
             "final": {"mean_cosine": mean, "min_cosine": worst}, "calibration": a.provenance,
         },
     }
-    model = build(a.float_model, recipe)
-    onnx.save(model, a.out)
+    write_atomically(build(a.float_model, recipe), a.out)
     with open(a.recipe, "w") as f:
         json.dump(recipe, f, indent=1, sort_keys=True)
         f.write("\n")
@@ -168,7 +168,7 @@ def cmd_apply(a):
     if recipe.get("float_sha256") not in (None, got):
         log(f"quantize: {a.float_model} has sha256 {got}, the recipe was made for {recipe['float_sha256']}")
         return 2
-    onnx.save(build(a.float_model, recipe), a.out)
+    write_atomically(build(a.float_model, recipe), a.out)
     print(json.dumps({"out": a.out, "sha256": sha256(a.out)}))
     return 0
 

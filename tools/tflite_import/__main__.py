@@ -9,8 +9,9 @@ stderr; 4 a Python module is missing (onnx, numpy, flatbuffers).
 """
 import argparse
 import collections
-import os
 import sys
+
+from ..model_file import write_atomically
 
 
 def main(argv=None):
@@ -53,14 +54,9 @@ def main(argv=None):
     except (TFLiteFormatError, UnsupportedOpError, ConversionError) as e:
         print(f"tflite_import: {a.tflite}: {e}", file=sys.stderr)
         return 2
-    tmp = a.onnx + ".tmp"
     try:
-        with open(tmp, "wb") as f:
-            f.write(m.SerializeToString())
-        os.replace(tmp, a.onnx)
+        write_atomically(m, a.onnx)
     except OSError as e:
-        if os.path.exists(tmp):
-            os.remove(tmp)
         print(f"tflite_import: cannot write {a.onnx}: {e.strerror}", file=sys.stderr)
         return 1
     return 0

@@ -11,8 +11,9 @@ UltraFace graph (the reason on stderr); 4 a Python module is missing (onnx, nump
 """
 import argparse
 import hashlib
-import os
 import sys
+
+from ..model_file import write_atomically
 
 
 def _size(text):
@@ -62,14 +63,9 @@ def main(argv=None):
     except ConversionError as e:
         print(f"ultraface_resize: {a.input}: {e}", file=sys.stderr)
         return 2
-    tmp = a.output + ".tmp"
     try:
-        with open(tmp, "wb") as f:
-            f.write(out.SerializeToString())
-        os.replace(tmp, a.output)
+        write_atomically(out, a.output)
     except OSError as e:
-        if os.path.exists(tmp):
-            os.remove(tmp)
         print(f"ultraface_resize: cannot write {a.output}: {e.strerror}", file=sys.stderr)
         return 1
     return 0
