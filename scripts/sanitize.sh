@@ -66,13 +66,7 @@ export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/fuzz/lsan.supp:print_supp
 export FACEREC_BIN=$build/facerec
 
 if [ -z "$filter" ] || [ "$cli_only" = 1 ]; then
-  pg_dir=$(mktemp -d /tmp/facerec_pg_XXXXXX)
-  trap 'scripts/pg_test_server.sh stop "$pg_dir"' EXIT
-  if pg_uri=$(scripts/pg_test_server.sh start "$pg_dir"); then
-    export FACEREC_PG_URI=$pg_uri
-  else
-    echo "!!!!! sanitize: PostgreSQL could NOT be started: the PostgreSQL gallery tests will be SKIPPED !!!!!" >&2
-  fi
+  . scripts/test_postgres.sh sanitize
 fi
 
 start=$(date +%s)

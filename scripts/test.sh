@@ -15,13 +15,7 @@ fi
 # multi-node tests: started here (initdb in a temporary folder, as an
 # unprivileged user) and stopped on exit. Without PostgreSQL those tests skip
 # loudly.
-pg_dir=$(mktemp -d /tmp/facerec_pg_XXXXXX)
-trap 'scripts/pg_test_server.sh stop "$pg_dir"' EXIT
-if pg_uri=$(scripts/pg_test_server.sh start "$pg_dir"); then
-  export FACEREC_PG_URI=$pg_uri
-else
-  echo "!!!!! test: PostgreSQL could NOT be started: the PostgreSQL gallery tests will be SKIPPED !!!!!" >&2
-fi
+. scripts/test_postgres.sh test
 (cd "$build" && ctest --output-on-failure -j2 --timeout 1200)
 # Packaging (issue 9): `cmake --install` into a temporary prefix, then a
 # third-party program (tests/install) built with find_package(facerec).
