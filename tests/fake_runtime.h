@@ -23,6 +23,7 @@
 
 #include "facerec/align.h"
 #include "facerec/models.h"
+#include "facerec/recognizer.h"
 #include "facerec/runtime.h"
 
 namespace facerec::testing {
@@ -136,6 +137,22 @@ inline std::string write_fake_manifest(const std::string& dir) {
      "outputs": [{"name": "emb", "dims": [-1, 6]}]}]})";
   return path;
 }
+
+// The fake Runtime, the fake manifest (written into `folder`) and a
+// recognizer config over the gallery file `folder`/g.db: the offline fixture
+// of the recogniser and video tests. make() creates a FaceRecognizer on them
+// (tests may change `config` first).
+struct FakeRecognizerEnv {
+  FakeRuntime runtime;
+  std::string dir;
+  Manifest manifest;
+  RecognizerConfig config;
+  explicit FakeRecognizerEnv(std::string folder)
+      : dir(std::move(folder)), manifest(Manifest::load(write_fake_manifest(dir)).value()) {
+    config.db = dir + "/g.db";
+  }
+  Result<std::unique_ptr<FaceRecognizer>> make() { return FaceRecognizer::create(runtime, manifest, config); }
+};
 
 // A photo of one "person" for the fake embedder: a colour (B, G, R) with
 // per-image noise (`seed`), so photos of one colour embed close together.

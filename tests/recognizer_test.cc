@@ -32,18 +32,10 @@ using testing::kRed;
 using testing::photo;
 using testing::png;
 
-struct Env {
-  testing::FakeRuntime runtime;
-  Manifest manifest;
-  std::string dir;
-  RecognizerConfig config;
-  Env() {
-    dir = testing::temp_dir("recognizer");
-    manifest = Manifest::load(testing::write_fake_manifest(dir)).value();
-    config.db = dir + "/g.db";
-  }
+struct Env : testing::FakeRecognizerEnv {
+  Env() : FakeRecognizerEnv(testing::temp_dir("recognizer")) {}
   std::unique_ptr<FaceRecognizer> make() {
-    auto r = FaceRecognizer::create(runtime, manifest, config);
+    auto r = FakeRecognizerEnv::make();
     EXPECT_TRUE(r.ok()) << r.status().to_string();
     return r.ok() ? std::move(r).value() : nullptr;
   }

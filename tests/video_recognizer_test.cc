@@ -17,16 +17,10 @@ using testing::kRed;
 using testing::photo;
 using testing::png;
 
-struct Env {
-  testing::FakeRuntime runtime;
-  Manifest manifest;
+struct Env : testing::FakeRecognizerEnv {
   std::unique_ptr<FaceRecognizer> rec;
-  Env() {
-    const std::string dir = testing::temp_dir("video_recognizer");
-    manifest = Manifest::load(testing::write_fake_manifest(dir)).value();
-    RecognizerConfig config;
-    config.db = dir + "/g.db";
-    auto r = FaceRecognizer::create(runtime, manifest, config);
+  Env() : FakeRecognizerEnv(testing::temp_dir("video_recognizer")) {
+    auto r = make();
     EXPECT_TRUE(r.ok()) << r.status().to_string();
     if (!r.ok()) return;
     rec = std::move(r).value();
