@@ -94,12 +94,14 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
+// A bound or a value in messages, shortest form ("%g": 1e+06, 0.5).
+std::string num(double x) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", x);
+  return std::string(b);
+}
+
 std::string range_text(const ConfigKey& k) {
-  auto num = [](double x) {
-    char b[32];
-    std::snprintf(b, sizeof b, "%g", x);
-    return std::string(b);
-  };
   return std::string(k.lo_open ? "(" : "[") + num(k.lo) + ", " + (k.hi == kInf ? "inf" : num(k.hi)) + (k.hi_open ? ")" : "]");
 }
 
@@ -145,11 +147,6 @@ std::string check_key(const ConfigKey& k, const json& v) {
 // else the message naming the flag (e.g. "--det-score must be within 0..1").
 std::string check_flag(const ConfigKey& k, double x) {
   if (in_range(k, x)) return {};
-  auto num = [](double v) {
-    char b[32];
-    std::snprintf(b, sizeof b, "%g", v);
-    return std::string(b);
-  };
   const std::string range = !k.lo_open && !k.hi_open ? num(k.lo) + ".." + num(k.hi) : range_text(k);
   return std::string(k.flag) + " must be within " + range + " (" + k.meaning + "), not " + num(x);
 }
