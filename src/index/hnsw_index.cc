@@ -173,12 +173,10 @@ std::unique_ptr<ApproxIndex> ApproxIndex::build(const SearchIndex& index, const 
       &a->graph_->space, std::max<size_t>(1024, n + n / 4), static_cast<size_t>(options.m),
       static_cast<size_t>(options.ef_construction));
   a->graph_->hnsw->setEf(static_cast<size_t>(options.ef_search));
-  a->label_name_.reserve(n);
   a->label_slot_.reserve(n);
   a->labels_of_.resize(index.slot_name_.size());
   auto new_label = [&](int32_t slot) {
-    const uint64_t label = a->label_name_.size();
-    a->label_name_.push_back(index.slot_name_[static_cast<size_t>(slot)]);
+    const uint64_t label = a->label_slot_.size();
     a->label_slot_.push_back(slot);
     a->labels_of_[static_cast<size_t>(slot)].push_back(label);
     return label;
@@ -190,16 +188,14 @@ std::unique_ptr<ApproxIndex> ApproxIndex::build(const SearchIndex& index, const 
     for (size_t r = 0; r < index.row_person_.size(); ++r)
       if (index.row_person_[r] >= 0) a->add_point(index.rows_.data() + r * d, new_label(index.row_person_[r]));
   }
-  a->live_ = a->label_name_.size();
+  a->live_ = a->label_slot_.size();
   return a;
 }
 
 void ApproxIndex::on_add(const SearchIndex& index, int32_t slot, size_t first_row, size_t n) {
   auto& labels = labels_of(slot);
-  const std::string& name = index.slot_name_[static_cast<size_t>(slot)];
   auto new_label = [&] {
-    const uint64_t label = label_name_.size();
-    label_name_.push_back(name);
+    const uint64_t label = label_slot_.size();
     label_slot_.push_back(slot);
     labels.push_back(label);
     ++live_;
@@ -221,7 +217,6 @@ void ApproxIndex::on_remove(int32_t slot) {
   auto& labels = labels_of(slot);
   for (uint64_t label : labels) {
     graph_->hnsw->markDelete(static_cast<hnswlib::labeltype>(label));
-    label_name_[label].clear();
     label_slot_[label] = -1;
     --live_;
   }
@@ -229,10 +224,7 @@ void ApproxIndex::on_remove(int32_t slot) {
   dirty_ = true;
 }
 
-void ApproxIndex::on_rename(int32_t slot, const std::string& to) {
-  for (uint64_t label : labels_of(slot)) label_name_[label] = to;
-  dirty_ = true;
-}
+void ApproxIndex::on_rename() { dirty_ = true; }  // labels name slots; the slot keeps its labels
 
 std::vector<Candidate> ApproxIndex::search(const SearchIndex& index, const float* query, int top_k) const {
   if (live_ == 0 || top_k <= 0) return {};
@@ -273,7 +265,6 @@ size_t ApproxIndex::memory_bytes() const {
     if (h.element_levels_[i] > 0) bytes += h.size_links_per_element_ * static_cast<size_t>(h.element_levels_[i]);
   bytes += h.max_elements_ * (sizeof(void*) + sizeof(int) + sizeof(std::mutex));  // linkLists_, levels, locks
   bytes += h.label_lookup_.size() * (sizeof(hnswlib::labeltype) + sizeof(hnswlib::tableint) + 16);
-  for (const auto& n : label_name_) bytes += sizeof(std::string) + (n.size() > 15 ? n.size() + 1 : 0);
   bytes += label_slot_.capacity() * sizeof(int32_t);
   for (const auto& labels : labels_of_) bytes += sizeof(labels) + labels.capacity() * sizeof(uint64_t);
   return bytes;
@@ -281,7 +272,16 @@ size_t ApproxIndex::memory_bytes() const {
 
 // ------------------------------------------------------------ persistence --
 
-Status ApproxIndex::save(const std::string& path, const std::string& content_sha256) {
+// Each label's person, "" once deleted: the file's "labels" (names, not slots,
+// so a file stays valid for an index that gave the people other slots).
+std::vector<std::string> ApproxIndex::label_names(const SearchIndex& index) const {
+  std::vector<std::string> names(label_slot_.size());
+  for (size_t label = 0; label < label_slot_.size(); ++label)
+    if (label_slot_[label] >= 0) names[label] = index.slot_name_[static_cast<size_t>(label_slot_[label])];
+  return names;
+}
+
+Status ApproxIndex::save(const SearchIndex& index, const std::string& path, const std::string& content_sha256) {
   MemFile graph;
   if (graph.fd < 0) return Status(ErrorCode::kIo, "saving the HNSW index: memfd_create failed");
   try {
@@ -295,7 +295,7 @@ Status ApproxIndex::save(const std::string& path, const std::string& content_sha
                          {"m", options_.m},
                          {"ef_construction", options_.ef_construction},
                          {"content_sha256", content_sha256},
-                         {"labels", label_name_}};
+                         {"labels", label_names(index)}};
   const std::string meta_text = meta.dump();
   const off_t graph_len = ::lseek(graph.fd, 0, SEEK_END);
   ::lseek(graph.fd, 0, SEEK_SET);
@@ -380,6 +380,7 @@ Result<std::unique_ptr<ApproxIndex>> ApproxIndex::load(const std::string& path, 
   std::string meta_text(meta_len, '\0');
   if (!in.read(meta_text.data(), meta_len)) return damaged("meta");
   std::unique_ptr<ApproxIndex> a(new ApproxIndex(index, options));
+  std::vector<std::string> labels;  // each label's person, "" once deleted
   try {
     const auto meta = nlohmann::json::parse(meta_text);
     auto stale = [&](const std::string& why) { return Status(ErrorCode::kMismatch, path + " is stale (" + why + ")"); };
@@ -389,7 +390,7 @@ Result<std::unique_ptr<ApproxIndex>> ApproxIndex::load(const std::string& path, 
     if (meta.at("m").get<int>() != options.m || meta.at("ef_construction").get<int>() != options.ef_construction)
       return stale("build options");
     if (meta.at("content_sha256").get<std::string>() != content_sha256) return stale("the gallery changed");
-    a->label_name_ = meta.at("labels").get<std::vector<std::string>>();
+    labels = meta.at("labels").get<std::vector<std::string>>();
   } catch (const std::exception& e) {
     return damaged(std::string("meta: ") + e.what());
   }
@@ -414,10 +415,10 @@ Result<std::unique_ptr<ApproxIndex>> ApproxIndex::load(const std::string& path, 
   h.setEf(static_cast<size_t>(options.ef_search));
   // The labels the graph holds must be the meta's, live exactly where named.
   a->live_ = 0;
-  a->label_slot_.assign(a->label_name_.size(), -1);
+  a->label_slot_.assign(labels.size(), -1);
   a->labels_of_.resize(index.slot_name_.size());
-  for (size_t label = 0; label < a->label_name_.size(); ++label) {
-    const std::string& name = a->label_name_[label];
+  for (size_t label = 0; label < labels.size(); ++label) {
+    const std::string& name = labels[label];
     if (name.empty()) continue;
     auto it = index.slot_of_.find(name);
     if (it == index.slot_of_.end()) return damaged("labels name unknown people");
@@ -425,7 +426,7 @@ Result<std::unique_ptr<ApproxIndex>> ApproxIndex::load(const std::string& path, 
     a->labels_of_[static_cast<size_t>(it->second)].push_back(label);
     ++a->live_;
   }
-  if (h.cur_element_count != a->label_name_.size() || h.label_lookup_.size() != a->label_name_.size())
+  if (h.cur_element_count != labels.size() || h.label_lookup_.size() != labels.size())
     return damaged("label count");
   const size_t expect = a->people_points_ ? index.people() : index.size();
   if (a->live_ != expect) return damaged("point count");
@@ -530,7 +531,7 @@ Status SearchIndex::set_mode(IndexMode mode, const std::string& persist_path, co
   ann_ = ApproxIndex::build(*this, options);
   if (what) *what = note;
   if (persist_path.empty()) return Status::Ok();
-  return ann_->save(persist_path, sha);
+  return ann_->save(*this, persist_path, sha);
 }
 
 void SearchIndex::update_auto_mode() {
@@ -550,7 +551,7 @@ void SearchIndex::update_auto_mode() {
 
 Status SearchIndex::save_if_dirty() {
   if (!ann_ || !ann_->dirty() || ann_path_.empty()) return Status::Ok();
-  return ann_->save(ann_path_, content_sha256());
+  return ann_->save(*this, ann_path_, content_sha256());
 }
 
 }  // namespace facerec

@@ -10,9 +10,9 @@
 //   the graph's misses and float rounding.
 // - kMax / kTop2Mean: one point per template; the people owning the nearest
 //   templates are the candidates.
-// Labels are stable ids (hnswlib's labeltype); label_name_ maps them back to
-// a person ("" once deleted) and label_slot_ to the person's slot in the
-// SearchIndex, whose per-slot row lists re-scoring reads. Every update costs
+// Labels are stable ids (hnswlib's labeltype); label_slot_ maps them back to
+// the person's slot in the SearchIndex (-1 once deleted), whose per-slot row
+// lists re-scoring reads and whose slot names the saved file records. Every update costs
 // the person's points only.
 #pragma once
 
@@ -42,8 +42,8 @@ class ApproxIndex {
   // rule, dim or build options). Never returns a graph it cannot trust.
   static Result<std::unique_ptr<ApproxIndex>> load(const std::string& path, const SearchIndex& index,
                                                    const HnswOptions& options, const std::string& content_sha256);
-  // Writes to path + ".tmp", then renames over path.
-  Status save(const std::string& path, const std::string& content_sha256);
+  // Writes the graph of `index` to path + ".tmp", then renames over path.
+  Status save(const SearchIndex& index, const std::string& path, const std::string& content_sha256);
 
   std::vector<Candidate> search(const SearchIndex& index, const float* query, int top_k) const;
 
@@ -52,11 +52,11 @@ class ApproxIndex {
   void on_add(const SearchIndex& index, int32_t slot, size_t first_row, size_t n);
   // When SearchIndex drops the person in `slot` (before the slot is freed).
   void on_remove(int32_t slot);
-  // After SearchIndex renamed the person in `slot` to `to`.
-  void on_rename(int32_t slot, const std::string& to);
+  // After SearchIndex renamed a person (the slot, and so its labels, stay).
+  void on_rename();
 
   size_t live_points() const { return live_; }
-  size_t deleted_points() const { return label_name_.size() - live_; }
+  size_t deleted_points() const { return label_slot_.size() - live_; }
   bool people_points() const { return people_points_; }
   bool dirty() const { return dirty_; }
   void set_dirty() { dirty_ = true; }
@@ -68,6 +68,7 @@ class ApproxIndex {
   ApproxIndex(const SearchIndex& index, const HnswOptions& options);
   std::vector<float> person_point(const SearchIndex& index, int32_t slot) const;
   std::vector<uint64_t>& labels_of(int32_t slot);
+  std::vector<std::string> label_names(const SearchIndex& index) const;
   void add_point(const float* v, uint64_t label);
 
   int dim_ = 0;
@@ -75,7 +76,6 @@ class ApproxIndex {
   TemplateRule rule_ = TemplateRule::kMean;
   HnswOptions options_;
   std::unique_ptr<Graph> graph_;
-  std::vector<std::string> label_name_;
   std::vector<int32_t> label_slot_;                // -1 once deleted
   std::vector<std::vector<uint64_t>> labels_of_;   // per SearchIndex slot
   size_t live_ = 0;

@@ -121,7 +121,7 @@ Status SearchIndex::rename_person(const std::string& from, const std::string& to
   const int32_t slot = node.mapped();
   slot_of_.insert(std::move(node));
   slot_name_[static_cast<size_t>(slot)] = to;
-  if (ann_) ann_->on_rename(slot, to);
+  if (ann_) ann_->on_rename();
   return Status::Ok();
 }
 
