@@ -112,6 +112,10 @@ class Gallery {
   Result<EnrollOutcome> enroll(const std::string& name, const std::vector<NewTemplate>& templates);
   Result<std::vector<PersonInfo>> list_people() const;
   Result<std::vector<StoredTemplate>> templates() const;  // all, ordered by id
+  // People and templates from ONE read transaction, with the change log's
+  // head at that moment (another process's enrolment is wholly in or out);
+  // names in NFC, as list_people() gives them.
+  Result<GallerySnapshot> snapshot() const;
   Status remove_person(const std::string& name);           // kNotFound if absent
   Status rename_person(const std::string& from, const std::string& to);  // kInvalidArgument if `to` exists
   Result<std::string> person_name(int64_t person_id) const;

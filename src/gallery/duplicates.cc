@@ -14,9 +14,9 @@ Result<DuplicateFinder> DuplicateFinder::from_gallery(const Gallery& gallery, fl
   try {
     // People and templates from ONE read transaction: another process
     // enrolling or removing meanwhile is wholly in or wholly out.
-    FACEREC_ASSIGN_OR_RETURN(GallerySnapshot snap, gallery.store().snapshot());
+    FACEREC_ASSIGN_OR_RETURN(GallerySnapshot snap, gallery.snapshot());
     std::map<int64_t, std::string> names;
-    for (const auto& p : snap.people) names[p.id] = to_nfc(p.name);  // as Gallery::list_people names them
+    for (const auto& p : snap.people) names[p.id] = p.name;
     DuplicateFinder f(gallery.embedder().dim, threshold);
     for (const auto& t : snap.templates) {
       auto it = names.find(t.person_id);

@@ -173,6 +173,17 @@ Result<std::vector<PersonInfo>> Gallery::list_people() const {
   }
 }
 
+Result<GallerySnapshot> Gallery::snapshot() const {
+  try {
+    auto snap = store_->snapshot();
+    if (!snap.ok()) return snap.status();
+    for (PersonInfo& p : snap->people) p.name = to_nfc(p.name);
+    return snap;
+  } catch (const std::exception& e) {
+    return Status(ErrorCode::kInternal, std::string("reading the gallery: ") + e.what());
+  }
+}
+
 Result<std::vector<StoredTemplate>> Gallery::templates() const {
   try {
     return store_->templates();
@@ -233,10 +244,10 @@ Result<LegacyImportReport> Gallery::import_legacy(const std::string& embeddings_
 Status Gallery::export_legacy(const std::string& embeddings_txt, const std::string& label_map_json) const {
   try {
     // One read transaction, so templates and names come from the same snapshot.
-    auto snap = store_->snapshot();
+    auto snap = snapshot();
     if (!snap.ok()) return snap.status();
     std::map<int64_t, std::string> names;
-    for (const PersonInfo& p : snap->people) names[p.id] = to_nfc(p.name);
+    for (const PersonInfo& p : snap->people) names[p.id] = p.name;
     std::string text, labels;
     Status s = legacy::format(snap->templates, names, text, labels);
     if (!s.ok()) return Status(s.code(), "gallery " + store_->location() + ": " + s.message());

@@ -104,13 +104,10 @@ Result<std::unique_ptr<FaceRecognizer>> FaceRecognizer::create(Runtime& runtime,
       // is half in. (Separate reads let a person enrolled in between be
       // listed, with known photo hashes, but missing from the index; the
       // sync then took it as applied, see catch_up.)
-      FACEREC_ASSIGN_OR_RETURN(GallerySnapshot snap, impl->gallery->store().snapshot());
+      FACEREC_ASSIGN_OR_RETURN(GallerySnapshot snap, impl->gallery->snapshot());
       impl->applied_seq = snap.last_seq;
       impl->sync.backend = impl->gallery->store().backend();
       impl->sync.head_seq = impl->applied_seq;
-      // Names stored before normalisation may be NFD; the index and the
-      // people map use NFC, as Gallery::list_people names them.
-      for (PersonInfo& p : snap.people) p.name = to_nfc(p.name);
       FACEREC_ASSIGN_OR_RETURN(impl->index, SearchIndex::from_stored(impl->gallery->embedder().dim, snap.people,
                                                                      snap.templates, kDefaultTemplateRule,
                                                                      impl->weighted));
