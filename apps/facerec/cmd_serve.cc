@@ -129,7 +129,7 @@ void register_serve(CLI::App& app, std::function<void(int)> set_rc) {
   cmd->add_option("--listen", a.listen, "host:port (default 127.0.0.1:8080; port 0 picks a free one)");
   cmd->add_option("--keys", a.keys, "keys.json: SHA-256 hashes of API keys with their roles (required off loopback)");
   cmd->add_flag("--json-log", a.json_log, "access log as JSON lines on stderr");
-  cmd->add_option("--workers", a.workers, "requests running the models at once (default: one per core; unless --threads is given, the workers share the cores: cores/workers inference threads each)");
+  cmd->add_option("--workers", a.workers, "requests running the models at once (default: one per core)");
   cmd->add_option("--queue", a.queue, "requests that may wait for a worker; beyond it: 503 overloaded (default 64)");
   cmd->add_option("--max-body", a.max_body, "request body limit in bytes; over it: 413 (default 10 MiB)");
   cmd->add_option("--timeout", a.timeout_s, "seconds for reading, writing, and waiting for a worker (default 30)");
@@ -140,6 +140,8 @@ void register_serve(CLI::App& app, std::function<void(int)> set_rc) {
   add_index_option(*cmd, a.o);
   add_db_option(*cmd, a.o);
   add_threshold_option(*cmd, a.o);
+  // The service's default differs from the other commands': see --workers.
+  cmd->get_option("--threads")->description("inference threads per worker (default: cores/workers, at least 1)");
   cmd->callback([set_rc] { set_rc(run_serve(a)); });
 }
 
