@@ -15,6 +15,7 @@ build=${BUILD_DIR:-build}
 # Python module (python/): pybind11, pip/venv (its install test), OpenCV's
 # Python module (the webcam example). The web page's browser test: Chromium,
 # its WebDriver and selenium.
+# The approximate index (hnswlib; FAISS for its benchmark comparison).
 # The PostgreSQL gallery store (libpq) and its tests' server (postgresql).
 PKGS=(build-essential cmake ninja-build pkg-config git ca-certificates
       libopencv-dev libsqlite3-dev sqlite3 nlohmann-json3-dev libcli11-dev libspdlog-dev
@@ -25,6 +26,7 @@ PKGS=(build-essential cmake ninja-build pkg-config git ca-certificates
       clang libfuzzer-14-dev libclang-rt-14-dev
       pybind11-dev python3-dev python3-pip python3-venv python3-opencv
       chromium chromium-driver python3-selenium
+      libhnswlib-dev libfaiss-dev
       libpq-dev postgresql)
 if [ "${FACEREC_SKIP_APT:-0}" != 1 ]; then
   missing=()
