@@ -47,6 +47,10 @@ struct CaptureStats {
   long dropped = 0;     // decoded but replaced in the queue by newer frames
   double decode_s = 0;  // seconds spent inside VideoCapture::read
   int reconnects = 0;
+  // Network files: frames decoded again to resume after a cut, and not
+  // delivered (a seek lands on the keyframe before the resume point; without
+  // HTTP Range the file is decoded again from its start).
+  long redecoded = 0;
 };
 
 enum class NextResult { kFrame, kEnd, kTimeout };
