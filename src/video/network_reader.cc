@@ -120,7 +120,10 @@ struct NetworkReader::State {
       e.why = av_error_text(io_error) + at;
     } else if (premature_logged) {
       e.why = "the response ended before its Content-Length" + at;
-    } else if (byte_size > 0 && pos < byte_size) {
+    } else if (byte_size > 0 && fmt->pb->eof_reached && pos < byte_size) {
+      // The I/O layer met its end before the declared size. (A demuxer may
+      // end before the last byte on its own, at the last frame its index
+      // lists: an MP4 whose index follows the frames. That is the end.)
       e.why = "the input ended early" + at;
     } else if (byte_size <= 0 && stream_duration != AV_NOPTS_VALUE && last_frame_end() != AV_NOPTS_VALUE &&
                last_frame_end() + 2 * frame_duration() < stream_duration) {

@@ -20,7 +20,9 @@ struct StreamEnd {
   // A finite resource (see NetworkReader::finite) read to its declared end:
   // the demuxer said end of file, the I/O layer reported no error, FFmpeg
   // logged no premature end, and
-  //  - with a declared byte size (HTTP Content-Length): every byte arrived;
+  //  - with a declared byte size (HTTP Content-Length): the I/O layer did
+  //    not meet its end before that many bytes (the demuxer may stop before
+  //    the last byte, at the last frame its index lists);
   //  - with none, but a declared video duration: the last frame's end reaches
   //    it (within two frames).
   bool complete = false;

@@ -208,9 +208,16 @@ struct CuttingServer {
     // past what the reopened connection reads while probing: a ranged GET.
     if (ext == "ts")
       EXPECT_TRUE(sh("ffmpeg -nostdin -v error -y -i " + base_clip() + " -c:v mpeg4 -q:v 2 -f mpegts " + file));
-    else
+    else  // "mov": its index (moov) after the frames, as many cameras write it
       EXPECT_TRUE(sh("ffmpeg -nostdin -v error -y -f lavfi -i testsrc=size=640x384:rate=10 -t 8 -c:v mpeg4 -q:v 2 "
-                     "-g 5 -movflags +faststart " + file));
+                     "-g 5 " + std::string(ext == "mp4" ? "-movflags +faststart " : "") + file));
+    if (ext == "mov") {  // and 100 kB after that (a "free" box), more than FFmpeg reads ahead
+      std::ofstream out(file, std::ios::binary | std::ios::app);
+      const uint32_t n = 100 * 1024;
+      const char head[8] = {char(n >> 24), char((n >> 16) & 255), char((n >> 8) & 255), char(n & 255), 'f', 'r', 'e', 'e'};
+      out.write(head, 8);
+      out << std::string(n - 8, '\0');
+    }
     std::ofstream(www + "/server.py") << R"(import socket, struct, sys, threading, time
 port, data, cuts, mode, ranges, log = int(sys.argv[1]), open(sys.argv[2], 'rb').read(), int(sys.argv[3]), sys.argv[4], sys.argv[5] == '1', sys.argv[6]
 mid = len(data) // 2
@@ -411,6 +418,15 @@ TEST(VideoFaults, HttpFileResetResumesBySeekingWhenTheServerCanSeek) {
   EXPECT_EQ(w.stats.reconnects, 0);
   EXPECT_EQ(w.stats.redecoded, 0);
   EXPECT_EQ(w.stats.decoded, uncut);
+
+  // Uncut, with the index after the frames: the demuxer ends at its last
+  // frame, before the last byte, and that is the end, not a cut.
+  CuttingServer tail_index("whole_mov", 0, "rst", /*ranges=*/true, "mov");
+  const Drained t = drain(tail_index.url, o, 30);
+  ASSERT_TRUE(t.ended);
+  EXPECT_TRUE(t.end.ok()) << t.end.to_string();
+  EXPECT_EQ(t.stats.reconnects, 0);
+  EXPECT_EQ(t.stats.decoded, uncut);
 }
 
 // Every connection reset: the tries run out (counted over the run) and the
