@@ -1,5 +1,6 @@
 #include "network_reader.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <deque>
@@ -10,7 +11,6 @@ extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/error.h>
-#include <libavutil/imgutils.h>
 #include <libswscale/swscale.h>
 }
 

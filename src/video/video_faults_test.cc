@@ -148,6 +148,35 @@ TEST(VideoFaults, RotationMetadataIsAppliedAsFfmpegShowsIt) {
   }
 }
 
+// The same rotation for a phone clip served over HTTP (network streams are
+// read by NetworkReader, which applies the display matrix itself).
+TEST(VideoFaults, RotationMetadataIsAppliedToHttpStreams) {
+  const std::string www = dir() + "/www_rot";
+  fs::create_directories(www);
+  const std::string clip = www + "/rot90.mp4", ref = dir() + "/ref_http90.png";
+  // The index first (faststart): python's http.server does not honour Range.
+  ASSERT_TRUE(sh("ffmpeg -nostdin -v error -y -i " + base_clip() +
+                 " -c copy -metadata:s:v:0 rotate=90 -movflags +faststart " + clip));
+  ASSERT_TRUE(sh("ffmpeg -nostdin -v error -y -i " + clip + " -frames:v 1 " + ref));
+  const cv::Mat expected = cv::imread(ref);
+  ASSERT_FALSE(expected.empty());
+  const int port = free_port();
+  Background server("exec /usr/bin/python3 -m http.server " + std::to_string(port) + " --bind 127.0.0.1 --directory " +
+                    www + " >/dev/null 2>&1");
+  ASSERT_TRUE(wait_for_port(port, 10));
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/rot90.mp4";
+  ASSERT_TRUE(sh("for i in $(seq 50); do ffprobe -v quiet " + url + " && exit 0; sleep 0.2; done; exit 1"));
+  VideoSourceOptions o;
+  o.queue_frames = 64;
+  auto src = VideoSource::open(url, o);
+  ASSERT_TRUE(src.ok()) << src.status().to_string();
+  EXPECT_EQ((*src)->size(), expected.size());
+  VideoFrame f;
+  ASSERT_EQ((*src)->next(f, 5000), NextResult::kFrame);
+  EXPECT_EQ(f.bgr.size(), expected.size());
+  EXPECT_LT(mean_abs_diff(f.bgr, expected), 4.0) << "not the picture ffmpeg shows";
+}
+
 // Fault 7: a finite file served over HTTP ends the run after one complete
 // read, as a file does (it was replayed ~69 times a minute).
 TEST(VideoFaults, FiniteHttpFileEndsAfterOneCompleteRead) {
