@@ -215,7 +215,10 @@ TEST(VideoFaults, FiniteHttpFileEndsAfterOneCompleteRead) {
 //    ended before its Content-Length;
 //  - "rst": it resets the connection (SO_LINGER {1, 0}, then close): FFmpeg
 //    reads ECONNRESET and logs nothing;
-//  - "stall": it keeps the connection open and sends nothing more.
+//  - "stall": it keeps the connection open and sends nothing more;
+//  - "chunked": no Content-Length (chunked transfer), and the cut is a
+//    clean end of the body: only the container's declared duration shows
+//    that frames are missing.
 // With `ranges` it honours HTTP Range requests (Accept-Ranges: bytes), so the
 // reader can seek; without, every response is the whole file (200). Every
 // request is appended to `log` ("GET <first byte>"), each connection on its
@@ -280,7 +283,8 @@ def serve(c):
             c.sendall(b'HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */%d\r\nContent-Length: 0\r\nConnection: close\r\n\r\n' % len(data))
             return
         head = 'HTTP/1.1 206 Partial Content\r\n' if rng else 'HTTP/1.1 200 OK\r\n'
-        head += 'Content-Type: application/octet-stream\r\nContent-Length: %d\r\nConnection: close\r\n' % (end - start)
+        head += 'Content-Type: application/octet-stream\r\nConnection: close\r\n'
+        head += 'Transfer-Encoding: chunked\r\n' if mode == 'chunked' else 'Content-Length: %d\r\n' % (end - start)
         if ranges:
             head += 'Accept-Ranges: bytes\r\n'
         if rng:
@@ -288,7 +292,13 @@ def serve(c):
         c.sendall((head + '\r\n').encode())
         if method != 'GET':
             return
-        c.sendall(data[start:mid] if cut else data[start:end])
+        body = data[start:mid] if cut else data[start:end]
+        if mode == 'chunked':  # no length announced; a cut ends the body cleanly
+            for i in range(0, len(body), 4096):
+                c.sendall(b'%x\r\n%s\r\n' % (len(body[i:i + 4096]), body[i:i + 4096]))
+            c.sendall(b'0\r\n\r\n')
+        else:
+            c.sendall(body)
         if cut and mode == 'rst':
             c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
         if cut and mode == 'stall':
@@ -496,6 +506,33 @@ TEST(VideoFaults, HttpFileStalledMidTransferReconnectsAfterTheTimeout) {
   EXPECT_EQ(d.stats.decoded, 20);
   ASSERT_EQ(d.frames.size(), 20u);
   expect_file_frames(d.frames, server.file);
+}
+
+// No length announced and a clean end halfway (a chunked response that
+// ends early): no I/O error and no byte count to compare, but the MP4
+// declares its duration, and the last frame read falls short of it.
+TEST(VideoFaults, HttpFileShortOfItsDeclaredDurationIsACut) {
+  CuttingServer server("chunked_once", 1, "chunked", /*ranges=*/false, "mp4");
+  VideoSourceOptions o;
+  o.reconnect_attempts = 3;
+  o.backoff_s = 0.1;
+  o.queue_frames = 128;
+  const Drained d = drain(server.url, o, 30);
+  ASSERT_TRUE(d.ended) << "still running after 30 s";
+  EXPECT_TRUE(d.end.ok()) << d.end.to_string();
+  EXPECT_EQ(d.stats.reconnects, 1);
+  const long uncut = count_frames(server.file);
+  EXPECT_EQ(d.stats.decoded, uncut);
+  ASSERT_EQ(static_cast<long>(d.frames.size()), uncut);
+  expect_file_frames(d.frames, server.file);
+
+  // Uncut, the same chunked server: a complete read, no reconnect.
+  CuttingServer whole("chunked_whole", 0, "chunked", /*ranges=*/false, "mp4");
+  const Drained w = drain(whole.url, o, 30);
+  ASSERT_TRUE(w.ended);
+  EXPECT_TRUE(w.end.ok()) << w.end.to_string();
+  EXPECT_EQ(w.stats.reconnects, 0);
+  EXPECT_EQ(w.stats.decoded, uncut);
 }
 
 // Fault 7: a live stream that keeps dropping uses up its reconnect tries
