@@ -22,7 +22,7 @@ PKGS=(build-essential cmake ninja-build pkg-config git ca-certificates
       libopenblas-dev libmatio-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
       python3-numpy python3-onnx python3-pytest python3-torch ffmpeg
       python3-flatbuffers python3-scipy python3-jsonschema python3-yaml python3-requests imagemagick wrk
-      libcpp-httplib-dev libheif-dev libgif-dev libjpeg-dev zlib1g-dev libavformat-dev libavutil-dev libutf8proc-dev
+      libcpp-httplib-dev libheif-dev libgif-dev libjpeg-dev zlib1g-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libutf8proc-dev
       clang libfuzzer-14-dev libclang-rt-14-dev
       pybind11-dev python3-dev python3-pip python3-venv python3-opencv
       chromium chromium-driver python3-selenium
