@@ -1,7 +1,7 @@
 #!/bin/sh
 # Every configuration of the BENCHMARKS.md table, one after another (each single-threaded):
 #   sh bench/tfjs_wider/run_all.sh OUTDIR [CONFIG...]
-# CONFIG names: ssd tiny416 tiny832 faceboxes faceboxes2048 bfback bffront bfback_mp bffront_mp ssd_tiles512
+# CONFIG names: ssd ssd_tiles512 tiny416 tiny832 faceboxes faceboxes2048 bfback bffront bfback_mp bffront_mp
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 W=${WIDER:-$HERE/../../../shared/data/wider_val_subset}
