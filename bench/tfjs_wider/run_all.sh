@@ -1,13 +1,13 @@
 #!/bin/sh
 # Every configuration of the BENCHMARKS.md table, one after another (each single-threaded):
-#   sh bench/tfjs_wider/run_all.sh OUTDIR [CONFIG...]
+#   sh bench/tfjs_wider/run_all.sh OUTDIR [CONFIG...]   (default: the eight measured ones)
 # CONFIG names: ssd ssd_tiles512 tiny416 tiny832 faceboxes faceboxes2048 bfback bffront bfback_mp bffront_mp
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 W=${WIDER:-$HERE/../../../shared/data/wider_val_subset}
 OUT=$1; shift
 mkdir -p "$OUT"
-[ $# -gt 0 ] || set -- ssd faceboxes tiny416 bfback bffront bfback_mp bffront_mp tiny832 faceboxes2048 ssd_tiles512
+[ $# -gt 0 ] || set -- ssd tiny416 faceboxes faceboxes2048 bfback bffront bfback_mp bffront_mp
 for c in "$@"; do
   case $c in
     ssd) a="--model ssd" ;;
