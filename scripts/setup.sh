@@ -16,6 +16,7 @@ build=${BUILD_DIR:-build}
 # Python module (the webcam example). The web page's browser test: Chromium,
 # its WebDriver and selenium.
 # The PostgreSQL gallery store (libpq) and its tests' server (postgresql).
+# `facerec models fetch` (in process): libcurl (HTTPS) and libarchive (.tgz).
 PKGS=(build-essential cmake ninja-build pkg-config git ca-certificates
       libopencv-dev libsqlite3-dev sqlite3 nlohmann-json3-dev libcli11-dev libspdlog-dev
       libopenblas-dev libmatio-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
@@ -25,10 +26,12 @@ PKGS=(build-essential cmake ninja-build pkg-config git ca-certificates
       clang libfuzzer-14-dev libclang-rt-14-dev
       pybind11-dev python3-dev python3-pip python3-venv python3-opencv
       chromium chromium-driver python3-selenium
-      libpq-dev postgresql)
+      libpq-dev postgresql
+      libcurl4-openssl-dev libarchive-dev)
 if [ "${FACEREC_SKIP_APT:-0}" != 1 ]; then
   missing=()
-  # npm fetches ONNX Runtime and the models. Many machines have Node.js from
+  # npm fetches ONNX Runtime (scripts/fetch_onnxruntime.sh; the models come
+  # through the library's own libcurl client). Many machines have Node.js from
   # elsewhere (whose npm conflicts with Debian's), so only install it if absent.
   command -v npm >/dev/null 2>&1 || missing+=(npm)
   for p in "${PKGS[@]}"; do
