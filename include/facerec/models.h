@@ -79,9 +79,9 @@ struct ModelSpec {
   std::string npm_file_sha256;
   std::vector<std::string> convert;  // {"tflite_import" or "ultraface_resize", args...}
   // An int8 model made from another entry (manifest source {"quantize":
-  // {"from": id, "recipe": path}}): fetch_model() rebuilds it from the float
-  // model at quantize_source (which must be present and hash-checked) with the
-  // recipe (tools/quantize: ranges, activation type, float layers; relative
+  // {"from": id, "recipe": path}}): fetch_model() rebuilds it, through
+  // FetchOptions::converter, from the float model at quantize_source (which
+  // must be present and hash-checked) with the recipe (tools/quantize: ranges, activation type, float layers; relative
   // paths are from the manifest's folder), then checks sha256. Filled in by
   // Manifest::load; empty for every other entry.
   std::string quantize_from, quantize_recipe, quantize_source, quantize_source_sha256;
