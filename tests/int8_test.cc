@@ -18,6 +18,7 @@
 #include "facerec/models.h"
 #include "facerec/pipeline.h"
 #include "facerec/runtime.h"
+#include "python_converter.h"
 #include "test_support.h"
 
 #if defined(__x86_64__)
@@ -40,7 +41,10 @@ std::vector<const ModelSpec*> int8_models(ModelTask task) {
 // Fetches (rebuilds from its recipe) an int8 model; a missing float model or
 // python3-onnx skips loudly, any other failure fails.
 bool ready(const ModelSpec& m) {
-  Status s = fetch_model(m);
+  cli::PythonModelConverter converter;  // tools.quantize apply
+  FetchOptions fetch;
+  fetch.converter = &converter;
+  Status s = fetch_model(m, fetch);
   if (s.ok()) return true;
   if (s.code() == ErrorCode::kNotFound) {
     fprintf(stderr, "\n!!!!! SKIPPING %s: %s !!!!!\n\n", m.id.c_str(), s.to_string().c_str());

@@ -1,19 +1,17 @@
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cctype>
-#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
-#include <iostream>
-
 #include <fstream>
-#include <random>
+#include <iostream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include "app.h"
 #include "facerec/align.h"
@@ -21,8 +19,7 @@
 #include "facerec/embed.h"
 #include "facerec/image.h"
 #include "facerec/pipeline.h"
-
-extern char** environ;
+#include "python_converter.h"
 
 namespace facerec::cli {
 
@@ -63,6 +60,16 @@ int list_models(const CommonOptions& o) {
   return kExitOk;
 }
 
+// What `models fetch` (and `models quantize`, for its float model) give the
+// library: the Python converters, and its "downloading ..." lines on stderr.
+FetchOptions cli_fetch_options(PythonModelConverter& converter) {
+  FetchOptions f;
+  f.converter = &converter;
+  f.logger = std::make_shared<spdlog::logger>("facerec", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  f.logger->set_pattern("%v");
+  return f;
+}
+
 int fetch_models(const std::vector<std::string>& ids, const CommonOptions& o) {
   auto ctx = make_context(o, /*need_models=*/false);
   if (!ctx.ok()) { std::cerr << "facerec models fetch: " << ctx.status().to_string() << "\n"; return kExitError; }
@@ -84,9 +91,11 @@ int fetch_models(const std::vector<std::string>& ids, const CommonOptions& o) {
       todo.push_back(m);
     }
   }
+  PythonModelConverter converter;
+  const FetchOptions fetch = cli_fetch_options(converter);
   int failed = 0;
   for (const ModelSpec* m : todo) {
-    Status s = fetch_model(*m);
+    Status s = fetch_model(*m, fetch);
     if (s.ok()) std::cerr << "ok      " << m->id << "  " << m->path << "\n";
     else { std::cerr << "FAILED  " << m->id << ": " << s.to_string() << "\n"; ++failed; }
   }
@@ -108,36 +117,6 @@ bool valid_import_id(const std::string& id) {
   for (char c : id)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') return false;
   return true;
-}
-
-// Runs argv (argv[0] a path, not searched in $PATH) with PYTHONPATH pointing at
-// the source tree; returns its exit status, 128+signal, or -1 when it could
-// not start.
-int spawn_and_wait(const std::vector<std::string>& argv) {
-  std::vector<std::string> env_store;
-  std::string pythonpath = std::string("PYTHONPATH=") + FACEREC_SOURCE_DIR;
-  for (char** e = environ; *e; ++e) {
-    if (std::strncmp(*e, "PYTHONPATH=", 11) == 0) pythonpath += std::string(":") + (*e + 11);
-    else env_store.emplace_back(*e);
-  }
-  env_store.push_back(pythonpath);
-  std::vector<char*> args, envp;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  for (auto& e : env_store) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  // The child's stdout goes to our stderr: stdout carries only the result.
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
-  pid_t pid = 0;
-  const int started = posix_spawn(&pid, argv[0].c_str(), &fa, nullptr, args.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  if (started != 0) return -1;
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
 int import_model(const ImportOptions& io) {
@@ -166,8 +145,7 @@ int import_model(const ImportOptions& io) {
   }
   const std::string out =
       io.out.empty() ? (fs::path(Manifest::cache_dir()) / "imported" / (io.id + ".onnx")).string() : io.out;
-  const char* py_env = std::getenv("FACEREC_PYTHON");
-  const std::string python = py_env && *py_env ? py_env : "/usr/bin/python3";
+  const std::string python = python_interpreter();
   if (access(python.c_str(), X_OK) != 0) {
     std::cerr << who << "needs " << python << " (Debian's python3 with python3-torch and python3-onnx) to convert "
               << "the checkpoint, and it is not there: apt-get install python3 python3-torch python3-onnx\n";
@@ -302,7 +280,11 @@ int quantize_cmd(const QuantizeOptions& q, const CommonOptions& o) {
     }
   }
   if (q.images < 4 || q.images > 2000) { std::cerr << who << "--images must be 4..2000\n"; return kExitUsage; }
-  if (Status s = fetch_model(*spec); !s.ok()) { std::cerr << who << s.to_string() << "\n"; return kExitError; }
+  PythonModelConverter converter;
+  if (Status s = fetch_model(*spec, cli_fetch_options(converter)); !s.ok()) {
+    std::cerr << who << s.to_string() << "\n";
+    return kExitError;
+  }
   const std::string lfw = q.lfw.empty() ? (fs::path(FACEREC_SOURCE_DIR) / ".." / "shared" / "data" / "lfw").lexically_normal().string() : q.lfw;
   auto files = devtrain_images(lfw, static_cast<size_t>(q.images));
   if (!files.ok()) { std::cerr << who << files.status().to_string() << "\n"; return kExitError; }
@@ -357,8 +339,7 @@ int quantize_cmd(const QuantizeOptions& q, const CommonOptions& o) {
   const std::string recipe = (recipe_dir / (new_id + ".json")).string();
   const std::string calib = (out_dir / (new_id + ".calib." + std::to_string(getpid()) + ".npy")).string();
   if (!write_npy_f32(calib, {n, 1, c, h, w}, blobs)) { std::cerr << who << "cannot write " << calib << "\n"; return kExitError; }
-  const char* py_env = std::getenv("FACEREC_PYTHON");
-  const std::string python = py_env && *py_env ? py_env : "/usr/bin/python3";
+  const std::string python = python_interpreter();
   nlohmann::json prov = {{"data", "LFW deep-funneled, first image of the first " + std::to_string(n) +
                                       " DevTrain people (pairsDevTrain.txt) with a face"},
                          {"preprocessing", spec->task == ModelTask::kEmbedder
