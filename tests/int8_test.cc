@@ -158,6 +158,69 @@ TEST(Int8, DetectionsMatchFloatOnRealPhotos) {
   }
 }
 
+// An int8 landmark model (fr_landmark-int8) in the float detector it serves:
+// on photos calibration never saw, every face's 5 alignment points stay
+// within 5% of the inter-ocular distance of the float model's, and the
+// default embedder's embeddings of the two alignments within cosine 0.99.
+TEST(Int8, LandmarksMatchFloatOnRealFaces) {
+  FACEREC_REQUIRE_SHARED();
+  auto models = int8_models(ModelTask::kLandmarks);
+  if (models.empty()) {
+    fprintf(stderr, "\n!!!!! SKIPPING %s: the manifest ships no int8 landmark model. This test did NOT run. !!!!!\n\n",
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    GTEST_SKIP() << "no int8 landmark model in the manifest";
+  }
+  const ModelSpec* det = manifest().find(manifest().default_detector());
+  const ModelSpec* emb = manifest().find(manifest().default_embedder());
+  ASSERT_TRUE(det && emb);
+  if (!ready(*det) || !ready(*emb)) return;
+  auto embedder = Embedder::create(runtime(), *emb);
+  ASSERT_TRUE(embedder.ok()) << embedder.status().to_string();
+  for (const ModelSpec* q : models) {
+    if (!ready(*q)) continue;
+    const ModelSpec* f = manifest().find(q->quantize_from);
+    ASSERT_NE(f, nullptr);
+    if (!ready(*f)) continue;
+    auto d8 = create_detector(runtime(), *det, {}, q);
+    auto d32 = create_detector(runtime(), *det, {}, f);
+    ASSERT_TRUE(d8.ok() && d32.ok()) << q->id << ": " << (d8.ok() ? d32.status() : d8.status()).to_string();
+    int faces = 0;
+    double worst_px = 0, worst_cos = 1;
+    for (const auto& path : probe_photos()) {
+      auto img = load_image(path.string());
+      ASSERT_TRUE(img.ok());
+      auto a = (*d8)->detect(*img);
+      auto b = (*d32)->detect(*img);
+      ASSERT_TRUE(a.ok() && b.ok());
+      ASSERT_EQ(a->size(), b->size()) << q->id << " changed the faces of " << path << " (boxes come from " << det->id << ")";
+      for (size_t i = 0; i < a->size(); ++i) {
+        const Face& x = (*a)[i];
+        const Face& y = (*b)[i];
+        ASSERT_GE(iou(x.box, y.box), 0.99f) << path;
+        const double iod = cv::norm(y.landmarks[0] - y.landmarks[1]);
+        if (iod < 8) continue;  // too small to align (the quality floor)
+        double worst = 0;
+        for (int k = 0; k < 5; ++k) worst = std::max(worst, cv::norm(x.landmarks[k] - y.landmarks[k]) / iod);
+        std::vector<cv::Mat> crops = {align_face(*img, x, 112), align_face(*img, y, 112)};
+        auto e = (*embedder)->embed(crops);
+        ASSERT_TRUE(e.ok());
+        auto c = cosine((*e)[0], (*e)[1]);
+        ASSERT_TRUE(c.ok());
+        fprintf(stderr, "  face %d: %.1f px between the eyes, worst point off by %.3f IOD, embedding cosine %.5f\n",
+                faces, iod, worst, *c);
+        EXPECT_LE(worst, 0.05) << q->id << " vs " << f->id << " in " << path;
+        EXPECT_GE(*c, 0.99f) << q->id << " vs " << f->id << " in " << path;
+        worst_px = std::max(worst_px, worst);
+        worst_cos = std::min(worst_cos, static_cast<double>(*c));
+        ++faces;
+      }
+    }
+    EXPECT_GE(faces, 10) << q->id;
+    fprintf(stderr, "%s vs %s: worst point %.3f IOD, embedding cosine min %.5f over %d faces\n", q->id.c_str(),
+            f->id.c_str(), worst_px, worst_cos, faces);
+  }
+}
+
 // `--fpir` turns into a threshold through the embedder's own impostor
 // calibration; an int8 entry without one falls back to the fixed FAR
 // threshold, which on the LFW open set gave fr_feature-int8 an FPIR of 57% at
