@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include <gtest/gtest.h>
@@ -219,6 +220,57 @@ TEST(Int8, LandmarksMatchFloatOnRealFaces) {
     fprintf(stderr, "%s vs %s: worst point %.3f IOD, embedding cosine min %.5f over %d faces\n", q->id.c_str(),
             f->id.c_str(), worst_px, worst_cos, faces);
   }
+}
+
+// An embedder converted with tools/prelu_split.py (tflite_import
+// --split-prelu; mobilefacenet_192_split) computes its source's function: on
+// the same aligned real faces its embeddings match the unsplit conversion of
+// the same npm file to cosine >= 0.99999, so that model's thresholds and
+// calibrations, which the entry carries over, hold for it.
+TEST(Int8, PreluSplitEmbedderMatchesItsSource) {
+  FACEREC_REQUIRE_SHARED();
+  int checked = 0;
+  for (const auto& s : manifest().models()) {
+    if (s.task != ModelTask::kEmbedder ||
+        std::find(s.convert.begin(), s.convert.end(), "--split-prelu") == s.convert.end())
+      continue;
+    const ModelSpec* src = nullptr;
+    for (const auto& o : manifest().models())
+      if (o.id != s.id && o.task == ModelTask::kEmbedder && o.npm_package == s.npm_package && o.npm_path == s.npm_path &&
+          std::find(o.convert.begin(), o.convert.end(), "--split-prelu") == o.convert.end())
+        src = &o;
+    ASSERT_NE(src, nullptr) << s.id << ": no unsplit conversion of " << s.npm_path << " in the manifest";
+    if (!ready(s) || !ready(*src)) continue;
+    PipelineConfig pc;
+    auto analyzer = FaceAnalyzer::create(runtime(), manifest(), pc);
+    ASSERT_TRUE(analyzer.ok()) << analyzer.status().to_string();
+    std::vector<cv::Mat> crops;
+    for (const auto& path : probe_photos()) {
+      auto img = load_image(path.string());
+      ASSERT_TRUE(img.ok());
+      auto faces = (*analyzer)->detect(*img);
+      ASSERT_TRUE(faces.ok());
+      for (const auto& f : *faces) crops.push_back(align_face(*img, f, 112));
+    }
+    ASSERT_GE(crops.size(), 12u);
+    auto a = Embedder::create(runtime(), s);
+    auto b = Embedder::create(runtime(), *src);
+    ASSERT_TRUE(a.ok() && b.ok());
+    auto ea = (*a)->embed(crops);
+    auto eb = (*b)->embed(crops);
+    ASSERT_TRUE(ea.ok() && eb.ok());
+    float worst = 1.f;
+    for (size_t i = 0; i < crops.size(); ++i) {
+      auto c = cosine((*ea)[i], (*eb)[i]);
+      ASSERT_TRUE(c.ok());
+      worst = std::min(worst, *c);
+      EXPECT_NEAR((*ea)[i].norm, (*eb)[i].norm, 1e-3f * (*eb)[i].norm) << s.id << " face " << i;
+    }
+    EXPECT_GE(worst, 0.99999f) << s.id << " vs " << src->id;
+    fprintf(stderr, "%s vs %s: cosine min %.7f over %zu faces\n", s.id.c_str(), src->id.c_str(), worst, crops.size());
+    ++checked;
+  }
+  if (checked == 0) GTEST_SKIP() << "no --split-prelu embedder in the manifest";
 }
 
 // `--fpir` turns into a threshold through the embedder's own impostor
