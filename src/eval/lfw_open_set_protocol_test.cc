@@ -83,6 +83,12 @@ TEST(LfwOpenSet, OneRowPerSizeAndRuleOverTheTestPeople) {
     // Distinct colours: each probe's own person ranks first.
     EXPECT_DOUBLE_EQ(row.rank1, 1.0) << row.rule;
     EXPECT_EQ(row.policy.fpir, 0.1);
+    // The fake embedder has no impostor calibration: its threshold (0.9)
+    // decides, and every mate (cosine near 1) is accepted at it.
+    EXPECT_EQ(row.policy.source, PolicySource::kFallback) << row.rule;
+    EXPECT_FLOAT_EQ(row.policy.threshold, 0.9f) << row.rule;
+    EXPECT_DOUBLE_EQ(row.at_policy.dir, 1.0) << row.rule;
+    EXPECT_EQ(row.at_policy.hits, row.at_policy.mated) << row.rule;
   }
   EXPECT_NE(r->protocol.find(std::to_string(t.test_people) + " test people"), std::string::npos) << r->protocol;
 }
