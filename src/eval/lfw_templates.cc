@@ -43,7 +43,7 @@ Result<LfwTemplates> make_lfw_templates(const FaceAnalyzer& analyzer, const Imag
   auto t = maker.make(out.paths, [&] { hooks.step(what, ++done, out.paths.size()); }, [&] { return hooks.stop(); });
   // Whatever was embedded is kept, also when interrupted.
   if (cache) FACEREC_RETURN_IF_ERROR(cache->save(cache_file));
-  if (!t.ok()) return t.status();
+  FACEREC_RETURN_IF_ERROR(t.status());
   out.templates = std::move(t).value();
   for (const auto& x : out.templates) {
     out.retried += x.source == TemplateSource::kRetried;

@@ -56,7 +56,7 @@ Result<LfwVerificationResult> run_lfw_verification(const FaceAnalyzer& analyzer,
   auto templates = maker.make(images, [&] { hooks.step(what, ++done, images.size()); }, [&] { return hooks.stop(); });
   // Whatever was embedded is kept, also when interrupted.
   if (cache) FACEREC_RETURN_IF_ERROR(cache->save(options.cache_file));
-  if (!templates.ok()) return templates.status();
+  FACEREC_RETURN_IF_ERROR(templates.status());
 
   LfwVerificationResult out;
   out.images = images.size();
