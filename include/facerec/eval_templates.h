@@ -11,6 +11,7 @@
 
 #include "facerec/detect.h"
 #include "facerec/eval_open_set.h"
+#include "facerec/eval_protocol.h"
 #include "facerec/image.h"
 #include "facerec/pipeline.h"
 #include "facerec/types.h"
@@ -85,5 +86,30 @@ class TemplateMaker {
   bool do_retry_ = false;
   EmbeddingCache* cache_ = nullptr;
 };
+
+// LFW's people and their images, with one template per image, made once (and
+// kept in a cache file when one is named): what the LFW open-set protocol and
+// the impostor calibration both start from. Faces as the LFW verification
+// picks them: the most central face, a low-confidence retry (0.2), the fixed
+// centre crop as the last resort.
+struct LfwTemplates {
+  std::vector<std::string> paths;          // every image, person by person
+  std::vector<ImageTemplate> templates;    // one per path
+  std::vector<PersonImages> calibration, test;  // indices into paths (is_calibration_person())
+  size_t retried = 0, cropped = 0, failed = 0;
+};
+
+// root: LFW's top folder or its images/ folder. cache_file: empty = none;
+// templates made so far are saved to it even when the call fails.
+// calibration_only: only the calibration people (test stays empty).
+// Errors: kNotFound for a root that is not a folder-per-person tree;
+// kCancelled when hooks.cancelled answers true; model and cache errors.
+Result<LfwTemplates> make_lfw_templates(const FaceAnalyzer& analyzer, const ImageLimits& limits, const std::string& root,
+                                        const std::string& cache_file, bool calibration_only, bool flip,
+                                        const ProtocolHooks& hooks = {});
+
+// The templates as the open-set functions read them (views into `t`, which
+// must outlive the result).
+std::vector<ProbeTemplate> probe_view(const std::vector<ImageTemplate>& t);
 
 }  // namespace facerec::eval

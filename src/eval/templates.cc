@@ -57,10 +57,9 @@ Result<std::vector<ImageTemplate>> TemplateMaker::make(const std::vector<std::st
       if (step) step();
       if (from_cache(paths[i], out[i])) continue;
       std::optional<Face> face;
-      auto crop = prepare(paths[i], out[i], face);
-      if (!crop.ok()) return crop.status();
-      if (!crop->empty()) {
-        crops.push_back(std::move(crop).value());
+      FACEREC_ASSIGN_OR_RETURN(cv::Mat crop, prepare(paths[i], out[i], face));
+      if (!crop.empty()) {
+        crops.push_back(std::move(crop));
         owner.push_back(i);
         used.push_back(face);
       } else {
@@ -68,11 +67,10 @@ Result<std::vector<ImageTemplate>> TemplateMaker::make(const std::vector<std::st
       }
     }
     if (crops.empty()) continue;
-    auto embs = embed(crops);
-    if (!embs.ok()) return embs.status();
+    FACEREC_ASSIGN_OR_RETURN(std::vector<Embedding> embs, embed(crops));
     for (size_t k = 0; k < owner.size(); ++k) {
       ImageTemplate& t = out[owner[k]];
-      t.embedding = std::move((*embs)[k]);
+      t.embedding = std::move(embs[k]);
       t.quality = analyzer_.quality(used[k] ? &*used[k] : nullptr, crops[k], t.embedding);
       to_cache(paths[owner[k]], t);
     }
@@ -108,19 +106,17 @@ Result<cv::Mat> TemplateMaker::prepare(const std::string& path, ImageTemplate& t
     t.error = img.status().to_string();
     return cv::Mat();
   }
-  auto faces = analyzer_.detect(*img);
-  if (!faces.ok()) return faces.status();
+  FACEREC_ASSIGN_OR_RETURN(std::vector<Face> faces, analyzer_.detect(*img));
   t.source = TemplateSource::kDetected;
-  if (faces->empty() && do_retry_) {
-    faces = analyzer_.detect(*img, retry_);
-    if (!faces.ok()) return faces.status();
+  if (faces.empty() && do_retry_) {
+    FACEREC_ASSIGN_OR_RETURN(faces, analyzer_.detect(*img, retry_));
     t.source = TemplateSource::kRetried;
   }
   const int size = analyzer_.embedder().spec().input.width;
   try {
-    if (!faces->empty()) {
-      const int k = opt_.pick == FacePick::kCentral ? most_central_face(*faces, img->size()) : largest_face(*faces);
-      used = (*faces)[static_cast<size_t>(k)];
+    if (!faces.empty()) {
+      const int k = opt_.pick == FacePick::kCentral ? most_central_face(faces, img->size()) : largest_face(faces);
+      used = faces[static_cast<size_t>(k)];
       return align_face(*img, *used, size);
     }
     if (opt_.center_crop) {
@@ -141,21 +137,19 @@ Result<cv::Mat> TemplateMaker::prepare(const std::string& path, ImageTemplate& t
 // With flip TTA, the template is the sum of the raw embeddings of the crop
 // and its mirror image, normalised.
 Result<std::vector<Embedding>> TemplateMaker::embed(const std::vector<cv::Mat>& crops) const {
-  auto plain = analyzer_.embed_aligned(crops);
-  if (!plain.ok()) return plain.status();
+  FACEREC_ASSIGN_OR_RETURN(std::vector<AnalyzedFace> plain, analyzer_.embed_aligned(crops));
   std::vector<Embedding> out;
   out.reserve(crops.size());
   if (!opt_.flip) {
-    for (auto& a : *plain) out.push_back(std::move(a.embedding));
+    for (auto& a : plain) out.push_back(std::move(a.embedding));
     return out;
   }
   std::vector<cv::Mat> mirrored(crops.size());
   for (size_t i = 0; i < crops.size(); ++i) cv::flip(crops[i], mirrored[i], 1);
-  auto flipped = analyzer_.embed_aligned(mirrored);
-  if (!flipped.ok()) return flipped.status();
+  FACEREC_ASSIGN_OR_RETURN(std::vector<AnalyzedFace> flipped, analyzer_.embed_aligned(mirrored));
   for (size_t i = 0; i < crops.size(); ++i) {
-    const Embedding& a = (*plain)[i].embedding;
-    const Embedding& b = (*flipped)[i].embedding;
+    const Embedding& a = plain[i].embedding;
+    const Embedding& b = flipped[i].embedding;
     std::vector<float> sum(a.unit.size());
     for (size_t d = 0; d < sum.size(); ++d) sum[d] = a.unit[d] * a.norm + b.unit[d] * b.norm;
     out.push_back(make_embedding(sum.data(), static_cast<int>(sum.size())));
