@@ -64,7 +64,7 @@ struct World {
   Manifest manifest;
   std::unique_ptr<FaceRecognizer> rec;
   std::unique_ptr<serve::Service> service;
-  httplib::Server svr;
+  serve::HttpServer svr;
   std::thread listener;
   int port = -1;
   std::string alice, bob;  // PNG bytes of the two enrolled people
