@@ -206,12 +206,12 @@ constexpr size_t kUpload = 24u << 20;
 
 // Why: a plain close() with most of the upload unread resets the connection
 // (RST), and the client's upload fails before it reads the answer.
-TEST(LingeringCloser, APlainCloseWithUnreadBytesResetsTheUpload) {
+TEST(ServeLingeringCloser, APlainCloseWithUnreadBytesResetsTheUpload) {
   const ClientView v = upload_and_read(kUpload, [](int fd) { ::close(fd); });
   EXPECT_TRUE(v.send_error == ECONNRESET || v.send_error == EPIPE) << std::strerror(v.send_error);
 }
 
-TEST(LingeringCloser, TheClientSendsItsUploadAndReadsTheWholeAnswer) {
+TEST(ServeLingeringCloser, TheClientSendsItsUploadAndReadsTheWholeAnswer) {
   LingerLimits lim;
   lim.max_bytes = 2 * kUpload;
   LingeringCloser closer(lim);
@@ -227,7 +227,7 @@ TEST(LingeringCloser, TheClientSendsItsUploadAndReadsTheWholeAnswer) {
 // A client that neither closes nor stops sending is cut off by the byte
 // limit; one that sends nothing more, by the idle time; and no connection
 // lingers longer than `total`.
-TEST(LingeringCloser, LingersNoLongerThanItsLimits) {
+TEST(ServeLingeringCloser, LingersNoLongerThanItsLimits) {
   LingerLimits lim;
   lim.total = 1500ms;
   lim.idle = 200ms;
@@ -280,7 +280,7 @@ TEST(LingeringCloser, LingersNoLongerThanItsLimits) {
   EXPECT_TRUE(trickle_stopped);
 }
 
-TEST(LingeringCloser, BeyondMaxConnectionsClosesAtOnce) {
+TEST(ServeLingeringCloser, BeyondMaxConnectionsClosesAtOnce) {
   LingerLimits lim;
   lim.max_connections = 1;
   LingeringCloser closer(lim);

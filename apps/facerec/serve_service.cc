@@ -488,6 +488,12 @@ HttpServer::~HttpServer() = default;
 
 void HttpServer::close_after_response() { t_close = true; }
 
+bool HttpServer::listen_after_bind() {
+  // listen() again on a listening socket only changes its backlog (Linux).
+  if (svr_sock_ != INVALID_SOCKET) ::listen(svr_sock_, SOMAXCONN);
+  return httplib::Server::listen_after_bind();
+}
+
 bool HttpServer::process_and_close_socket(socket_t sock) {
   using std::chrono::milliseconds;
   const auto ms = [](time_t sec, time_t usec) { return milliseconds(sec * 1000 + usec / 1000); };

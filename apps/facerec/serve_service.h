@@ -70,6 +70,12 @@ class HttpServer : public httplib::Server {
   // Called on the accepting thread when a connection is answered 503 without
   // being read at all (the reject thread's backlog is full); for the log.
   void set_unread_reject_logger(std::function<void()> log) { unread_reject_log_ = std::move(log); }
+  // Listens on the bound socket with a backlog of SOMAXCONN, then serves as
+  // httplib::Server::listen_after_bind(). cpp-httplib 0.11 listens with a
+  // backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG, compiled into Debian's library):
+  // the kernel drops the connections of a larger burst beyond it, and resets
+  // some after a second (SYN cookies), before any answer can be sent.
+  bool listen_after_bind();
 
  private:
   bool process_and_close_socket(socket_t sock) override;
