@@ -48,16 +48,20 @@ const std::string& unread_reject_answer() {
   return answer;
 }
 
-// A fixed pool with a bounded backlog; overflow goes to the reject thread.
+// A fixed pool with a bounded backlog: a connection is admitted when a pool
+// thread is free or fewer than `max_pending` wait for one; overflow goes to
+// the reject thread.
 class BoundedPool : public httplib::TaskQueue {
  public:
-  BoundedPool(size_t threads, size_t max_pending) : max_pending_(max_pending) {
+  BoundedPool(size_t threads, size_t max_pending) : max_pending_(max_pending), free_(threads) {
     for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { run(false); });
     rejecter_ = std::thread([this] { run(true); });
   }
   void enqueue(std::function<void()> fn) override {
     std::unique_lock lock(mu_);
-    if (pending_.size() < max_pending_ || shutdown_) {
+    // Counting free threads: with --queue 0 nothing was ever admitted, and a
+    // burst was refused while threads were still waking up.
+    if (pending_.size() < free_ + max_pending_ || shutdown_) {
       pending_.push_back(std::move(fn));
       // notify_all: the pool threads and the reject thread share cv_, and a
       // notify_one that woke the reject thread would be lost to the pool.
@@ -98,11 +102,17 @@ class BoundedPool : public httplib::TaskQueue {
         if (q.empty()) return;  // shut down and drained
         fn = std::move(q.front());
         q.pop_front();
+        if (!reject) --free_;
       }
       fn();
+      if (!reject) {
+        std::lock_guard lock(mu_);
+        ++free_;
+      }
     }
   }
   size_t max_pending_;
+  size_t free_;  // pool threads not running a connection
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> pending_, rejects_;

@@ -106,6 +106,24 @@ def test_a_full_queue_answers_503_overloaded_at_once(server):
     assert s.stop() == 0
 
 
+def test_queue_0_serves_when_a_worker_is_free(server):
+    # --queue 0: no connection waits for a pool thread, but one that finds a
+    # free thread is served (every request got 503 before: the pool admitted
+    # only into its wait queue). A thread is free again once the previous
+    # client's connection has closed, hence the retries.
+    s = server("--workers", "1", "--queue", "0")
+    for _ in range(3):
+        end = time.monotonic() + 5
+        while True:
+            r = requests.get(s.base + "/v1/health", timeout=10)
+            check_contract("GET", "/v1/health", r)
+            if r.status_code == 200 or time.monotonic() > end:
+                break
+            time.sleep(0.05)
+        assert r.status_code == 200, r.text
+    assert s.stop() == 0
+
+
 def test_a_client_that_stops_sending_is_cut_off_by_the_timeout(server):
     s = server("--timeout", "2")
     host, port = s.base.split("//")[1].split(":")
