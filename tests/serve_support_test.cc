@@ -229,7 +229,7 @@ TEST(ServeLingeringCloser, TheClientSendsItsUploadAndReadsTheWholeAnswer) {
 // lingers longer than `total`.
 TEST(ServeLingeringCloser, LingersNoLongerThanItsLimits) {
   LingerLimits lim;
-  lim.total = 1500ms;
+  lim.total = 2000ms;
   lim.idle = 200ms;
   lim.max_bytes = 1u << 20;
   LingeringCloser closer(lim);
@@ -265,17 +265,17 @@ TEST(ServeLingeringCloser, LingersNoLongerThanItsLimits) {
   EXPECT_EQ(closer.lingering(), 3u);
   flood.join();  // ends only because the closer closed the socket
   const auto flood_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  EXPECT_LT(flood_s, 1.4);  // by the byte limit, before `total`
+  EXPECT_LT(flood_s, 1.9);  // by the byte limit, before `total`
   // At most max_bytes were read, plus what the kernel's buffers held.
   EXPECT_LT(sent.load(), (1u << 20) + (16u << 20));
   for (int i = 0; i < 100 && closer.lingering() > 1; ++i) std::this_thread::sleep_for(10ms);
   EXPECT_EQ(closer.lingering(), 1u);  // the quiet one went after `idle`, the trickle remains
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1400ms);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1900ms);
   for (int i = 0; i < 300 && closer.lingering() > 0; ++i) std::this_thread::sleep_for(10ms);
   EXPECT_EQ(closer.lingering(), 0u);
   const auto all = std::chrono::steady_clock::now() - t0;
-  EXPECT_GE(all, 1400ms);
-  EXPECT_LT(all, 2500ms);
+  EXPECT_GE(all, 1900ms);
+  EXPECT_LT(all, 4000ms);
   drip.join();
   EXPECT_TRUE(trickle_stopped);
 }

@@ -51,7 +51,7 @@ struct ServiceOptions {
 // cpp-httplib 0.11's server with its per-connection loop replaced; routes,
 // handlers and options are cpp-httplib's. cpp-httplib reads the next request
 // from where the last one stopped, so the unread body of a refused request
-// was parsed as further requests (phantom 400s in the access log and
+// was parsed as further requests (phantom lines in the access log and
 // metrics), and it closes a socket that may hold unread bytes, which resets
 // the connection (RST) and can destroy the answer at the client. Here a
 // request whose handler called close_after_response() is the last on its
@@ -75,6 +75,8 @@ class HttpServer : public httplib::Server {
   // backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG, compiled into Debian's library):
   // the kernel drops the connections of a larger burst beyond it, and resets
   // some after a second (SYN cookies), before any answer can be sent.
+  // Bind first (bind_to_port, bind_to_any_port); httplib::Server::listen
+  // keeps the backlog of 5.
   bool listen_after_bind();
 
  private:
