@@ -8,7 +8,8 @@
 // closes the connection: after a `Connection: close` answer, when no next
 // request comes within 10 ms (keep-alive timeout 0), or when a request stays
 // incomplete for 100 ms (read timeout). (The client does not half-close its
-// side: cpp-httplib 0.11 then drops the answer, taking the peer for gone.)
+// side: cpp-httplib 0.11's own connection loop then dropped the answer, taking
+// the peer for gone; serve::HttpServer's answers it.)
 // The harness fails (abort) when:
 // - the server neither answers nor closes within 8 s (a hang);
 // - an answer is not a well-formed HTTP/1.1 status line with a 1xx-5xx code;
@@ -64,7 +65,7 @@ struct World {
   Manifest manifest;
   std::unique_ptr<FaceRecognizer> rec;
   std::unique_ptr<serve::Service> service;
-  httplib::Server svr;
+  serve::HttpServer svr;
   std::thread listener;
   int port = -1;
   std::string alice, bob;  // PNG bytes of the two enrolled people

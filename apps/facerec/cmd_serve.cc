@@ -98,7 +98,7 @@ int run_serve(const ServeArgs& a) {
   so.json_log = a.json_log;
   so.web = web;
   serve::Service service(*ctx->recognizer, so, std::move(keys), log);
-  httplib::Server svr;
+  serve::HttpServer svr;
   if (Status s = service.install(svr); !s.ok()) return fail(s.message());
   if (!web.empty()) log->info("web page at / from " + web);
   const int port = addr->port == 0 ? svr.bind_to_any_port(addr->host) : (svr.bind_to_port(addr->host, addr->port) ? addr->port : -1);

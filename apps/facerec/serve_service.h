@@ -10,11 +10,21 @@
 // first come first served), the others wait at most `timeout_s` seconds and
 // then get 503 overloaded. When every pool thread is busy and `queue`
 // connections already wait, a new connection is answered 503 overloaded at
-// once by a reject thread, without reading its body. Auth, the route's role
-// and the limits are checked before the body is read.
+// once by a reject thread, without reading its body (its headers get at
+// most 2 s). Auth, the route's role and the limits are checked before the
+// body is read.
+//
+// Connections. A request refused before its body is read (401, 403, 503
+// overloaded) is the last on its connection: HttpServer stops reading there
+// and closes it. Every connection ends with a lingering close
+// (LingeringCloser), so the answer reaches the client even while it is still
+// sending the body nobody will read.
 #pragma once
 
+#include <httplib.h>
+
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,9 +32,6 @@
 #include "facerec/recognizer.h"
 #include "serve_support.h"
 
-namespace httplib {
-class Server;
-}
 namespace spdlog {
 class logger;
 }
@@ -41,6 +48,43 @@ struct ServiceOptions {
   std::string web;             // folder of the web page served at /; empty: no page
 };
 
+// cpp-httplib 0.11's server with its per-connection loop replaced; routes,
+// handlers and options are cpp-httplib's. cpp-httplib reads the next request
+// from where the last one stopped, so the unread body of a refused request
+// was parsed as further requests (phantom lines in the access log and
+// metrics), and it closes a socket that may hold unread bytes, which resets
+// the connection (RST) and can destroy the answer at the client. Here a
+// request whose handler called close_after_response() is the last on its
+// connection, and every connection is closed by a LingeringCloser.
+// The same keep-alive count and timeout, read and write timeouts as
+// cpp-httplib's own loop.
+class HttpServer : public httplib::Server {
+ public:
+  HttpServer();
+  ~HttpServer() override;
+
+  // Ends the connection of the request being handled on this thread after its
+  // response (call from a handler; the response should say Connection: close).
+  static void close_after_response();
+  void set_linger_limits(LingeringCloser::Limits limits) { closer_.set_limits(limits); }
+  // Called on the accepting thread when a connection is answered 503 without
+  // being read at all (the reject thread's backlog is full); for the log.
+  void set_unread_reject_logger(std::function<void()> log) { unread_reject_log_ = std::move(log); }
+  // Listens on the bound socket with a backlog of SOMAXCONN, then serves as
+  // httplib::Server::listen_after_bind(). cpp-httplib 0.11 listens with a
+  // backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG, compiled into Debian's library):
+  // the kernel drops the connections of a larger burst beyond it, and resets
+  // some after a second (SYN cookies), before any answer can be sent.
+  // Bind first (bind_to_port, bind_to_any_port); httplib::Server::listen
+  // keeps the backlog of 5.
+  bool listen_after_bind();
+
+ private:
+  bool process_and_close_socket(socket_t sock) override;
+  std::function<void()> unread_reject_log_;
+  LingeringCloser closer_;
+};
+
 class Service {
  public:
   // `keys` empty: no authentication (loopback only; the caller decides).
@@ -55,7 +99,7 @@ class Service {
   // (and the web page when options.web is set) on `svr`, which must outlive
   // no request of this Service. kInvalidArgument when the web folder cannot
   // be mounted.
-  Status install(httplib::Server& svr);
+  Status install(HttpServer& svr);
 
  private:
   struct Impl;

@@ -2,7 +2,13 @@
 
 #include "facerec/sha256.h"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -38,6 +44,135 @@ void FairSlots::release() {
     ++free_;
   }
   cv_.notify_all();
+}
+
+LingeringCloser::LingeringCloser(Limits limits) : limits_(limits) {
+  // Without the wake-up pipe (out of descriptors) sockets are closed at once.
+  if (::pipe2(wake_, O_NONBLOCK | O_CLOEXEC) != 0) return;
+  thread_ = std::thread([this] { run(); });
+}
+
+LingeringCloser::~LingeringCloser() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  if (thread_.joinable()) {
+    wake();
+    thread_.join();
+  }
+  for (const Conn& c : inbox_) ::close(c.fd);  // handed over after the thread's last look
+  for (int fd : wake_)
+    if (fd >= 0) ::close(fd);
+}
+
+void LingeringCloser::set_limits(Limits limits) {
+  std::lock_guard lock(mu_);
+  limits_ = limits;
+}
+
+size_t LingeringCloser::lingering() const {
+  std::lock_guard lock(mu_);
+  return count_;
+}
+
+void LingeringCloser::wake() {
+  const char c = 0;
+  // A full pipe already holds a wake-up.
+  [[maybe_unused]] const ssize_t n = ::write(wake_[1], &c, 1);
+}
+
+void LingeringCloser::close(int fd) {
+  if (fd < 0) return;
+  // FIN after the answer already queued; the read side stays open.
+  ::shutdown(fd, SHUT_WR);
+  {
+    std::lock_guard lock(mu_);
+    if (!stop_ && thread_.joinable() && count_ < limits_.max_connections) {
+      inbox_.push_back({fd, std::chrono::steady_clock::now() + limits_.total, limits_.idle, limits_.max_bytes});
+      ++count_;
+      wake();
+      return;
+    }
+  }
+  ::close(fd);
+}
+
+void LingeringCloser::run() {
+  using Clock = std::chrono::steady_clock;
+  struct Lingering {
+    Conn c;
+    Clock::time_point idle_end;
+    size_t read = 0;
+  };
+  std::vector<Lingering> conns;
+  std::vector<pollfd> fds;
+  std::vector<char> sink(64 << 10);
+  for (;;) {
+    size_t closed = 0;
+    {
+      std::unique_lock lock(mu_);
+      if (stop_) break;
+      const auto now = Clock::now();
+      for (const Conn& c : inbox_) conns.push_back({c, std::min(c.end, now + c.idle)});
+      inbox_.clear();
+    }
+    // Wait for data, EOF, a hand-over, or the nearest deadline.
+    Clock::time_point next = Clock::time_point::max();
+    for (const auto& l : conns) next = std::min(next, l.idle_end);
+    int timeout_ms = -1;
+    if (next != Clock::time_point::max()) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(next - Clock::now()).count();
+      timeout_ms = static_cast<int>(std::clamp<int64_t>(left, 0, 60'000));
+    }
+    fds.assign(1, pollfd{wake_[0], POLLIN, 0});
+    for (const auto& l : conns) fds.push_back(pollfd{l.c.fd, POLLIN, 0});
+    if (::poll(fds.data(), fds.size(), timeout_ms) < 0 && errno != EINTR) {
+      // Cannot happen with valid descriptors; do not spin: close them all.
+      for (auto& l : conns) l.idle_end = Clock::time_point::min();
+    }
+    if (fds[0].revents & POLLIN) {
+      char drain[64];
+      while (::read(wake_[0], drain, sizeof drain) > 0) {
+      }
+    }
+    const auto now = Clock::now();
+    for (size_t i = conns.size(); i-- > 0;) {
+      Lingering& l = conns[i];
+      bool done = false;
+      if (fds[i + 1].revents != 0) {
+        for (;;) {
+          const ssize_t n = ::recv(l.c.fd, sink.data(), sink.size(), MSG_DONTWAIT);
+          if (n > 0) {
+            l.read += static_cast<size_t>(n);
+            l.idle_end = std::min(l.c.end, now + l.c.idle);
+            if (l.read >= l.c.max_bytes) {
+              done = true;
+              break;
+            }
+            continue;
+          }
+          if (n < 0 && errno == EINTR) continue;
+          if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+          done = true;  // the client closed its side (0), or the connection failed
+          break;
+        }
+      }
+      if (done || now >= l.idle_end) {
+        ::close(l.c.fd);
+        conns[i] = conns.back();
+        conns.pop_back();
+        ++closed;
+      }
+    }
+    if (closed > 0) {
+      std::lock_guard lock(mu_);
+      count_ -= closed;
+    }
+  }
+  for (const auto& l : conns) ::close(l.c.fd);
+  std::lock_guard lock(mu_);
+  count_ -= conns.size();
 }
 
 const char* to_string(Role r) {
