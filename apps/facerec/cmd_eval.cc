@@ -470,7 +470,8 @@ int run_identify_eval(const IdentifyEvalArgs& a) {
       person_index[g.person] = static_cast<int>(people.size()) + without_template++;
     }
   if (people.empty()) return fail("identify", Status(ErrorCode::kNoFace, "no gallery image gave a template"));
-  SearchIndex index(dim, row_identity, rows);
+  auto index = SearchIndex::create(dim, row_identity, rows);
+  if (!index.ok()) return fail("identify", index.status());
 
   std::vector<eval::SearchOutcome> outcomes;
   std::ofstream dump;
@@ -493,8 +494,9 @@ int run_identify_eval(const IdentifyEvalArgs& a) {
     if (failed) (known ? probe_failed : unknown_failed)++;
     else {
       scores.assign(people.size(), 0.f);
-      for (const auto& c : index.search(t.embedding.unit.data(), static_cast<int>(people.size())))
-        scores[static_cast<size_t>(person_index.at(c.identity))] = c.similarity;
+      auto found = index->search(t.embedding.unit, static_cast<int>(people.size()));
+      if (!found.ok()) return fail("identify", found.status());
+      for (const auto& c : *found) scores[static_cast<size_t>(person_index.at(c.identity))] = c.similarity;
     }
     outcomes.push_back(eval::score_search(scores, truth, failed));
     if (dump.is_open())
@@ -746,7 +748,8 @@ int run_lfw_open_set(const IdentifyEvalArgs& a, const std::vector<int>& sizes, c
         if (!trial.ok()) return fail("identify", trial.status());
         people = static_cast<int>(trial->gallery.size());
         auto out = eval::run_open_set_trial(*trial, view, dim, *rule, qweighted);
-        pooled.insert(pooled.end(), out.begin(), out.end());
+        if (!out.ok()) return fail("identify", out.status());
+        pooled.insert(pooled.end(), out->begin(), out->end());
       }
       DecisionRequest req;
       req.fpir = fpir;
