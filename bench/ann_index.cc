@@ -238,7 +238,8 @@ UpdateRates measure_updates(SearchIndex& index, const derived::Bases& bases, con
     if (round == rounds - 1 && index.approximate()) {  // (exact search finds them by construction)
       out.people = by_person.size();
       for (const auto& [name, rows] : by_person) {
-        const auto c = or_die(index.search(rows, 1));
+        // Their first template (rows holds all of theirs).
+        const auto c = or_die(index.search(std::span<const float>(rows).first(static_cast<size_t>(more.dim)), 1));
         out.found += !c.empty() && c[0].identity == name;
       }
     }

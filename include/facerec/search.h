@@ -122,8 +122,8 @@ class SearchIndex {
   // not a quality (leave it false for them). A norm of 0 or NaN (an imported
   // text row) weighs as little as possible (1e-6).
   // kDatabase when a template's length is not `dim`; kInvalidArgument when
-  // dim < 0, or dim == 0 with templates. dim == 0 without templates is an
-  // empty index without a dimension.
+  // dim < 0 or create() refuses the rows (a non-finite value). dim == 0
+  // without templates is an empty index without a dimension.
   static Result<SearchIndex> from_stored(int dim, const std::vector<PersonInfo>& people,
                                          const std::vector<StoredTemplate>& templates, TemplateRule rule,
                                          bool weight_by_norm);

@@ -455,6 +455,7 @@ Result<std::unique_ptr<ApproxIndex>> ApproxIndex::load_unguarded(const std::stri
 // ------------------------------------------------------ SearchIndex modes --
 
 SearchIndex::SearchIndex() = default;
+SearchIndex::SearchIndex(TemplateRule rule) : rule_(rule) {}
 SearchIndex::~SearchIndex() = default;
 SearchIndex::SearchIndex(SearchIndex&&) noexcept = default;
 SearchIndex& SearchIndex::operator=(SearchIndex&&) noexcept = default;

@@ -251,8 +251,9 @@ TEST(HnswIndex, AddDeleteAndRenameInPlace) {
     ASSERT_TRUE(exact.add_person_rows(set.row_identity[0], std::span<const float>(more.rows.data(), 64)).ok());
     // Each added person's own template finds them, with their exact score.
     for (const auto& [name, rows] : added) {
-      const auto approx = answer(index.search(rows, 1));
-      const auto exact = answer(index.search_exact(rows, 1));
+      // Their first template (rows holds all of theirs).
+      const auto approx = answer(index.search(row(rows, 0, 64), 1));
+      const auto exact = answer(index.search_exact(row(rows, 0, 64), 1));
       ASSERT_EQ(approx.size(), 1u);
       ASSERT_EQ(exact.size(), 1u);
       EXPECT_EQ(approx[0].identity, exact[0].identity) << to_string(rule);
@@ -264,13 +265,13 @@ TEST(HnswIndex, AddDeleteAndRenameInPlace) {
       if (removed++ % 2) continue;
       ASSERT_TRUE(index.remove_person(name).ok());
       ASSERT_TRUE(exact.remove_person(name).ok());
-      for (const auto& c : answer(index.search(rows, 10))) EXPECT_NE(c.identity, name);
+      for (const auto& c : answer(index.search(row(rows, 0, 64), 10))) EXPECT_NE(c.identity, name);
     }
     // Rename: the person is found under the new name only.
     const auto& [first_name, first_rows] = *std::next(added.begin());
     ASSERT_TRUE(index.rename_person(first_name, "renamed").ok());
     ASSERT_TRUE(exact.rename_person(first_name, "renamed").ok());
-    const auto r = answer(index.search(first_rows, 1));
+    const auto r = answer(index.search(row(first_rows, 0, 64), 1));
     ASSERT_EQ(r.size(), 1u);
     EXPECT_EQ(r[0].identity, "renamed");
     // Still the exact search's answers overall, over the same content.

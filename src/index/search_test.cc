@@ -294,9 +294,18 @@ TEST(SearchIndex, WeightedBlasAgreesWithReferenceLoop) {
 TEST(SearchIndex, FromStoredWeightsByStoredNorm) {
   const std::vector<PersonInfo> people = {{1, "Alice", 2}, {2, "Bob", 1}};
   std::vector<StoredTemplate> templates(3);
-  templates[0] = {1, 1, {1, 0, 0}, 30};  // MagFace norms: a sharp face
-  templates[1] = {2, 1, {0, 1, 0}, 10};  // a poor one
-  templates[2] = {3, 2, {0.6f, 0.8f, 0}, 0};  // an imported row without a norm: weighs ~nothing, no crash
+  auto stored = [](int64_t id, int64_t person, std::vector<float> unit, float norm) {
+    StoredTemplate t;
+    t.id = id;
+    t.person_id = person;
+    t.unit = std::move(unit);
+    t.norm = norm;
+    return t;
+  };
+  templates[0] = stored(1, 1, {1, 0, 0}, 30);  // MagFace norms: a sharp face
+  templates[1] = stored(2, 1, {0, 1, 0}, 10);  // a poor one
+  // An imported row without a norm: weighs ~nothing, no crash.
+  templates[2] = stored(3, 2, {0.6f, 0.8f, 0}, 0);
   auto plain = SearchIndex::from_stored(3, people, templates, TemplateRule::kMax, false);
   auto weighted = SearchIndex::from_stored(3, people, templates, TemplateRule::kMean, /*weight_by_norm=*/true);
   ASSERT_TRUE(plain.ok() && weighted.ok());
