@@ -25,7 +25,10 @@
 //                          ($FACEREC_CLI), interleaved with the library rows
 //   e2e/<det>+<emb>        FaceAnalyzer::analyze() (detect + align + embed) on
 //                          a 640x480 photo with one face; also fr_detect with
-//                          every int8 embedder of the manifest (<id>-int8)
+//                          every int8 embedder of the manifest (<id>-int8);
+//                          every int8 detector (detect/<id> too) with the
+//                          default embedder, mobilefacenet_192_split and each
+//                          int8 embedder
 // Suffixes name the ONNX Runtime setting a row ran with (no suffix: the
 // library's runtime as the CLI uses it):
 //   /threads:1             the library's runtime with one intra-op thread
@@ -35,6 +38,7 @@
 // The last two show what the library's defaults buy, side by side.
 //
 // Environment: FACEREC_CLI is the facerec binary for enrol/cli;
+// FACEREC_BENCH_E2E="det+emb,..." adds e2e rows;
 // FACEREC_BENCH_THREADS sets ONNX Runtime's intra-op threads
 // (default 0 = one per core, what the CLI uses); FACEREC_SHARED as for the
 // library.
@@ -52,6 +56,7 @@
 #include <memory>
 #include <random>
 #include <span>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -725,6 +730,39 @@ int main(int argc, char** argv) {
   // twin among them), with the library's runtime settings only.
   for (const auto& id : int8_embedders)
     reg("e2e/fr_detect+" + id, [id](benchmark::State& s) { BM_EndToEnd(s, "fr_detect", id, Engine::kDefault); });
+  // The int8 detectors (with their landmark model, int8 or not, as the entry
+  // names it), alone and in front of the default embedder, its PReLU-split
+  // twin (tools/prelu_split.py) and each int8 embedder (BENCHMARKS.md, int8).
+  std::vector<std::string> int8_detectors;
+  for (const auto& m : world().manifest.models())
+    if (!m.quantize_from.empty() && m.task == ModelTask::kDetector) int8_detectors.push_back(m.id);
+  const bool has_split = world().manifest.find("mobilefacenet_192_split") != nullptr;
+  if (has_split) {
+    for (int batch : {1, 8})
+      reg("embed/mobilefacenet_192_split/batch:" + std::to_string(batch),
+          [batch](benchmark::State& s) { BM_Embed(s, "mobilefacenet_192_split", batch, Engine::kDefault); });
+    reg("e2e/fr_detect+mobilefacenet_192_split",
+        [](benchmark::State& s) { BM_EndToEnd(s, "fr_detect", "mobilefacenet_192_split", Engine::kDefault); });
+  }
+  for (const auto& d : int8_detectors) {
+    reg("detect/" + d, [d](benchmark::State& s) { BM_Detect(s, d, {}); });
+    std::vector<std::string> embs = {world().manifest.default_embedder()};
+    if (has_split) embs.push_back("mobilefacenet_192_split");
+    embs.insert(embs.end(), int8_embedders.begin(), int8_embedders.end());
+    for (const auto& e : embs)
+      reg("e2e/" + d + "+" + e, [d, e](benchmark::State& s) { BM_EndToEnd(s, d, e, Engine::kDefault); });
+  }
+  // FACEREC_BENCH_E2E="det+emb,det+emb": more e2e rows (e.g. from a
+  // FACEREC_MANIFEST copy with an entry that is not shipped).
+  if (const char* extra = std::getenv("FACEREC_BENCH_E2E"); extra && *extra) {
+    std::stringstream ss(extra);
+    for (std::string pair; std::getline(ss, pair, ',');) {
+      const size_t plus = pair.find('+');
+      if (plus == std::string::npos) continue;
+      const std::string d = pair.substr(0, plus), e = pair.substr(plus + 1);
+      reg("e2e/" + d + "+" + e, [d, e](benchmark::State& s) { BM_EndToEnd(s, d, e, Engine::kDefault); });
+    }
+  }
   // The detection policies (include/facerec/detect_policy.h) on the default
   // pipeline: none (the detector alone), and small-face tiles that a
   // 640x480 photo triggers (scale 1: the network sees it at native size).

@@ -49,6 +49,7 @@
 #include "facerec/image.h"
 #include "facerec/models.h"
 #include "facerec/runtime.h"
+#include "python_converter.h"
 
 using namespace facerec;
 using clk = std::chrono::steady_clock;
@@ -146,7 +147,10 @@ int main(int argc, char** argv) {
     for (const auto& id : ids) {
       const ModelSpec* s = man->find(id);
       if (!s) die("no model " + id + " in the manifest");
-      if (auto st = fetch_model(*s); !st.ok()) {
+      facerec::cli::PythonModelConverter converter;
+      FetchOptions fetch;
+      fetch.converter = &converter;
+      if (auto st = fetch_model(*s, fetch); !st.ok()) {
         std::fprintf(stderr, "model_speed: %s skipped: %s\n", id.c_str(), st.to_string().c_str());
         continue;
       }

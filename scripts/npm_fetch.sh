@@ -10,6 +10,11 @@
 # outside the build tree, so a second run needs no network. Every output is
 # written to a temporary name and renamed only after its hash matched: a failed
 # or interrupted fetch leaves nothing behind. Exit 3 means a hash mismatch.
+#
+# Used by scripts/fetch_onnxruntime.sh (ONNX Runtime must exist before the
+# library can be built) and by the Python tests for their tarballs. The library
+# fetches models itself, in process (src/models/npm.cc: libcurl + libarchive),
+# into the same cache under the same names, so either can fill it for the other.
 set -euo pipefail
 cache=${FACEREC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/facerec}
 sha() { sha256sum "$1" | cut -d' ' -f1; }

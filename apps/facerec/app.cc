@@ -166,15 +166,13 @@ Result<Context> make_context(const CommonOptions& o, bool need_models, GalleryMo
 }
 
 Result<PickedFace> pick_largest_face(const Context& ctx, const std::string& path) {
-  auto img = load_image(path, ctx.limits);
-  if (!img.ok()) return img.status();
-  auto faces = ctx.recognizer->detect(*img);
-  if (!faces.ok()) return faces.status();
-  if (faces->empty()) return Status(ErrorCode::kNoFace, path + ": no face found");
+  FACEREC_ASSIGN_OR_RETURN(auto img, load_image(path, ctx.limits));
+  FACEREC_ASSIGN_OR_RETURN(auto faces, ctx.recognizer->detect(img));
+  if (faces.empty()) return Status(ErrorCode::kNoFace, path + ": no face found");
   PickedFace p;
-  p.image = std::move(img).value();
-  p.face = (*faces)[largest_face(*faces)];
-  p.faces_found = static_cast<int>(faces->size());
+  p.image = std::move(img);
+  p.face = faces[largest_face(faces)];
+  p.faces_found = static_cast<int>(faces.size());
   return p;
 }
 

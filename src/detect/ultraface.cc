@@ -73,10 +73,8 @@ Result<std::unique_ptr<Detector>> create_ultraface(std::unique_ptr<InferenceSess
                                                    const DetectorOptions& opt,
                                                    std::unique_ptr<InferenceSession> lm, const ModelSpec& lm_spec,
                                                    const UltraFaceConfig& config) {
-  auto in = check_image_input(spec, *s, 3);
-  if (!in.ok()) return in.status();
-  auto size = resolve_input_size(*in, spec, opt, 1);
-  if (!size.ok()) return size.status();
+  FACEREC_ASSIGN_OR_RETURN(auto in, check_image_input(spec, *s, 3));
+  FACEREC_ASSIGN_OR_RETURN(auto size, resolve_input_size(in, spec, opt, 1));
   const auto& outs = s->outputs();
   if (outs.size() != 2) return model_mismatch(spec, *s, "expected 2 outputs, scores [1,N,2] and boxes [1,N,4]");
   int scores_at = -1, boxes_at = -1;
@@ -96,7 +94,7 @@ Result<std::unique_ptr<Detector>> create_ultraface(std::unique_ptr<InferenceSess
   FACEREC_ASSIGN_OR_RETURN(std::unique_ptr<landmarks::Landmarks68> landmarks,
                            landmarks::Landmarks68::create(std::move(lm), lm_spec, spec.id));
   return std::unique_ptr<Detector>(
-      new UltraFaceDetector(spec, opt, std::move(s), *in, scores_at, boxes_at, std::move(landmarks), config));
+      new UltraFaceDetector(spec, opt, std::move(s), in, scores_at, boxes_at, std::move(landmarks), config));
 }
 
 }  // namespace facerec::detect_internal

@@ -111,10 +111,8 @@ class Yolov5FaceDetector final : public DetectorBase {
 
 Result<std::unique_ptr<Detector>> create_yolov5face(std::unique_ptr<InferenceSession> s, const ModelSpec& spec,
                                                     const DetectorOptions& opt) {
-  auto in = check_image_input(spec, *s, 3);
-  if (!in.ok()) return in.status();
-  auto size = resolve_input_size(*in, spec, opt, 32);
-  if (!size.ok()) return size.status();
+  FACEREC_ASSIGN_OR_RETURN(auto in, check_image_input(spec, *s, 3));
+  FACEREC_ASSIGN_OR_RETURN(auto size, resolve_input_size(in, spec, opt, 32));
   const auto& outs = s->outputs();
   std::vector<int> raw_order;
   if (outs.size() == 3) {
@@ -130,10 +128,10 @@ Result<std::unique_ptr<Detector>> create_yolov5face(std::unique_ptr<InferenceSes
       if (sh[2] > 0 && sh[3] > 0) {
         k = -1;
         for (int j = 0; j < 3; ++j)
-          if (sh[2] * kStrides[j] == size->height && sh[3] * kStrides[j] == size->width) k = j;
+          if (sh[2] * kStrides[j] == size.height && sh[3] * kStrides[j] == size.width) k = j;
         if (k < 0)
           return model_mismatch(spec, *s, "output '" + outs[i].name + "' is not a stride 8, 16 or 32 grid of a " +
-                                              std::to_string(size->width) + "x" + std::to_string(size->height) +
+                                              std::to_string(size.width) + "x" + std::to_string(size.height) +
                                               " input");
       }
       if (raw_order[k] != -1) return model_mismatch(spec, *s, "two outputs have the same stride");
@@ -143,15 +141,15 @@ Result<std::unique_ptr<Detector>> create_yolov5face(std::unique_ptr<InferenceSes
     const auto& sh = outs[0].shape;
     if (sh.size() != 3 || sh[2] != kRow)
       return model_mismatch(spec, *s, "the decoded export's output should be [1,N,16]");
-    if (sh[1] > 0 && static_cast<size_t>(sh[1]) != decoded_rows(*size))
-      return model_mismatch(spec, *s, "a " + std::to_string(size->width) + "x" + std::to_string(size->height) +
-                                          " input gives " + std::to_string(decoded_rows(*size)) +
+    if (sh[1] > 0 && static_cast<size_t>(sh[1]) != decoded_rows(size))
+      return model_mismatch(spec, *s, "a " + std::to_string(size.width) + "x" + std::to_string(size.height) +
+                                          " input gives " + std::to_string(decoded_rows(size)) +
                                           " yolov5 rows (3 anchors per cell at strides 8/16/32), the output has " +
                                           std::to_string(sh[1]));
   } else {
     return model_mismatch(spec, *s, "expected 3 raw head outputs [1,3,H,W,16] or one decoded output [1,N,16]");
   }
-  return std::unique_ptr<Detector>(new Yolov5FaceDetector(spec, opt, std::move(s), *in, std::move(raw_order)));
+  return std::unique_ptr<Detector>(new Yolov5FaceDetector(spec, opt, std::move(s), in, std::move(raw_order)));
 }
 
 }  // namespace facerec::detect_internal

@@ -72,8 +72,7 @@ class YuNetDetector final : public DetectorBase {
 
 Result<std::unique_ptr<Detector>> create_yunet(std::unique_ptr<InferenceSession> s, const ModelSpec& spec,
                                                const DetectorOptions& opt) {
-  auto in = check_image_input(spec, *s, 3);
-  if (!in.ok()) return in.status();
+  FACEREC_ASSIGN_OR_RETURN(auto in, check_image_input(spec, *s, 3));
   const auto& outs = s->outputs();
   if (outs.size() != 12)
     return model_mismatch(spec, *s, "expected 12 outputs (cls, obj, bbox, kps for strides 8/16/32)");
@@ -96,11 +95,10 @@ Result<std::unique_ptr<Detector>> create_yunet(std::unique_ptr<InferenceSession>
       return model_mismatch(spec, *s, "output '" + t.name + "' should be [1,N," +
                                           std::to_string(kGroupCols[i / 3]) + "] (" + kGroups[i / 3] + ")");
   }
-  auto size = resolve_input_size(*in, spec, opt, 32);
-  if (!size.ok()) return size.status();
-  if (in->fixed_width > 0 && (in->fixed_width % 32 || in->fixed_height % 32))
+  FACEREC_ASSIGN_OR_RETURN(auto size, resolve_input_size(in, spec, opt, 32));
+  if (in.fixed_width > 0 && (in.fixed_width % 32 || in.fixed_height % 32))
     return model_mismatch(spec, *s, "a fixed input size must be a multiple of 32");
-  return std::unique_ptr<Detector>(new YuNetDetector(spec, opt, std::move(s), *in, order));
+  return std::unique_ptr<Detector>(new YuNetDetector(spec, opt, std::move(s), in, order));
 }
 
 }  // namespace facerec::detect_internal

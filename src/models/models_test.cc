@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "facerec/models.h"
+#include "python_converter.h"
 
 namespace fs = std::filesystem;
 
@@ -211,7 +212,10 @@ TEST_F(LocalManifestTest, ARebuiltQuantisedModelWithAnotherHashIsRefused) {
   wrong.quantize_source = f.path;
   wrong.sha256 = std::string(64, '0');
   wrong.path = (dir_ / "quantized" / "wrong.onnx").string();
-  Status s = fetch_model(wrong);
+  cli::PythonModelConverter converter;
+  FetchOptions fetch;
+  fetch.converter = &converter;
+  Status s = fetch_model(wrong, fetch);
   EXPECT_EQ(s.code(), ErrorCode::kHashMismatch) << s.to_string();
   EXPECT_FALSE(fs::exists(wrong.path));
   for (const auto& e : fs::directory_iterator(dir_ / "quantized")) ADD_FAILURE() << "left behind: " << e.path();

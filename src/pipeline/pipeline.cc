@@ -12,28 +12,25 @@ namespace facerec {
 
 Result<std::unique_ptr<FaceAnalyzer>> FaceAnalyzer::create(Runtime& runtime, const Manifest& manifest,
                                                            const PipelineConfig& config) {
-  auto det_spec = manifest.resolve(config.detector.empty() ? manifest.default_detector() : config.detector,
-                                   ModelTask::kDetector);
-  if (!det_spec.ok()) return det_spec.status();
+  FACEREC_ASSIGN_OR_RETURN(
+      auto det_spec,
+      manifest.resolve(config.detector.empty() ? manifest.default_detector() : config.detector, ModelTask::kDetector));
   std::optional<ModelSpec> lm_spec;
-  if (!det_spec->landmarks_model.empty()) {
-    auto lm = manifest.resolve(det_spec->landmarks_model, ModelTask::kLandmarks);
-    if (!lm.ok()) return lm.status();
-    lm_spec = *lm;
+  if (!det_spec.landmarks_model.empty()) {
+    FACEREC_ASSIGN_OR_RETURN(auto lm, manifest.resolve(det_spec.landmarks_model, ModelTask::kLandmarks));
+    lm_spec = lm;
   }
-  auto emb_spec = manifest.resolve(config.embedder.empty() ? manifest.default_embedder() : config.embedder,
-                                   ModelTask::kEmbedder);
-  if (!emb_spec.ok()) return emb_spec.status();
+  FACEREC_ASSIGN_OR_RETURN(
+      auto emb_spec,
+      manifest.resolve(config.embedder.empty() ? manifest.default_embedder() : config.embedder, ModelTask::kEmbedder));
 
   std::unique_ptr<FaceAnalyzer> a(new FaceAnalyzer());
-  auto det = create_detector(runtime, *det_spec, config.detector_options, lm_spec ? &*lm_spec : nullptr,
-                             &manifest.hashes());
-  if (!det.ok()) return det.status();
-  a->detector_ = std::move(det).value();
+  FACEREC_ASSIGN_OR_RETURN(auto det, create_detector(runtime, det_spec, config.detector_options,
+                                                     lm_spec ? &*lm_spec : nullptr, &manifest.hashes()));
+  a->detector_ = std::move(det);
   a->policy_ = config.detect_policy;
-  auto emb = Embedder::create(runtime, *emb_spec, config.max_batch, &manifest.hashes());
-  if (!emb.ok()) return emb.status();
-  a->embedder_ = std::move(emb).value();
+  FACEREC_ASSIGN_OR_RETURN(auto emb, Embedder::create(runtime, emb_spec, config.max_batch, &manifest.hashes()));
+  a->embedder_ = std::move(emb);
   return a;
 }
 
@@ -63,12 +60,11 @@ Result<std::vector<AnalyzedFace>> FaceAnalyzer::embed_faces(const cv::Mat& bgr, 
   } catch (const cv::Exception& e) {
     return Status(ErrorCode::kInvalidArgument, std::string("align: ") + e.what());
   }
-  auto embs = embedder_->embed(crops);
-  if (!embs.ok()) return embs.status();
+  FACEREC_ASSIGN_OR_RETURN(auto embs, embedder_->embed(crops));
   std::vector<AnalyzedFace> out(faces.size());
   for (size_t i = 0; i < faces.size(); ++i) {
     out[i].face = faces[i];
-    out[i].embedding = std::move((*embs)[i]);
+    out[i].embedding = std::move(embs[i]);
     out[i].quality = quality(&faces[i], crops[i], out[i].embedding);
     out[i].features = measure_quality(&faces[i], crops[i], out[i].embedding);
   }
@@ -76,14 +72,13 @@ Result<std::vector<AnalyzedFace>> FaceAnalyzer::embed_faces(const cv::Mat& bgr, 
 }
 
 Result<std::vector<AnalyzedFace>> FaceAnalyzer::embed_aligned(const std::vector<cv::Mat>& crops) const {
-  auto embs = embedder_->embed(crops);
-  if (!embs.ok()) return embs.status();
+  FACEREC_ASSIGN_OR_RETURN(auto embs, embedder_->embed(crops));
   std::vector<AnalyzedFace> out(crops.size());
   for (size_t i = 0; i < crops.size(); ++i) {
     out[i].face.box = cv::Rect2f(0, 0, static_cast<float>(crops[i].cols), static_cast<float>(crops[i].rows));
     out[i].face.score = 1.f;
     for (int k = 0; k < 5; ++k) out[i].face.landmarks[k] = kArcFaceTemplate112[k] * (crops[i].cols / 112.f);
-    out[i].embedding = std::move((*embs)[i]);
+    out[i].embedding = std::move(embs[i]);
     out[i].quality = quality(nullptr, crops[i], out[i].embedding);
     out[i].features = measure_quality(nullptr, crops[i], out[i].embedding);
   }

@@ -77,14 +77,13 @@ float expected_angle(const float* logits) {
 }  // namespace
 
 Result<std::unique_ptr<PoseEstimator>> PoseEstimator::create(Runtime& runtime, const std::string& path) {
-  auto s = runtime.load(path);
-  if (!s.ok()) return s.status();
-  const auto& in = (*s)->inputs();
-  const auto& out = (*s)->outputs();
+  FACEREC_ASSIGN_OR_RETURN(auto s, runtime.load(path));
+  const auto& in = s->inputs();
+  const auto& out = s->outputs();
   if (in.size() != 1 || out.size() != 3)
     return Status(ErrorCode::kModel, path + ": not a head-pose network of fr_pose's layout (1 input, 3 outputs of 66 bins)");
   std::unique_ptr<PoseEstimator> p(new PoseEstimator());
-  p->session_ = std::move(s).value();
+  p->session_ = std::move(s);
   return p;
 }
 
@@ -106,13 +105,12 @@ Result<HeadPose> PoseEstimator::estimate(const cv::Mat& bgr, const Face& face) c
       for (int c = 0; c < 3; ++c)
         blob[static_cast<size_t>((c * kPoseSize + y) * kPoseSize + x)] = (p[c] / 255.f - kMean[c]) / kStd[c];
     }
-  auto out = session_->run({TensorView{blob.data(), {1, 3, kPoseSize, kPoseSize}}});
-  if (!out.ok()) return out.status();
-  for (const auto& t : *out)
+  FACEREC_ASSIGN_OR_RETURN(auto out, session_->run({TensorView{blob.data(), {1, 3, kPoseSize, kPoseSize}}}));
+  for (const auto& t : out)
     if (t.numel() != kPoseBins) return Status(ErrorCode::kModel, "pose: an output is not 66 bins");
   // Output order as lib/fr_pose.js reads them: yaw, pitch, roll.
-  return HeadPose{expected_angle((*out)[0].data.data()), expected_angle((*out)[1].data.data()),
-                  expected_angle((*out)[2].data.data())};
+  return HeadPose{expected_angle(out[0].data.data()), expected_angle(out[1].data.data()),
+                  expected_angle(out[2].data.data())};
 }
 
 // -------------------------------- fr_eye -------------------------------------
@@ -122,12 +120,11 @@ constexpr int kEyeSize = 24;
 }
 
 Result<std::unique_ptr<EyeStateModel>> EyeStateModel::create(Runtime& runtime, const std::string& path) {
-  auto s = runtime.load(path);
-  if (!s.ok()) return s.status();
-  if ((*s)->inputs().size() != 1 || (*s)->outputs().size() != 1)
+  FACEREC_ASSIGN_OR_RETURN(auto s, runtime.load(path));
+  if (s->inputs().size() != 1 || s->outputs().size() != 1)
     return Status(ErrorCode::kModel, path + ": not an eye-state network of fr_eye's layout (1 input, 1 output)");
   std::unique_ptr<EyeStateModel> m(new EyeStateModel());
-  m->session_ = std::move(s).value();
+  m->session_ = std::move(s);
   return m;
 }
 
@@ -150,9 +147,8 @@ Result<std::array<float, 2>> EyeStateModel::class0_probability(const cv::Mat& al
     std::vector<float> blob(kEyeSize * kEyeSize);
     for (int y = 0; y < kEyeSize; ++y)
       for (int x = 0; x < kEyeSize; ++x) blob[static_cast<size_t>(y * kEyeSize + x)] = patch.at<uint8_t>(y, x) / 255.f;
-    auto res = session_->run({TensorView{blob.data(), {1, 1, kEyeSize, kEyeSize}}});
-    if (!res.ok()) return res.status();
-    const auto& t = (*res)[0];
+    FACEREC_ASSIGN_OR_RETURN(auto res, session_->run({TensorView{blob.data(), {1, 1, kEyeSize, kEyeSize}}}));
+    const auto& t = res[0];
     if (t.numel() != 2) return Status(ErrorCode::kModel, "eye state: the output is not 2 logits");
     const float m = std::max(t.data[0], t.data[1]);
     const float e0 = std::exp(t.data[0] - m), e1 = std::exp(t.data[1] - m);

@@ -31,40 +31,26 @@ void watch_premature_ends() {
 
 long premature_ends_on_this_thread() { return t_premature_ends; }
 
+int stream_rotation_cw(const AVStream* stream) {
+  if (!stream) return 0;
+  size_t size = 0;
+  const uint8_t* m = av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, &size);
+  if (!m || size < 9 * sizeof(int32_t)) return 0;
+  // av_display_rotation_get: counter-clockwise degrees. ffmpeg's autorotate
+  // turns the frame by its negation (fftools get_rotation).
+  const double ccw = av_display_rotation_get(reinterpret_cast<const int32_t*>(m));
+  if (!std::isfinite(ccw)) return 0;
+  const int deg = static_cast<int>(std::lround(-ccw / 90.0)) * 90;
+  return ((deg % 360) + 360) % 360;
+}
+
 int display_rotation_cw(const std::string& path) {
   AVFormatContext* fmt = nullptr;
   if (avformat_open_input(&fmt, path.c_str(), nullptr, nullptr) != 0) return 0;
-  int cw = 0;
   const int s = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
-  if (s >= 0) {
-    size_t size = 0;
-    const uint8_t* m = av_stream_get_side_data(fmt->streams[s], AV_PKT_DATA_DISPLAYMATRIX, &size);
-    if (m && size >= 9 * sizeof(int32_t)) {
-      // av_display_rotation_get: counter-clockwise degrees. ffmpeg's
-      // autorotate turns the frame by its negation (fftools get_rotation).
-      const double ccw = av_display_rotation_get(reinterpret_cast<const int32_t*>(m));
-      if (std::isfinite(ccw)) {
-        int deg = static_cast<int>(std::lround(-ccw / 90.0)) * 90;
-        cw = ((deg % 360) + 360) % 360;
-      }
-    }
-  }
+  const int cw = s >= 0 ? stream_rotation_cw(fmt->streams[s]) : 0;
   avformat_close_input(&fmt);
   return cw;
-}
-
-long long network_resource_size(const std::string& url, int timeout_ms) {
-  AVDictionary* opts = nullptr;
-  const std::string us = std::to_string(static_cast<long long>(timeout_ms) * 1000);
-  av_dict_set(&opts, "rw_timeout", us.c_str(), 0);
-  av_dict_set(&opts, "timeout", us.c_str(), 0);
-  AVIOContext* io = nullptr;
-  const int rc = avio_open2(&io, url.c_str(), AVIO_FLAG_READ, nullptr, &opts);
-  av_dict_free(&opts);
-  if (rc < 0 || !io) return -1;
-  const int64_t size = avio_size(io);
-  avio_closep(&io);
-  return size > 0 ? size : -1;
 }
 
 cv::Mat rotate_cw(const cv::Mat& frame, int degrees) {

@@ -7,31 +7,28 @@
 
 #include <opencv2/core/mat.hpp>
 
+struct AVStream;
+
 namespace facerec::video {
 
 // Clockwise degrees to turn each stored frame to display it: 0, 90, 180 or
 // 270 (the nearest multiple of 90). 0 when the file has no display matrix or
 // cannot be probed. Reads only the container header.
 int display_rotation_cw(const std::string& path);
+// The same for a stream already opened (the network reader's).
+int stream_rotation_cw(const AVStream* stream);
 
-// The byte length a network resource announces (HTTP Content-Length), read
-// by opening it and closing it again: > 0 for a finite file served over the
-// network, -1 for a live stream (chunked, or no length), or on any failure.
-// Gives up after timeout_ms.
-long long network_resource_size(const std::string& url, int timeout_ms);
-
-// Cut connections. FFmpeg's HTTP reader knows when a response ends before
-// its announced Content-Length ("Stream ends prematurely at X, should be Y",
-// libavformat/http.c), but OpenCV 4.6 turns that EIO into an ordinary end of
-// stream. watch_premature_ends() installs (once per process; call it before
-// opening) an av_log callback that counts those reports per thread and then
-// logs as FFmpeg would (av_log_default_callback, at the level OpenCV set). A
-// thread that opens or reads a capture compares
+// Cut connections, as FFmpeg's log tells them. FFmpeg's HTTP reader logs
+// "Stream ends prematurely at X, should be Y" (libavformat/http.c) when a
+// response ends before its announced Content-Length. watch_premature_ends()
+// installs (once per process; call it before opening) an av_log callback
+// that counts those reports per thread, then logs as FFmpeg would
+// (av_log_default_callback). A thread that opens or reads compares
 // premature_ends_on_this_thread() before and after: a change means the
-// connection was cut, not that the resource was complete. FFmpeg reads on
-// the thread that calls VideoCapture::open/read, so the count is exact per
-// thread. (With OPENCV_FFMPEG_DEBUG set, OpenCV installs its own callback at
-// its first open, and cuts are no longer told apart.)
+// connection was cut. This is one sign among several: NetworkReader also
+// judges the end from FFmpeg's error codes and byte counts, since a reset
+// connection (RST) logs nothing. (With OPENCV_FFMPEG_DEBUG set, OpenCV
+// installs its own callback at its first open, and this count stops.)
 void watch_premature_ends();
 long premature_ends_on_this_thread();
 

