@@ -33,12 +33,14 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
 #include <set>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -153,10 +155,20 @@ struct Oracle {
   std::vector<std::vector<Candidate>> top;  // exact top-10 per query
 };
 
+// The library's answer, or the program stops with its Status.
+template <class T>
+T or_die(Result<T> r) {
+  if (!r.ok()) {
+    std::fprintf(stderr, "ann_index: %s\n", r.status().to_string().c_str());
+    std::exit(1);
+  }
+  return std::move(r).value();
+}
+
 Oracle exact_oracle(const SearchIndex& index, const derived::Set& set, size_t queries) {
-  std::vector<const float*> q;
-  for (size_t i = 0; i < queries; ++i) q.push_back(set.queries.data() + i * set.dim);
-  return {index.search_batch(q, 10)};
+  std::vector<std::span<const float>> q;
+  for (size_t i = 0; i < queries; ++i) q.emplace_back(set.queries.data() + i * set.dim, static_cast<size_t>(set.dim));
+  return {or_die(index.search_batch(q, 10))};
 }
 
 struct Quality {
@@ -190,9 +202,9 @@ Quality measure(const Oracle& oracle, const derived::Set& set, size_t queries, S
   return r;
 }
 
-std::vector<std::string> names_of(const std::vector<Candidate>& c) {
+std::vector<std::string> names_of(Result<std::vector<Candidate>> c) {
   std::vector<std::string> out;
-  for (const auto& x : c) out.push_back(x.identity);
+  for (const auto& x : or_die(std::move(c))) out.push_back(x.identity);
   return out;
 }
 
@@ -226,7 +238,8 @@ UpdateRates measure_updates(SearchIndex& index, const derived::Bases& bases, con
     if (round == rounds - 1 && index.approximate()) {  // (exact search finds them by construction)
       out.people = by_person.size();
       for (const auto& [name, rows] : by_person) {
-        const auto c = index.search(rows.data(), 1);
+        // Their first template (rows holds all of theirs).
+        const auto c = or_die(index.search(std::span<const float>(rows).first(static_cast<size_t>(more.dim)), 1));
         out.found += !c.empty() && c[0].identity == name;
       }
     }
@@ -248,13 +261,13 @@ UpdateRates measure_updates(SearchIndex& index, const derived::Bases& bases, con
 // One gallery size: exact vs hnsw through SearchIndex.
 void sweep_point(const derived::Bases& bases, const derived::Spread& spread, size_t templates) {
   derived::Set set = derived::make_set(bases, spread, templates, 5, 300, 0.1, 1000 + templates);
-  SearchIndex index(set.dim, std::move(set.row_identity), std::move(set.rows), TemplateRule::kMean);
+  SearchIndex index = or_die(SearchIndex::create(set.dim, std::move(set.row_identity), std::move(set.rows), TemplateRule::kMean));
   const Oracle oracle = exact_oracle(index, set, 300);
-  const Quality exact = measure(oracle, set, 300, [&](const float* q) { return names_of(index.search_exact(q, 10)); });
+  const Quality exact = measure(oracle, set, 300, [&](const float* q) { return names_of(index.search_exact(std::span<const float>(q, static_cast<size_t>(set.dim)), 10)); });
   const auto t0 = Clock::now();
   (void)index.set_mode(IndexMode::kHnsw);
   const double build = ms_since(t0);
-  const Quality ann = measure(oracle, set, 300, [&](const float* q) { return names_of(index.search(q, 10)); });
+  const Quality ann = measure(oracle, set, 300, [&](const float* q) { return names_of(index.search(std::span<const float>(q, static_cast<size_t>(set.dim)), 10)); });
   std::printf("sweep %8zu templates %7zu people | exact p50 %7.3f p99 %7.3f ms (cpu p50 %7.3f) | hnsw build %8.0f ms, "
               "p50 %6.3f p99 %6.3f ms (cpu p50 %6.3f p99 %6.3f), recall@1 %.4f @10 %.4f\n",
               templates, index.people(), exact.p50, exact.p99, exact.cpu_p50, build, ann.p50, ann.p99, ann.cpu_p50,
@@ -353,7 +366,7 @@ int main(int argc, char** argv) {
   // holds is allocated here), then the set's own copies are freed.
   const double rss0 = rss_mb();
   t0 = Clock::now();
-  SearchIndex index(set.dim, set.row_identity, set.rows, TemplateRule::kMean);
+  SearchIndex index = or_die(SearchIndex::create(set.dim, set.row_identity, set.rows, TemplateRule::kMean));
   const double exact_build = ms_since(t0), exact_mb = rss_mb() - rss0;
   std::printf("exact index: %zu templates, %zu people, built in %.1f s, heap +%.0f MB = %.0f bytes per template\n",
               index.size(), index.people(), exact_build / 1000, exact_mb, exact_mb * (1 << 20) / double(index.size()));
@@ -365,7 +378,7 @@ int main(int argc, char** argv) {
     t0 = Clock::now();
     oracle = exact_oracle(index, set, queries);
     std::printf("oracle: exact top-10 of %zu probes by search_batch (%.0f ms)\n", queries, ms_since(t0));
-    exact = measure(oracle, set, exact_queries, [&](const float* q) { return names_of(index.search_exact(q, 10)); });
+    exact = measure(oracle, set, exact_queries, [&](const float* q) { return names_of(index.search_exact(std::span<const float>(q, static_cast<size_t>(set.dim)), 10)); });
     std::printf("exact search (SearchIndex::search_exact, %zu probes): p50 %.2f ms, p99 %.2f ms (cpu p50 %.2f, p99 %.2f)\n",
                 exact_queries, exact.p50, exact.p99, exact.cpu_p50, exact.cpu_p99);
   }
@@ -397,7 +410,7 @@ int main(int argc, char** argv) {
   s = index.set_mode(IndexMode::kHnsw, path, {}, &what);
   std::printf("hnsw reopen: %s in %.1f s (content hash + checksum + load)\n", what.c_str(), ms_since(t0) / 1000);
   if (!no_search) {
-    ann = measure(oracle, set, queries, [&](const float* q) { return names_of(index.search(q, 10)); });
+    ann = measure(oracle, set, queries, [&](const float* q) { return names_of(index.search(std::span<const float>(q, static_cast<size_t>(set.dim)), 10)); });
     std::printf("hnsw search (%zu probes): p50 %.3f ms, p99 %.3f ms (cpu p50 %.3f, p99 %.3f), recall@1 %.4f, recall@10 "
                 "%.4f; exact/hnsw p50 ratio %.0fx (cpu %.0fx)\n",
                 queries, ann.p50, ann.p99, ann.cpu_p50, ann.cpu_p99, ann.recall1, ann.recall10, exact.p50 / ann.p50,

@@ -55,6 +55,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -311,7 +312,10 @@ void BM_Detect(benchmark::State& state, std::string id, cv::Size input) {
   size_t faces = 0;
   for (auto _ : state) {
     auto r = det.value->detect(img);
-    if (!r.ok()) return state.SkipWithError(r.status().to_string().c_str());
+    if (!r.ok()) {
+      state.SkipWithError(r.status().to_string().c_str());
+      break;
+    }
     faces = r->size();
     benchmark::DoNotOptimize(r->data());
   }
@@ -332,7 +336,10 @@ void BM_ForwardOrt(benchmark::State& state, std::string id, Engine engine) {
   if (!session.value) return state.SkipWithError(session.error.c_str());
   for (auto _ : state) {
     auto r = session.value->run(in);
-    if (!r.ok()) return state.SkipWithError(r.status().to_string().c_str());
+    if (!r.ok()) {
+      state.SkipWithError(r.status().to_string().c_str());
+      break;
+    }
     benchmark::DoNotOptimize(r->data());
   }
 }
@@ -380,7 +387,10 @@ void BM_Embed(benchmark::State& state, std::string id, int batch, Engine engine)
   if (!emb.value) return state.SkipWithError(emb.error.c_str());
   for (auto _ : state) {
     auto r = emb.value->embed(crops);
-    if (!r.ok()) return state.SkipWithError(r.status().to_string().c_str());
+    if (!r.ok()) {
+      state.SkipWithError(r.status().to_string().c_str());
+      break;
+    }
     benchmark::DoNotOptimize(r->data());
   }
   state.SetItemsProcessed(state.iterations() * batch);
@@ -427,7 +437,12 @@ const SearchData& search_data(int n) {
       normalise(v.data(), kSearchDim);
       slot->queries.push_back(std::move(v));
     }
-    slot->index = SearchIndex(kSearchDim, std::move(ids), std::move(rows));
+    auto index = SearchIndex::create(kSearchDim, std::move(ids), std::move(rows));
+    if (!index.ok()) {
+      std::fprintf(stderr, "search_data: %s\n", index.status().to_string().c_str());
+      std::exit(1);
+    }
+    slot->index = std::move(index).value();
   }
   return *slot;
 }
@@ -436,8 +451,12 @@ void BM_SearchBlas(benchmark::State& state) {
   const SearchData& d = search_data(static_cast<int>(state.range(0)));
   size_t q = 0;
   for (auto _ : state) {
-    auto r = d.index.search(d.queries[q++ % 8].data(), kTopK);
-    benchmark::DoNotOptimize(r.data());
+    auto r = d.index.search(d.queries[q++ % 8], kTopK);
+    if (!r.ok()) {
+      state.SkipWithError(r.status().to_string().c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(r->data());
   }
 }
 
@@ -445,18 +464,25 @@ void BM_SearchReference(benchmark::State& state) {
   const SearchData& d = search_data(static_cast<int>(state.range(0)));
   size_t q = 0;
   for (auto _ : state) {
-    auto r = d.index.search_reference(d.queries[q++ % 8].data(), kTopK);
-    benchmark::DoNotOptimize(r.data());
+    auto r = d.index.search_reference(d.queries[q++ % 8], kTopK);
+    if (!r.ok()) {
+      state.SkipWithError(r.status().to_string().c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(r->data());
   }
 }
 
 void BM_SearchBatch8(benchmark::State& state) {
   const SearchData& d = search_data(static_cast<int>(state.range(0)));
-  std::vector<const float*> qs;
-  for (const auto& q : d.queries) qs.push_back(q.data());
+  std::vector<std::span<const float>> qs(d.queries.begin(), d.queries.end());
   for (auto _ : state) {
     auto r = d.index.search_batch(qs, kTopK);
-    benchmark::DoNotOptimize(r.data());
+    if (!r.ok()) {
+      state.SkipWithError(r.status().to_string().c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(r->data());
   }
   state.SetItemsProcessed(state.iterations() * 8);
 }
@@ -575,7 +601,10 @@ void BM_EndToEnd(benchmark::State& state, std::string det, std::string emb, Engi
   size_t faces = 0;
   for (auto _ : state) {
     auto r = analyzer.value->analyze(w.one_face);
-    if (!r.ok()) return state.SkipWithError(r.status().to_string().c_str());
+    if (!r.ok()) {
+      state.SkipWithError(r.status().to_string().c_str());
+      break;
+    }
     faces = r->size();
     benchmark::DoNotOptimize(r->data());
   }

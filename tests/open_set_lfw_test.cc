@@ -126,8 +126,19 @@ TEST(OpenSetLfw, TemplateGrowthDoesNotAttractStrangersUnderTheDefaultRule) {
         ids.push_back(name);
         rows.insert(rows.end(), units[i].begin(), units[i].end());
       }
-      SearchIndex index(dim, ids, rows, rule);
-      for (const auto& s : strangers) out.push_back(index.score_people(s.data())[0]);
+      auto index = SearchIndex::create(dim, ids, rows, rule);
+      if (!index.ok()) {
+        ADD_FAILURE() << index.status().to_string();
+        return out;
+      }
+      for (const auto& s : strangers) {
+        auto person = index->score_people(s);
+        if (!person.ok() || person->empty()) {
+          ADD_FAILURE() << person.status().to_string();
+          return out;
+        }
+        out.push_back((*person)[0]);
+      }
     }
     return out;
   };

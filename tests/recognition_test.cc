@@ -121,7 +121,8 @@ TEST(Recognition, Celeb5IdentificationRank1AtLeast95Percent) {
     }
   }
   ASSERT_GE(names.size(), 85u) << "too few training photos had a face";
-  SearchIndex index(dim, names, rows);
+  auto index = SearchIndex::create(dim, names, rows);
+  ASSERT_TRUE(index.ok()) << index.status().to_string();
   int correct = 0, total = 0;
   for (const auto& [val, train] : kCeleb5ValToTrain) {
     for (const auto& f : fs::directory_iterator(root / "val" / val)) {
@@ -132,7 +133,9 @@ TEST(Recognition, Celeb5IdentificationRank1AtLeast95Percent) {
       ASSERT_TRUE(faces.ok());
       if (faces->empty()) continue;
       const auto& probe = largest(*faces);
-      auto top = index.search(probe.embedding.unit.data(), 1);
+      auto found = index->search(probe.embedding.unit, 1);
+      ASSERT_TRUE(found.ok()) << found.status().to_string();
+      const std::vector<Candidate>& top = *found;
       ASSERT_FALSE(top.empty());
       if (top[0].identity == train) ++correct;
       else std::printf("celeb5 miss: %s/%s -> %s (%.3f)\n", val.c_str(), f.path().filename().c_str(),

@@ -106,8 +106,9 @@ struct ProbeTemplate {
 // Searches every probe of a trial against its gallery under `rule`
 // (kMean weighted by quality when quality_weighted). outcomes[0..mated) are
 // the mated searches in trial order, then the unknown ones.
-std::vector<SearchOutcome> run_open_set_trial(const OpenSetTrial& trial, std::span<const ProbeTemplate> templates, int dim,
-                                              TemplateRule rule, bool quality_weighted);
+// kInvalidArgument when dim <= 0 or a template is not dim long or not finite.
+Result<std::vector<SearchOutcome>> run_open_set_trial(const OpenSetTrial& trial, std::span<const ProbeTemplate> templates,
+                                                      int dim, TemplateRule rule, bool quality_weighted);
 
 // Rates at a fixed threshold (NIST's open-set definitions at rank 1).
 struct RatesAtThreshold {

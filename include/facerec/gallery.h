@@ -29,6 +29,7 @@
 #include "facerec/gallery_store.h"
 #include "facerec/names.h"
 #include "facerec/status.h"
+#include "facerec/template_records.h"  // StoredTemplate, PersonInfo
 
 namespace facerec {
 
@@ -44,23 +45,6 @@ struct NewTemplate {
   std::string source;        // where it came from (file path as given)
   std::string source_sha256; // content hash of the source file: the duplicate key
   float det_score = 0.f;
-};
-
-struct StoredTemplate {
-  int64_t id = 0;
-  int64_t person_id = 0;
-  std::vector<float> unit;
-  float norm = 0.f;
-  std::string source;
-  std::string source_sha256;
-  float det_score = 0.f;
-  int64_t created_at = 0;  // unix seconds
-};
-
-struct PersonInfo {
-  int64_t id = 0;
-  std::string name;
-  int templates = 0;
 };
 
 struct EnrollOutcome {

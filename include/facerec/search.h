@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "facerec/gallery.h"
-#include "facerec/types.h"
+#include "facerec/status.h"
+#include "facerec/template_records.h"
 
 namespace facerec {
 
@@ -85,39 +85,45 @@ class ApproxIndex;  // src/index/hnsw_index.h
 
 class SearchIndex {
  public:
+  // An empty index without a dimension (rule kMax): the first
+  // add_person_rows() that gives a dim sets it.
   SearchIndex();
+  // The same with an explicit template rule.
+  explicit SearchIndex(TemplateRule rule);
   ~SearchIndex();
   SearchIndex(SearchIndex&&) noexcept;
   SearchIndex& operator=(SearchIndex&&) noexcept;
   // Move-only: the HNSW graph is not copied.
   SearchIndex(const SearchIndex&) = delete;
   SearchIndex& operator=(const SearchIndex&) = delete;
-  // Builds from (person name, unit vector) rows; every row must have `dim` floats.
+
+  // Builds from rows of unit vectors: row r, the floats
+  // rows[r * dim, (r + 1) * dim), is a template of person row_identity[r].
   //
-  // row_weight (optional; empty = none): one weight > 0 per row, e.g. the
-  // face quality of each template. With weights a person is aggregated into
-  // one template, t_p = sum_r w_r u_r / |sum_r w_r u_r|, and scores
+  // row_weight (optional; empty = every row weighs 1): one weight per row,
+  // e.g. the face quality of each template, used by kMean and kMeanScore only
+  // (the other rules ignore it). With weights a person is aggregated into one
+  // template, t_p = sum_r w_r u_r / |sum_r w_r u_r|, and kMean scores
   // cos(query, t_p): good faces dominate the person, blurred or tiny ones
   // count little, instead of one lucky poor template deciding (the max).
   // Computed as sum_r w_r s_r / |sum_r w_r u_r| from the same row scores.
-  // The rule is kMean when row_weight is given, else kMax.
-  SearchIndex(int dim, std::vector<std::string> row_identity, std::vector<float> rows,
-              std::vector<float> row_weight = {});
-  // The same with an explicit rule. row_weight is used by kMean and
-  // kMeanScore only (empty: every template weighs 1, the plain mean); the
-  // other rules ignore it.
-  SearchIndex(int dim, std::vector<std::string> row_identity, std::vector<float> rows, TemplateRule rule,
-              std::vector<float> row_weight = {});
+  //
+  // kInvalidArgument, naming the problem, when dim <= 0, rows.size() is not
+  // row_identity.size() * dim, a value is not finite, or (for kMean and
+  // kMeanScore) row_weight is neither empty nor one finite weight > 0 per row.
+  static Result<SearchIndex> create(int dim, std::vector<std::string> row_identity, std::vector<float> rows,
+                                    TemplateRule rule = TemplateRule::kMax, std::vector<float> row_weight = {});
+  // From a gallery's people and templates (read in one snapshot, so a
+  // caller that needs them too reads the gallery once): templates of a
+  // person not in `people` are skipped (removed between the reads).
   // weight_by_norm: weight every template by its stored raw norm, which is
-  // the face quality for embedders flagged quality: magnitude (MagFace).
-  // Other embedders' norms are not a quality; leave it false for them.
-  static Result<SearchIndex> from_gallery(const Gallery& gallery, bool weight_by_norm = false);
-  // With an explicit rule; weight_by_norm only matters for kMean and kMeanScore.
-  static Result<SearchIndex> from_gallery(const Gallery& gallery, TemplateRule rule, bool weight_by_norm);
-  // The same from a gallery's people and templates already read (so a caller
-  // that needs them too reads the gallery once): templates of a person not in
-  // `people` are skipped (removed between the reads). kDatabase when a
-  // template's length is not `dim`.
+  // the face quality for embedders flagged quality: magnitude (MagFace);
+  // it only matters for kMean and kMeanScore, and other embedders' norms are
+  // not a quality (leave it false for them). A norm of 0 or NaN (an imported
+  // text row) weighs as little as possible (1e-6).
+  // kDatabase when a template's length is not `dim`; kInvalidArgument when
+  // dim < 0 or create() refuses the rows (a non-finite value). dim == 0
+  // without templates is an empty index without a dimension.
   static Result<SearchIndex> from_stored(int dim, const std::vector<PersonInfo>& people,
                                          const std::vector<StoredTemplate>& templates, TemplateRule rule,
                                          bool weight_by_norm);
@@ -130,22 +136,31 @@ class SearchIndex {
   size_t people() const { return slot_of_.size(); }
   // The enrolled people, sorted by name: the order of score_people(). O(people).
   std::vector<std::string> person_names() const;
-  // Every person's score for one unit query under the index's rule, in
-  // person_names() order (empty for an empty index).
-  std::vector<float> score_people(const float* query) const;
-  // The plain-loop twin of score_people().
-  std::vector<float> score_people_reference(const float* query) const;
 
-  // Top-k people for one unit query, best first (each person scored by the
-  // rule). Through the HNSW graph when approximate() is true, else exact.
-  std::vector<Candidate> search(const float* query, int top_k) const;
-  // Always the exact search (the oracle), whatever the index mode.
-  std::vector<Candidate> search_exact(const float* query, int top_k) const;
-  // Same for many queries at once (one sgemm when exact; one graph query each when approximate).
-  std::vector<std::vector<Candidate>> search_batch(const std::vector<const float*>& queries, int top_k) const;
-  std::vector<Candidate> search_reference(const float* query, int top_k) const;
-  // Checked form: a query whose length is not dim() is kInvalidArgument.
+  // ---- Queries ----------------------------------------------------------------
+  // A query is a unit vector of dim() floats. Every query call checks it:
+  // kInvalidArgument when its length is not dim() (any length is accepted,
+  // and answered with nothing, while the index has no dimension yet), or
+  // top_k < 0. top_k 0 gives nothing. A NaN query ranks everyone last.
+  // kInternal if the HNSW graph fails (hnswlib's exceptions stop here).
+  //
+  // Every person's score for one query under the index's rule, in
+  // person_names() order (empty for an empty index).
+  Result<std::vector<float>> score_people(std::span<const float> query) const;
+  // The plain-loop twin of score_people().
+  Result<std::vector<float>> score_people_reference(std::span<const float> query) const;
+  // Top-k people, best first (each person scored by the rule; ties by
+  // name). Through the HNSW graph when approximate() is true, else exact.
   Result<std::vector<Candidate>> search(std::span<const float> query, int top_k) const;
+  // Always the exact search (the oracle), whatever the index mode.
+  Result<std::vector<Candidate>> search_exact(std::span<const float> query, int top_k) const;
+  // The plain-loop twin of search_exact().
+  Result<std::vector<Candidate>> search_reference(std::span<const float> query, int top_k) const;
+  // search() for many queries at once, one result per query in order (one
+  // sgemm when exact; one graph query each when approximate). One query of
+  // the wrong length fails the whole call, naming it.
+  Result<std::vector<std::vector<Candidate>>> search_batch(std::span<const std::span<const float>> queries,
+                                                           int top_k) const;
 
   // ---- In-place updates (src/index/search_update.cc) -------------------------
   // Each costs O(the person's rows * dim) plus O(log people) for the name,
@@ -154,6 +169,10 @@ class SearchIndex {
   // pass 1/8 of the rows); with the HNSW graph, its insertions on top.
   // Nothing is re-read from the gallery. The result answers as an index built
   // from scratch over the same rows (tested against that).
+  // A refused update (a Status) changes nothing. If the HNSW graph fails
+  // while following an update (an exception from hnswlib, out of memory),
+  // the graph is dropped and the update still holds: searches are exact
+  // until the next update or set_mode() rebuilds it.
   //
   // Appends unit rows (rows.size() == n * dim(); a fresh, empty index takes
   // its dim from the first add when dim() is 0 and `dim` is given) to a
@@ -179,7 +198,8 @@ class SearchIndex {
   // renamed). A damaged or stale file is never used: it is rebuilt and
   // replaced.
   // kInvalidArgument for bad options; kIo when the file cannot be written
-  // (the built graph is used all the same: the index is then still searchable).
+  // (the built graph is used all the same: the index is then still searchable);
+  // kInternal when the graph cannot be built (the index is then exact).
   // *what (optional) says what happened: "exact", "loaded <file>", "built",
   // or "rebuilt: <file> <reason>" (missing, damaged, stale).
   Status set_mode(IndexMode mode, const std::string& persist_path = "", const HnswOptions& options = {},
@@ -196,15 +216,24 @@ class SearchIndex {
   std::string content_sha256() const;
 
  private:
+  SearchIndex(int dim, std::vector<std::string> row_identity, std::vector<float> rows, TemplateRule rule,
+              std::vector<float> row_weight);
+  // kInvalidArgument (prefixed by `what`) unless the query fits the index.
+  Status check_query(std::span<const float> query, int top_k, const char* what) const;
+  // The unchecked queries: `query` holds dim() floats.
+  std::vector<Candidate> search_unchecked(const float* query, int top_k) const;
+  std::vector<Candidate> search_exact_unchecked(const float* query, int top_k) const;
+  std::vector<std::vector<Candidate>> search_batch_unchecked(const std::vector<const float*>& queries,
+                                                             int top_k) const;
   void build_person_templates();
   std::vector<float> person_scores(const float* row_scores) const;
   std::vector<float> person_scores_reference(const float* query) const;
   std::vector<Candidate> top_people(const float* scores, int top_k) const;
   std::vector<Candidate> rank_people(std::vector<float> person_score, int top_k) const;
   std::vector<float> by_name_order(const std::vector<float>& slot_scores) const;
-  void update_person_norm(int32_t slot);
+  void update_person_norm(int32_t slot, std::vector<double>& sum) noexcept;
   void compact();
-  void update_auto_mode();
+  void update_auto_mode() noexcept;
   friend class ApproxIndex;
   // The exact score of the person in `slot` for a unit query, from their
   // rows (indices into rows_): what score_people() gives them. The HNSW path

@@ -148,7 +148,7 @@ Result<IdentificationResult> run_identification(const FaceAnalyzer& analyzer, co
     if (!person_index.count(g.person))
       person_index[g.person] = static_cast<int>(out.people.size()) + out.people_without_template++;
   if (out.people.empty()) return Status(ErrorCode::kNoFace, "no gallery image gave a template");
-  SearchIndex index(dim, row_identity, rows);
+  FACEREC_ASSIGN_OR_RETURN(SearchIndex index, SearchIndex::create(dim, row_identity, rows));
 
   for (size_t k = 0; k < probes.size(); ++k) {
     const ImageTemplate& t = templates[gallery.size() + k];
@@ -165,8 +165,8 @@ Result<IdentificationResult> run_identification(const FaceAnalyzer& analyzer, co
       (known ? out.probe_failed : out.unknown_failed)++;
     } else {
       scores.assign(out.people.size(), 0.f);
-      for (const auto& c : index.search(t.embedding.unit.data(), static_cast<int>(out.people.size())))
-        scores[static_cast<size_t>(person_index.at(c.identity))] = c.similarity;
+      FACEREC_ASSIGN_OR_RETURN(auto found, index.search(t.embedding.unit, static_cast<int>(out.people.size())));
+      for (const auto& c : found) scores[static_cast<size_t>(person_index.at(c.identity))] = c.similarity;
     }
     out.outcomes.push_back(score_search(scores, truth, failed));
     if (options.keep_scores) out.probe_scores.push_back({truth, failed, std::move(scores)});

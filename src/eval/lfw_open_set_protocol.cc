@@ -33,7 +33,7 @@ Result<LfwOpenSetResult> run_lfw_open_set(const FaceAnalyzer& analyzer, const Im
       for (int r = 0; r < trials; ++r) {
         FACEREC_ASSIGN_OR_RETURN(OpenSetTrial trial, draw_open_set_trial(lfw.test, size, k, seed + static_cast<uint64_t>(r)));
         people = static_cast<int>(trial.gallery.size());
-        auto outcomes = run_open_set_trial(trial, view, dim, rule, qweighted);
+        FACEREC_ASSIGN_OR_RETURN(auto outcomes, run_open_set_trial(trial, view, dim, rule, qweighted));
         pooled.insert(pooled.end(), outcomes.begin(), outcomes.end());
       }
       DecisionRequest req;

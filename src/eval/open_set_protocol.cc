@@ -67,8 +67,8 @@ Result<OpenSetTrial> draw_open_set_trial(const std::vector<PersonImages>& people
   return t;
 }
 
-std::vector<SearchOutcome> run_open_set_trial(const OpenSetTrial& trial, std::span<const ProbeTemplate> templates, int dim,
-                                              TemplateRule rule, bool quality_weighted) {
+Result<std::vector<SearchOutcome>> run_open_set_trial(const OpenSetTrial& trial, std::span<const ProbeTemplate> templates,
+                                                      int dim, TemplateRule rule, bool quality_weighted) {
   // Gallery slots are named by zero-padded slot numbers, so the index's
   // name order is slot order and a score vector maps straight onto slots.
   auto slot_name = [](size_t s) {
@@ -90,7 +90,8 @@ std::vector<SearchOutcome> run_open_set_trial(const OpenSetTrial& trial, std::sp
       weights.push_back(std::max(t.quality, 1e-6f));
     }
   const bool weighted = (rule == TemplateRule::kMean || rule == TemplateRule::kMeanScore) && quality_weighted;
-  SearchIndex index(dim, ids, rows, rule, weighted ? weights : std::vector<float>{});
+  FACEREC_ASSIGN_OR_RETURN(SearchIndex index,
+                           SearchIndex::create(dim, ids, rows, rule, weighted ? weights : std::vector<float>{}));
   // Index position -> slot; slots without a template sit after them (their
   // probes are then misses, as score_search() counts a missing person).
   std::vector<int> position(trial.gallery.size());
@@ -113,15 +114,15 @@ std::vector<SearchOutcome> run_open_set_trial(const OpenSetTrial& trial, std::sp
     order.push_back(img);
     truth.push_back(-1);
   }
-  std::vector<const float*> queries;
+  std::vector<std::span<const float>> queries;
   std::vector<size_t> query_of;  // probe -> query index, or SIZE_MAX when failed
   for (int img : order) {
     const ProbeTemplate& t = templates[static_cast<size_t>(img)];
     query_of.push_back(t.unit.empty() ? SIZE_MAX : queries.size());
-    if (!t.unit.empty()) queries.push_back(t.unit.data());
+    if (!t.unit.empty()) queries.push_back(t.unit);
   }
   const int people = static_cast<int>(index.people());
-  const auto results = index.search_batch(queries, people);
+  FACEREC_ASSIGN_OR_RETURN(const auto results, index.search_batch(queries, people));
   std::vector<SearchOutcome> out;
   out.reserve(order.size());
   std::vector<float> scores(static_cast<size_t>(people));

@@ -282,6 +282,15 @@ std::vector<std::string> ApproxIndex::label_names(const SearchIndex& index) cons
 }
 
 Status ApproxIndex::save(const SearchIndex& index, const std::string& path, const std::string& content_sha256) {
+  try {
+    return save_unguarded(index, path, content_sha256);
+  } catch (const std::exception& e) {  // e.g. a label name that is not UTF-8 (JSON), out of memory
+    return Status(ErrorCode::kInternal, std::string("saving the HNSW index: ") + e.what());
+  }
+}
+
+Status ApproxIndex::save_unguarded(const SearchIndex& index, const std::string& path,
+                                   const std::string& content_sha256) {
   MemFile graph;
   if (graph.fd < 0) return Status(ErrorCode::kIo, "saving the HNSW index: memfd_create failed");
   try {
@@ -342,6 +351,16 @@ Status ApproxIndex::save(const SearchIndex& index, const std::string& path, cons
 
 Result<std::unique_ptr<ApproxIndex>> ApproxIndex::load(const std::string& path, const SearchIndex& index,
                                                        const HnswOptions& options, const std::string& content_sha256) {
+  try {
+    return load_unguarded(path, index, options, content_sha256);
+  } catch (const std::exception& e) {  // out of memory, hnswlib
+    return Status(ErrorCode::kInternal, "loading " + path + ": " + e.what());
+  }
+}
+
+Result<std::unique_ptr<ApproxIndex>> ApproxIndex::load_unguarded(const std::string& path, const SearchIndex& index,
+                                                                 const HnswOptions& options,
+                                                                 const std::string& content_sha256) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return Status(ErrorCode::kNotFound, path + " is missing");
   const uintmax_t size = std::filesystem::file_size(path, ec);
@@ -436,6 +455,7 @@ Result<std::unique_ptr<ApproxIndex>> ApproxIndex::load(const std::string& path, 
 // ------------------------------------------------------ SearchIndex modes --
 
 SearchIndex::SearchIndex() = default;
+SearchIndex::SearchIndex(TemplateRule rule) : rule_(rule) {}
 SearchIndex::~SearchIndex() = default;
 SearchIndex::SearchIndex(SearchIndex&&) noexcept = default;
 SearchIndex& SearchIndex::operator=(SearchIndex&&) noexcept = default;
@@ -508,50 +528,67 @@ Status SearchIndex::set_mode(IndexMode mode, const std::string& persist_path, co
   if (options.m < 2 || options.m > 256 || options.ef_construction < 1 || options.ef_search < 1 || options.rerank < 1)
     return Status(ErrorCode::kInvalidArgument, "HNSW options: m must be within 2..256, ef_construction, ef_search "
                                                "and rerank at least 1");
-  mode_ = mode;
-  ann_path_ = persist_path;
-  ann_options_ = options;
   ann_.reset();
-  const bool want = mode == IndexMode::kHnsw || (mode == IndexMode::kAuto && size() >= kAutoHnswTemplates);
-  if (!want || size() == 0 || dim_ <= 0) {
-    if (what) *what = "exact";
-    return Status::Ok();
-  }
-  const std::string sha = content_sha256();
-  std::string note = "built";
-  if (!persist_path.empty()) {
-    auto loaded = ApproxIndex::load(persist_path, *this, options, sha);
-    if (loaded.ok()) {
-      ann_ = std::move(loaded).value();
-      if (what) *what = "loaded " + persist_path;
+  try {
+    mode_ = mode;
+    ann_path_ = persist_path;
+    ann_options_ = options;
+    const bool want = mode == IndexMode::kHnsw || (mode == IndexMode::kAuto && size() >= kAutoHnswTemplates);
+    if (!want || size() == 0 || dim_ <= 0) {
+      if (what) *what = "exact";
       return Status::Ok();
     }
-    note = "rebuilt: " + loaded.status().message();
+    const std::string sha = content_sha256();
+    std::string note = "built";
+    if (!persist_path.empty()) {
+      auto loaded = ApproxIndex::load(persist_path, *this, options, sha);
+      if (loaded.ok()) {
+        ann_ = std::move(loaded).value();
+        if (what) *what = "loaded " + persist_path;
+        return Status::Ok();
+      }
+      note = "rebuilt: " + loaded.status().message();
+    }
+    ann_ = ApproxIndex::build(*this, options);
+    if (what) *what = note;
+    if (persist_path.empty()) return Status::Ok();
+    return ann_->save(*this, persist_path, sha);
+  } catch (const std::exception& e) {  // hnswlib, out of memory: the index stays exact
+    ann_.reset();
+    mode_ = IndexMode::kExact;
+    return Status(ErrorCode::kInternal, std::string("building the HNSW index: ") + e.what());
   }
-  ann_ = ApproxIndex::build(*this, options);
-  if (what) *what = note;
-  if (persist_path.empty()) return Status::Ok();
-  return ann_->save(*this, persist_path, sha);
 }
 
-void SearchIndex::update_auto_mode() {
+// Called after every update; never throws: a graph that cannot be built is
+// dropped (the index answers exactly) and built again after the next update.
+void SearchIndex::update_auto_mode() noexcept {
   if (mode_ == IndexMode::kExact) return;
   const bool want = size() > 0 && (mode_ == IndexMode::kHnsw || size() >= kAutoHnswTemplates);
-  if (want && !ann_) {
-    ann_ = ApproxIndex::build(*this, ann_options_);
-    ann_->set_dirty();
-  } else if (!want) {
+  try {
+    if (want && !ann_) {
+      ann_ = ApproxIndex::build(*this, ann_options_);
+      ann_->set_dirty();
+    } else if (!want) {
+      ann_.reset();
+    } else if (ann_->deleted_points() > ann_->live_points()) {
+      // hnswlib 0.6.2 never reuses a deleted slot: past half dead, rebuild.
+      ann_.reset();
+      ann_ = ApproxIndex::build(*this, ann_options_);
+      ann_->set_dirty();
+    }
+  } catch (const std::exception&) {
     ann_.reset();
-  } else if (ann_->deleted_points() > ann_->live_points()) {
-    // hnswlib 0.6.2 never reuses a deleted slot: past half dead, rebuild.
-    ann_ = ApproxIndex::build(*this, ann_options_);
-    ann_->set_dirty();
   }
 }
 
 Status SearchIndex::save_if_dirty() {
   if (!ann_ || !ann_->dirty() || ann_path_.empty()) return Status::Ok();
-  return ann_->save(*this, ann_path_, content_sha256());
+  try {
+    return ann_->save(*this, ann_path_, content_sha256());
+  } catch (const std::exception& e) {
+    return Status(ErrorCode::kInternal, std::string("saving the HNSW index: ") + e.what());
+  }
 }
 
 }  // namespace facerec

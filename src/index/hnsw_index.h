@@ -43,8 +43,12 @@ class ApproxIndex {
   static Result<std::unique_ptr<ApproxIndex>> load(const std::string& path, const SearchIndex& index,
                                                    const HnswOptions& options, const std::string& content_sha256);
   // Writes the graph of `index` to path + ".tmp", then renames over path.
+  // load() and save() throw nothing (kInternal).
   Status save(const SearchIndex& index, const std::string& path, const std::string& content_sha256);
 
+  // `query` holds dim floats. build(), search() and the on_*() updates may
+  // throw (hnswlib's std::runtime_error, std::bad_alloc): SearchIndex
+  // catches at its public calls.
   std::vector<Candidate> search(const SearchIndex& index, const float* query, int top_k) const;
 
   // After SearchIndex appended rows [first_row, first_row + n) to the person
@@ -65,6 +69,10 @@ class ApproxIndex {
 
  private:
   struct Graph;  // hnswlib's space and HierarchicalNSW
+  static Result<std::unique_ptr<ApproxIndex>> load_unguarded(const std::string& path, const SearchIndex& index,
+                                                             const HnswOptions& options,
+                                                             const std::string& content_sha256);
+  Status save_unguarded(const SearchIndex& index, const std::string& path, const std::string& content_sha256);
   ApproxIndex(const SearchIndex& index, const HnswOptions& options);
   std::vector<float> person_point(const SearchIndex& index, int32_t slot) const;
   std::vector<uint64_t>& labels_of(int32_t slot);

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <map>
 #include <unordered_map>
@@ -94,20 +95,40 @@ Result<TemplateRule> parse_template_rule(const std::string& name) {
   return Status(ErrorCode::kInvalidArgument, "unknown template rule '" + name + "' (expected max, mean, meanscore or top2)");
 }
 
-SearchIndex::SearchIndex(int dim, std::vector<std::string> row_identity, std::vector<float> rows,
-                         std::vector<float> row_weight)
-    // row_weight is copied, not moved: the rule reads it, and argument
-    // evaluation order is unspecified.
-    : SearchIndex(dim, std::move(row_identity), std::move(rows),
-                  row_weight.empty() ? TemplateRule::kMax : TemplateRule::kMean, row_weight) {}
+Result<SearchIndex> SearchIndex::create(int dim, std::vector<std::string> row_identity, std::vector<float> rows,
+                                        TemplateRule rule, std::vector<float> row_weight) {
+  auto bad = [](const std::string& why) {
+    return Status(ErrorCode::kInvalidArgument, "building the search index: " + why);
+  };
+  if (dim <= 0) return bad("the dimension must be positive, not " + std::to_string(dim));
+  const size_t d = static_cast<size_t>(dim);
+  const size_t n = row_identity.size();
+  if (rows.size() / d != n || rows.size() % d != 0)
+    return bad(std::to_string(rows.size()) + " values are not " + std::to_string(n) + " rows (one per identity) of " +
+               std::to_string(dim));
+  if (n > size_t{UINT32_MAX}) return bad("the index holds at most 2^32 - 1 rows");
+  for (size_t i = 0; i < rows.size(); ++i)
+    if (!std::isfinite(rows[i])) return bad("row " + std::to_string(i / d) + " holds a non-finite value");
+  const bool weighted = rule == TemplateRule::kMean || rule == TemplateRule::kMeanScore;
+  if (weighted && !row_weight.empty()) {
+    if (row_weight.size() != n)
+      return bad(std::to_string(row_weight.size()) + " weights for " + std::to_string(n) + " rows");
+    // A weight <= 0 or NaN would leave a person's template undefined.
+    for (size_t r = 0; r < n; ++r)
+      if (!(row_weight[r] > 0.f && std::isfinite(row_weight[r])))
+        return bad("the weight of row " + std::to_string(r) + " must be finite and > 0");
+  }
+  try {
+    return SearchIndex(dim, std::move(row_identity), std::move(rows), rule, std::move(row_weight));
+  } catch (const std::exception& e) {
+    return Status(ErrorCode::kInternal, std::string("building the search index: ") + e.what());
+  }
+}
 
+// The arguments are checked by create().
 SearchIndex::SearchIndex(int dim, std::vector<std::string> row_identity, std::vector<float> rows, TemplateRule rule,
                          std::vector<float> row_weight)
     : dim_(dim), rule_(rule), rows_(std::move(rows)) {
-  // A contract on the caller (from_gallery checks its data before calling):
-  // a short matrix would make BLAS read past the end.
-  FACEREC_ASSERT(dim >= 0);
-  FACEREC_ASSERT(rows_.size() == row_identity.size() * static_cast<size_t>(dim));
   // A fresh index gives the people slots in name order.
   slot_name_ = row_identity;
   std::sort(slot_name_.begin(), slot_name_.end());
@@ -128,19 +149,18 @@ SearchIndex::SearchIndex(int dim, std::vector<std::string> row_identity, std::ve
   if (!weighted()) return;
   if (row_weight.empty()) row_weight.assign(row_identity.size(), 1.f);
   row_weight_ = std::move(row_weight);
-  FACEREC_ASSERT(row_weight_.size() == row_identity.size());
-  // Weights <= 0 or NaN would make a person's template undefined: a caller bug.
-  for (float w : row_weight_) FACEREC_ASSERT(w > 0.f && std::isfinite(w));
   build_person_templates();
 }
 
 void SearchIndex::build_person_templates() {
   person_inv_norm_.assign(slot_name_.size(), 0.f);
+  std::vector<double> scratch(rule_ == TemplateRule::kMean ? static_cast<size_t>(dim_) : 0);
   for (size_t p = 0; p < slot_name_.size(); ++p)
-    if (!slot_rows_[p].empty()) update_person_norm(static_cast<int32_t>(p));
+    if (!slot_rows_[p].empty()) update_person_norm(static_cast<int32_t>(p), scratch);
 }
 
-void SearchIndex::update_person_norm(int32_t slot) {
+// Allocates nothing: `sum` holds dim() doubles for kMean.
+void SearchIndex::update_person_norm(int32_t slot, std::vector<double>& sum) noexcept {
   // Over the person's rows in row order, in double: the same sums whether
   // the index was built at once or grew by updates.
   const size_t d = static_cast<size_t>(dim_);
@@ -152,7 +172,7 @@ void SearchIndex::update_person_norm(int32_t slot) {
     inv = total > 0 ? static_cast<float>(1.0 / total) : 0.f;
     return;
   }
-  std::vector<double> sum(d, 0.0);  // kMean: 1 / |sum_r w_r u_r|
+  std::fill(sum.begin(), sum.end(), 0.0);  // kMean: 1 / |sum_r w_r u_r|
   for (uint32_t r : rows) {
     const float* u = rows_.data() + size_t{r} * d;
     const double w = row_weight_[r];
@@ -162,24 +182,6 @@ void SearchIndex::update_person_norm(int32_t slot) {
   for (size_t i = 0; i < d; ++i) n2 += sum[i] * sum[i];
   // Templates that cancel exactly (opposite faces) leave no direction: score 0.
   inv = n2 > 0 ? static_cast<float>(1.0 / std::sqrt(n2)) : 0.f;
-}
-
-Result<SearchIndex> SearchIndex::from_gallery(const Gallery& gallery, bool weight_by_norm) {
-  return from_gallery(gallery, weight_by_norm ? TemplateRule::kMean : TemplateRule::kMax, weight_by_norm);
-}
-
-Result<SearchIndex> SearchIndex::from_gallery(const Gallery& gallery, TemplateRule rule, bool weight_by_norm) {
-  try {
-    // Templates before names: a person enrolled after the first read is simply
-    // not in this index; one removed in between is skipped by from_stored().
-    auto templates = gallery.templates();
-    if (!templates.ok()) return templates.status();
-    auto people = gallery.list_people();
-    if (!people.ok()) return people.status();
-    return from_stored(gallery.embedder().dim, people.value(), templates.value(), rule, weight_by_norm);
-  } catch (const std::exception& e) {
-    return Status(ErrorCode::kInternal, std::string("building the search index: ") + e.what());
-  }
 }
 
 Result<SearchIndex> SearchIndex::from_stored(int dim, const std::vector<PersonInfo>& people,
@@ -204,11 +206,12 @@ Result<SearchIndex> SearchIndex::from_stored(int dim, const std::vector<PersonIn
                                                 std::to_string(dim));
       row_identity.push_back(it->second);
       rows.insert(rows.end(), t.unit.begin(), t.unit.end());
-      // A stored norm of 0 or NaN (an imported text row) must not break the
-      // constructor's contract: it weighs as little as possible instead.
+      // A stored norm of 0 or NaN (an imported text row) must not be refused
+      // by create(): it weighs as little as possible instead.
       if (weight_by_norm) weights.push_back(std::isfinite(t.norm) && t.norm > 1e-6f ? t.norm : 1e-6f);
     }
-    return SearchIndex(dim, std::move(row_identity), std::move(rows), rule, std::move(weights));
+    if (dim == 0 && row_identity.empty()) return SearchIndex(rule);
+    return create(dim, std::move(row_identity), std::move(rows), rule, std::move(weights));
   } catch (const std::exception& e) {
     return Status(ErrorCode::kInternal, std::string("building the search index: ") + e.what());
   }
@@ -298,14 +301,89 @@ std::vector<Candidate> SearchIndex::rank_people(std::vector<float> best, int top
   return out;
 }
 
-std::vector<Candidate> SearchIndex::search(const float* query, int top_k) const {
+Status SearchIndex::check_query(std::span<const float> query, int top_k, const char* what) const {
+  if (top_k < 0) return Status(ErrorCode::kInvalidArgument, std::string(what) + ": top_k must not be negative");
+  if (dim_ > 0 && query.size() != static_cast<size_t>(dim_))
+    return Status(ErrorCode::kInvalidArgument, std::string(what) + ": the query has " + std::to_string(query.size()) +
+                                                   " values, the index holds " + std::to_string(dim_) + "-D rows");
+  return Status::Ok();
+}
+
+namespace {
+
+// Runs a query; an exception (hnswlib's, or out of memory) becomes kInternal.
+template <class F>
+auto guarded_query(const char* what, F&& f) -> Result<decltype(f())> {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    return Status(ErrorCode::kInternal, std::string(what) + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+Result<std::vector<Candidate>> SearchIndex::search(std::span<const float> query, int top_k) const {
+  FACEREC_RETURN_IF_ERROR(check_query(query, top_k, "search"));
+  return guarded_query("search", [&] { return search_unchecked(query.data(), top_k); });
+}
+
+Result<std::vector<Candidate>> SearchIndex::search_exact(std::span<const float> query, int top_k) const {
+  FACEREC_RETURN_IF_ERROR(check_query(query, top_k, "search_exact"));
+  return guarded_query("search_exact", [&] { return search_exact_unchecked(query.data(), top_k); });
+}
+
+Result<std::vector<Candidate>> SearchIndex::search_reference(std::span<const float> query, int top_k) const {
+  FACEREC_RETURN_IF_ERROR(check_query(query, top_k, "search_reference"));
+  return guarded_query("search_reference", [&]() -> std::vector<Candidate> {
+    if (size() == 0 || top_k <= 0 || dim_ <= 0) return {};
+    return rank_people(person_scores_reference(query.data()), top_k);
+  });
+}
+
+Result<std::vector<std::vector<Candidate>>> SearchIndex::search_batch(
+    std::span<const std::span<const float>> queries, int top_k) const {
+  std::vector<const float*> q;
+  q.reserve(queries.size());
+  for (size_t i = 0; i < queries.size(); ++i) {
+    const Status s = check_query(queries[i], top_k, "search_batch");
+    if (!s.ok()) return Status(s.code(), s.message() + " (query " + std::to_string(i) + ")");
+    q.push_back(queries[i].data());
+  }
+  return guarded_query("search_batch", [&] { return search_batch_unchecked(q, top_k); });
+}
+
+Result<std::vector<float>> SearchIndex::score_people(std::span<const float> query) const {
+  FACEREC_RETURN_IF_ERROR(check_query(query, 0, "score_people"));
+  return guarded_query("score_people", [&]() -> std::vector<float> {
+    if (size() == 0 || dim_ <= 0) return {};
+    const size_t n = row_person_.size();
+    std::vector<float> scores(n);
+    if (blas_buffer_available())
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<blasint>(n), dim_, 1.0f, rows_.data(), dim_, query.data(),
+                  1, 0.0f, scores.data(), 1);
+    else
+      dot_rows(rows_.data(), n, static_cast<size_t>(dim_), query.data(), scores.data());
+    return by_name_order(person_scores(scores.data()));
+  });
+}
+
+Result<std::vector<float>> SearchIndex::score_people_reference(std::span<const float> query) const {
+  FACEREC_RETURN_IF_ERROR(check_query(query, 0, "score_people_reference"));
+  return guarded_query("score_people_reference", [&]() -> std::vector<float> {
+    if (size() == 0 || dim_ <= 0) return {};
+    return by_name_order(person_scores_reference(query.data()));
+  });
+}
+
+std::vector<Candidate> SearchIndex::search_unchecked(const float* query, int top_k) const {
   // A non-finite query (NaN) would break the graph's ordering: exact ranks it.
   if (ann_ && top_k > 0 && std::all_of(query, query + dim_, [](float v) { return std::isfinite(v); }))
     return ann_->search(*this, query, top_k);
-  return search_exact(query, top_k);
+  return search_exact_unchecked(query, top_k);
 }
 
-std::vector<Candidate> SearchIndex::search_exact(const float* query, int top_k) const {
+std::vector<Candidate> SearchIndex::search_exact_unchecked(const float* query, int top_k) const {
   if (size() == 0 || top_k <= 0 || dim_ <= 0) return {};
   const size_t n = row_person_.size();  // holes included: their scores are ignored
   std::vector<float> scores(n);
@@ -319,12 +397,12 @@ std::vector<Candidate> SearchIndex::search_exact(const float* query, int top_k) 
   return top_people(scores.data(), top_k);
 }
 
-std::vector<std::vector<Candidate>> SearchIndex::search_batch(const std::vector<const float*>& queries,
-                                                              int top_k) const {
+std::vector<std::vector<Candidate>> SearchIndex::search_batch_unchecked(const std::vector<const float*>& queries,
+                                                                        int top_k) const {
   std::vector<std::vector<Candidate>> out(queries.size());
   if (size() == 0 || top_k <= 0 || dim_ <= 0 || queries.empty()) return out;
   if (ann_) {
-    for (size_t i = 0; i < queries.size(); ++i) out[i] = search(queries[i], top_k);
+    for (size_t i = 0; i < queries.size(); ++i) out[i] = search_unchecked(queries[i], top_k);
     return out;
   }
   const size_t n = row_person_.size();  // holes included: their scores are ignored
@@ -347,28 +425,6 @@ std::vector<std::vector<Candidate>> SearchIndex::search_batch(const std::vector<
     for (size_t i = 0; i < m; ++i) out[start + i] = top_people(scores.data() + i * n, top_k);
   }
   return out;
-}
-
-std::vector<float> SearchIndex::score_people(const float* query) const {
-  if (size() == 0 || dim_ <= 0) return {};
-  const size_t n = row_person_.size();
-  std::vector<float> scores(n);
-  if (blas_buffer_available())
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<blasint>(n), dim_, 1.0f, rows_.data(), dim_, query, 1,
-                0.0f, scores.data(), 1);
-  else
-    dot_rows(rows_.data(), n, static_cast<size_t>(dim_), query, scores.data());
-  return by_name_order(person_scores(scores.data()));
-}
-
-std::vector<float> SearchIndex::score_people_reference(const float* query) const {
-  if (size() == 0 || dim_ <= 0) return {};
-  return by_name_order(person_scores_reference(query));
-}
-
-std::vector<Candidate> SearchIndex::search_reference(const float* query, int top_k) const {
-  if (size() == 0 || top_k <= 0 || dim_ <= 0) return {};
-  return rank_people(person_scores_reference(query), top_k);
 }
 
 // The plain-loop twin of person_scores(): every live row's cosine from its

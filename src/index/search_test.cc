@@ -1,16 +1,34 @@
 #include "facerec/search.h"
 
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 #include <map>
 #include <random>
+#include <span>
 
 #include <gtest/gtest.h>
 
-#include "test_support.h"
-
 namespace facerec {
 namespace {
+
+// A query's answer; a failed query fails the test and answers nothing.
+template <class T>
+T answer(Result<T> r) {
+  EXPECT_TRUE(r.ok()) << r.status().to_string();
+  return r.ok() ? std::move(r).value() : T{};
+}
+
+// Queries for search_batch, e.g. qs({q1, q2}).
+std::vector<std::span<const float>> qs(std::initializer_list<std::span<const float>> queries) { return queries; }
+
+// SearchIndex::create(), which the test expects to succeed.
+SearchIndex build(int dim, std::vector<std::string> ids, std::vector<float> rows,
+                  TemplateRule rule = TemplateRule::kMax, std::vector<float> weights = {}) {
+  auto index = SearchIndex::create(dim, std::move(ids), std::move(rows), rule, std::move(weights));
+  EXPECT_TRUE(index.ok()) << index.status().to_string();
+  return index.ok() ? std::move(index).value() : SearchIndex(rule);
+}
 
 std::vector<float> random_unit(int dim, std::mt19937& rng) {
   std::normal_distribution<float> nd;
@@ -53,7 +71,7 @@ TEST(SearchIndex, BlasAgreesWithReferenceLoop) {
     auto v = random_unit(kDim, rng);
     rows.insert(rows.end(), v.begin(), v.end());
   }
-  SearchIndex index(kDim, ids, rows);
+  SearchIndex index = build(kDim, ids, rows);
   ASSERT_EQ(index.size(), static_cast<size_t>(kRows));
   ASSERT_EQ(index.people(), static_cast<size_t>(kPeople));
   ASSERT_EQ(index.dim(), kDim);
@@ -72,12 +90,11 @@ TEST(SearchIndex, BlasAgreesWithReferenceLoop) {
     for (float& x : q) x = static_cast<float>(x / std::sqrt(s));
     queries.push_back(q);
   }
-  std::vector<const float*> qptrs;
-  for (const auto& q : queries) qptrs.push_back(q.data());
+  const std::vector<std::span<const float>> qptrs(queries.begin(), queries.end());
 
   for (int k : {1, 5, kPeople}) {
     SCOPED_TRACE("k=" + std::to_string(k));
-    auto batch = index.search_batch(qptrs, k);
+    auto batch = answer(index.search_batch(qptrs, k));
     ASSERT_EQ(batch.size(), queries.size());
     for (size_t i = 0; i < queries.size(); ++i) {
       SCOPED_TRACE("query " + std::to_string(i));
@@ -89,15 +106,15 @@ TEST(SearchIndex, BlasAgreesWithReferenceLoop) {
         auto [it, fresh] = true_score.emplace(ids[r], static_cast<float>(s));
         if (!fresh) it->second = std::max(it->second, static_cast<float>(s));
       }
-      auto ref = index.search_reference(queries[i].data(), k);
+      auto ref = answer(index.search_reference(queries[i], k));
       ASSERT_EQ(ref.size(), static_cast<size_t>(k));
       expect_matches_reference(ref, ref, true_score);  // the reference itself vs the scores above
-      expect_matches_reference(index.search(queries[i].data(), k), ref, true_score);
+      expect_matches_reference(answer(index.search(queries[i], k)), ref, true_score);
       expect_matches_reference(batch[i], ref, true_score);
     }
   }
   // The noisy copy of row 500 finds its owner first.
-  auto top = index.search(queries[6].data(), 1);
+  auto top = answer(index.search(queries[6], 1));
   ASSERT_EQ(top.size(), 1u);
   EXPECT_EQ(top[0].identity, ids[500]);
   EXPECT_GT(top[0].similarity, 0.9f);
@@ -106,10 +123,10 @@ TEST(SearchIndex, BlasAgreesWithReferenceLoop) {
 // Alice has two rows, Bob one; a person's score is their best row, not a sum
 // or mean.
 TEST(SearchIndex, PersonScoreIsTheMaxOverTheirTemplates) {
-  SearchIndex index(3, {"Alice", "Bob", "Alice"}, {1, 0, 0, 0.8f, 0.6f, 0, 0, 1, 0});
+  SearchIndex index = build(3, {"Alice", "Bob", "Alice"}, {1, 0, 0, 0.8f, 0.6f, 0, 0, 1, 0});
   EXPECT_EQ(index.people(), 2u);
   const float q1[] = {0, 1, 0}, q2[] = {0.6f, 0.8f, 0};
-  for (const auto& res : {index.search(q1, 5), index.search_reference(q1, 5), index.search_batch({q1}, 5)[0]}) {
+  for (const auto& res : {answer(index.search(q1, 5)), answer(index.search_reference(q1, 5)), answer(index.search_batch(qs({q1}), 5))[0]}) {
     ASSERT_EQ(res.size(), 2u);
     EXPECT_EQ(res[0].identity, "Alice");
     EXPECT_NEAR(res[0].similarity, 1.0f, 1e-6);
@@ -117,7 +134,7 @@ TEST(SearchIndex, PersonScoreIsTheMaxOverTheirTemplates) {
     EXPECT_NEAR(res[1].similarity, 0.6f, 1e-6);
   }
   // Alice's rows score 0.6 and 0.8 (sum 1.4), Bob's one row 0.96: Bob wins.
-  for (const auto& res : {index.search(q2, 5), index.search_reference(q2, 5), index.search_batch({q2}, 5)[0]}) {
+  for (const auto& res : {answer(index.search(q2, 5)), answer(index.search_reference(q2, 5)), answer(index.search_batch(qs({q2}), 5))[0]}) {
     ASSERT_EQ(res.size(), 2u);
     EXPECT_EQ(res[0].identity, "Bob");
     EXPECT_NEAR(res[0].similarity, 0.96f, 1e-6);
@@ -128,9 +145,9 @@ TEST(SearchIndex, PersonScoreIsTheMaxOverTheirTemplates) {
 
 TEST(SearchIndex, TopKBoundsAndTies) {
   // "b" and "a" have identical rows: the tie goes to the name that sorts first.
-  SearchIndex index(2, {"b", "c", "a"}, {1, 0, 0, 1, 1, 0});
+  SearchIndex index = build(2, {"b", "c", "a"}, {1, 0, 0, 1, 1, 0});
   const float q[] = {1, 0};
-  for (const auto& res : {index.search(q, 10), index.search_reference(q, 10), index.search_batch({q, q}, 10)[1]}) {
+  for (const auto& res : {answer(index.search(q, 10)), answer(index.search_reference(q, 10)), answer(index.search_batch(qs({q, q}), 10))[1]}) {
     ASSERT_EQ(res.size(), 3u);  // k larger than the number of people
     EXPECT_EQ(res[0].identity, "a");
     EXPECT_EQ(res[1].identity, "b");
@@ -138,57 +155,70 @@ TEST(SearchIndex, TopKBoundsAndTies) {
     EXPECT_FLOAT_EQ(res[0].similarity, 1.f);
     EXPECT_FLOAT_EQ(res[2].similarity, 0.f);
   }
-  EXPECT_EQ(index.search(q, 1).size(), 1u);
-  EXPECT_TRUE(index.search(q, 0).empty());
-  EXPECT_TRUE(index.search(q, -3).empty());
-  EXPECT_TRUE(index.search_reference(q, 0).empty());
+  EXPECT_EQ(answer(index.search(q, 1)).size(), 1u);
+  EXPECT_TRUE(answer(index.search(q, 0)).empty());
+  EXPECT_EQ(index.search(q, -3).status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(answer(index.search_reference(q, 0)).empty());
 }
 
 TEST(SearchIndex, EmptyIndexReturnsNothing) {
   SearchIndex empty;
   const float q[] = {1, 0, 0};
   EXPECT_EQ(empty.size(), 0u);
-  EXPECT_TRUE(empty.search(q, 5).empty());
-  EXPECT_TRUE(empty.search_reference(q, 5).empty());
-  auto batch = empty.search_batch({q, q}, 5);
+  EXPECT_TRUE(answer(empty.search(q, 5)).empty());
+  EXPECT_TRUE(answer(empty.search_reference(q, 5)).empty());
+  auto batch = answer(empty.search_batch(qs({q, q}), 5));
   ASSERT_EQ(batch.size(), 2u);
   EXPECT_TRUE(batch[0].empty());
   EXPECT_TRUE(batch[1].empty());
-  SearchIndex no_rows(3, {}, {});
-  EXPECT_TRUE(no_rows.search(q, 5).empty());
-  EXPECT_TRUE(no_rows.search_batch({}, 5).empty());
+  SearchIndex no_rows = build(3, {}, {});
+  EXPECT_TRUE(answer(no_rows.search(q, 5)).empty());
+  EXPECT_TRUE(answer(no_rows.search_batch(qs({}), 5)).empty());
 }
 
-TEST(SearchIndex, BuildsFromAGallery) {
+// from_stored(): the records a gallery snapshot gives (people and their
+// templates, by id), without the gallery itself.
+TEST(SearchIndex, BuildsFromStoredRecords) {
   constexpr int kDim = 16;
-  std::string path = testing::temp_dir("search") + "/g.db";
-  auto g = Gallery::open(path, EmbedderInfo{"m", "s", kDim});
-  ASSERT_TRUE(g.ok()) << g.status().to_string();
   std::mt19937 rng(3);
+  std::vector<PersonInfo> people = {{1, "Zoë", 3}, {2, "李小龙", 3}};
+  std::vector<StoredTemplate> templates;
   std::map<std::string, std::vector<float>> first_vector;
-  for (const std::string name : {"Zoë", "李小龙", "Bob"}) {
-    std::vector<NewTemplate> ts(3);
+  int64_t id = 0;
+  for (int64_t person : {1, 2, 3}) {  // person 3 was removed between the two reads
     for (int i = 0; i < 3; ++i) {
-      ts[i].unit = random_unit(kDim, rng);
-      ts[i].norm = 1;
-      ts[i].source_sha256 = name + std::to_string(i);
+      StoredTemplate t;
+      t.id = ++id;
+      t.person_id = person;
+      t.unit = random_unit(kDim, rng);
+      t.norm = 1;
+      if (i == 0 && person <= 2) first_vector[people[static_cast<size_t>(person - 1)].name] = t.unit;
+      templates.push_back(std::move(t));
     }
-    first_vector[name] = ts[0].unit;
-    ASSERT_TRUE((*g)->enroll(name, ts).ok());
   }
-  ASSERT_TRUE((*g)->remove_person("Bob").ok());
-  auto index = SearchIndex::from_gallery(**g);
+  auto index = SearchIndex::from_stored(kDim, people, templates, TemplateRule::kMax, false);
   ASSERT_TRUE(index.ok()) << index.status().to_string();
   EXPECT_EQ(index->dim(), kDim);
   EXPECT_EQ(index->size(), 6u);
   EXPECT_EQ(index->people(), 2u);
   for (const std::string name : {"Zoë", "李小龙"}) {
-    auto res = index->search(first_vector[name].data(), 2);
+    auto res = answer(index->search(first_vector[name], 2));
     ASSERT_EQ(res.size(), 2u);
     EXPECT_EQ(res[0].identity, name);
     EXPECT_NEAR(res[0].similarity, 1.f, 1e-5);
     EXPECT_LT(res[1].similarity, 0.99f);
   }
+  // A stored template of another length is a damaged database, not a crash.
+  templates[4].unit.pop_back();
+  EXPECT_EQ(SearchIndex::from_stored(kDim, people, templates, TemplateRule::kMax, false).status().code(),
+            ErrorCode::kDatabase);
+  EXPECT_EQ(SearchIndex::from_stored(-1, people, {}, TemplateRule::kMax, false).status().code(),
+            ErrorCode::kInvalidArgument);
+  // A gallery without a dimension and without templates: an empty index.
+  auto empty = SearchIndex::from_stored(0, {}, {}, TemplateRule::kMean, true);
+  ASSERT_TRUE(empty.ok()) << empty.status().to_string();
+  EXPECT_EQ(empty->size(), 0u);
+  EXPECT_EQ(empty->rule(), TemplateRule::kMean);
 }
 
 // Quality weights: Alice has a good frontal template (x, quality 3) and a poor
@@ -197,26 +227,26 @@ TEST(SearchIndex, BuildsFromAGallery) {
 // wins as it does under the max.
 TEST(SearchIndex, QualityWeightedPersonTemplate) {
   const std::vector<float> rows = {1, 0, 0, 0, 1, 0, 0.6f, 0.8f, 0};
-  SearchIndex plain(3, {"Alice", "Alice", "Bob"}, rows);
-  SearchIndex weighted(3, {"Alice", "Alice", "Bob"}, rows, {3, 1, 1});
+  SearchIndex plain = build(3, {"Alice", "Alice", "Bob"}, rows);
+  SearchIndex weighted = build(3, {"Alice", "Alice", "Bob"}, rows, TemplateRule::kMean, {3, 1, 1});
   EXPECT_FALSE(plain.weighted());
   EXPECT_TRUE(weighted.weighted());
   const float y[] = {0, 1, 0}, x[] = {1, 0, 0};
-  EXPECT_EQ(plain.search(y, 1)[0].identity, "Alice");
-  for (const auto& res : {weighted.search(y, 5), weighted.search_reference(y, 5), weighted.search_batch({x, y}, 5)[1]}) {
+  EXPECT_EQ(answer(plain.search(y, 1))[0].identity, "Alice");
+  for (const auto& res : {answer(weighted.search(y, 5)), answer(weighted.search_reference(y, 5)), answer(weighted.search_batch(qs({x, y}), 5))[1]}) {
     ASSERT_EQ(res.size(), 2u);
     EXPECT_EQ(res[0].identity, "Bob");
     EXPECT_NEAR(res[0].similarity, 0.8f, 1e-6);
     EXPECT_EQ(res[1].identity, "Alice");
     EXPECT_NEAR(res[1].similarity, 1 / std::sqrt(10.f), 1e-6);
   }
-  for (const auto& res : {weighted.search(x, 5), weighted.search_reference(x, 5), weighted.search_batch({x, y}, 5)[0]}) {
+  for (const auto& res : {answer(weighted.search(x, 5)), answer(weighted.search_reference(x, 5)), answer(weighted.search_batch(qs({x, y}), 5))[0]}) {
     EXPECT_EQ(res[0].identity, "Alice");
     EXPECT_NEAR(res[0].similarity, 3 / std::sqrt(10.f), 1e-6);
   }
   // Scaling every weight changes nothing: only relative quality matters.
-  SearchIndex scaled(3, {"Alice", "Alice", "Bob"}, rows, {30, 10, 0.5f});
-  EXPECT_NEAR(scaled.search(x, 1)[0].similarity, 3 / std::sqrt(10.f), 1e-6);
+  SearchIndex scaled = build(3, {"Alice", "Alice", "Bob"}, rows, TemplateRule::kMean, {30, 10, 0.5f});
+  EXPECT_NEAR(answer(scaled.search(x, 1))[0].similarity, 3 / std::sqrt(10.f), 1e-6);
 }
 
 TEST(SearchIndex, WeightedBlasAgreesWithReferenceLoop) {
@@ -231,13 +261,12 @@ TEST(SearchIndex, WeightedBlasAgreesWithReferenceLoop) {
     rows.insert(rows.end(), v.begin(), v.end());
     weights.push_back(ud(rng));
   }
-  SearchIndex index(kDim, ids, rows, weights);
+  SearchIndex index = build(kDim, ids, rows, TemplateRule::kMean, weights);
   std::vector<std::vector<float>> queries;
   for (int i = 0; i < 3; ++i) queries.push_back(random_unit(kDim, rng));
   queries.emplace_back(rows.begin() + 5 * kDim, rows.begin() + 6 * kDim);  // a stored row
-  std::vector<const float*> qptrs;
-  for (const auto& q : queries) qptrs.push_back(q.data());
-  auto batch = index.search_batch(qptrs, kPeople);
+  const std::vector<std::span<const float>> qptrs(queries.begin(), queries.end());
+  auto batch = answer(index.search_batch(qptrs, kPeople));
   for (size_t i = 0; i < queries.size(); ++i) {
     SCOPED_TRACE("query " + std::to_string(i));
     // Each person's true score, from their weighted mean template built here.
@@ -255,41 +284,94 @@ TEST(SearchIndex, WeightedBlasAgreesWithReferenceLoop) {
       }
       true_score[name] = static_cast<float>(dot / std::sqrt(n2));
     }
-    auto ref = index.search_reference(queries[i].data(), kPeople);
+    auto ref = answer(index.search_reference(queries[i], kPeople));
     expect_matches_reference(ref, ref, true_score);
-    expect_matches_reference(index.search(queries[i].data(), kPeople), ref, true_score);
+    expect_matches_reference(answer(index.search(queries[i], kPeople)), ref, true_score);
     expect_matches_reference(batch[i], ref, true_score);
   }
 }
 
-TEST(SearchIndex, FromGalleryWeightsByStoredNorm) {
-  constexpr int kDim = 3;
-  std::string path = testing::temp_dir("search_weighted") + "/g.db";
-  auto g = Gallery::open(path, EmbedderInfo{"m", "s", kDim});
-  ASSERT_TRUE(g.ok()) << g.status().to_string();
-  std::vector<NewTemplate> alice(2), bob(1);
-  alice[0].unit = {1, 0, 0};
-  alice[0].norm = 30;  // MagFace norms: a sharp face
-  alice[0].source_sha256 = "a0";
-  alice[1].unit = {0, 1, 0};
-  alice[1].norm = 10;  // a poor one
-  alice[1].source_sha256 = "a1";
-  bob[0].unit = {0.6f, 0.8f, 0};
-  bob[0].norm = 0;  // an imported row without a norm: weighs ~nothing, no crash
-  bob[0].source_sha256 = "b0";
-  ASSERT_TRUE((*g)->enroll("Alice", alice).ok());
-  ASSERT_TRUE((*g)->enroll("Bob", bob).ok());
-  auto plain = SearchIndex::from_gallery(**g);
-  auto weighted = SearchIndex::from_gallery(**g, /*weight_by_norm=*/true);
+TEST(SearchIndex, FromStoredWeightsByStoredNorm) {
+  const std::vector<PersonInfo> people = {{1, "Alice", 2}, {2, "Bob", 1}};
+  std::vector<StoredTemplate> templates(3);
+  auto stored = [](int64_t id, int64_t person, std::vector<float> unit, float norm) {
+    StoredTemplate t;
+    t.id = id;
+    t.person_id = person;
+    t.unit = std::move(unit);
+    t.norm = norm;
+    return t;
+  };
+  templates[0] = stored(1, 1, {1, 0, 0}, 30);  // MagFace norms: a sharp face
+  templates[1] = stored(2, 1, {0, 1, 0}, 10);  // a poor one
+  // An imported row without a norm: weighs ~nothing, no crash.
+  templates[2] = stored(3, 2, {0.6f, 0.8f, 0}, 0);
+  auto plain = SearchIndex::from_stored(3, people, templates, TemplateRule::kMax, false);
+  auto weighted = SearchIndex::from_stored(3, people, templates, TemplateRule::kMean, /*weight_by_norm=*/true);
   ASSERT_TRUE(plain.ok() && weighted.ok());
   EXPECT_FALSE(plain->weighted());
   ASSERT_TRUE(weighted->weighted());
   const float y[] = {0, 1, 0};
-  EXPECT_EQ(plain->search(y, 1)[0].identity, "Alice");
-  auto res = weighted->search(y, 2);
+  EXPECT_EQ(answer(plain->search(y, 1))[0].identity, "Alice");
+  auto res = answer(weighted->search(y, 2));
   ASSERT_EQ(res.size(), 2u);
   EXPECT_EQ(res[0].identity, "Bob");
   EXPECT_NEAR(res[1].similarity, 1 / std::sqrt(10.f), 1e-5);
+}
+
+// Caller errors are Statuses with the right code, never an abort.
+TEST(SearchIndex, CreateRefusesBadRows) {
+  auto code = [](Result<SearchIndex> r) { return r.status().code(); };
+  EXPECT_EQ(code(SearchIndex::create(0, {"a"}, {})), ErrorCode::kInvalidArgument);      // no dimension
+  EXPECT_EQ(code(SearchIndex::create(-3, {"a"}, {1, 0, 0})), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(code(SearchIndex::create(3, {"a"}, {1, 0})), ErrorCode::kInvalidArgument);  // short row
+  EXPECT_EQ(code(SearchIndex::create(3, {"a", "b"}, {1, 0, 0})), ErrorCode::kInvalidArgument);  // rows < identities
+  EXPECT_EQ(code(SearchIndex::create(3, {"a"}, {1, 0, 0, 0, 1, 0})), ErrorCode::kInvalidArgument);  // rows > identities
+  EXPECT_EQ(code(SearchIndex::create(2, {"a"}, {std::nanf(""), 0})), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(code(SearchIndex::create(2, {"a"}, {std::numeric_limits<float>::infinity(), 0})),
+            ErrorCode::kInvalidArgument);
+  // Weights: one finite weight > 0 per row, for the rules that use them.
+  EXPECT_EQ(code(SearchIndex::create(2, {"a", "b"}, {1, 0, 0, 1}, TemplateRule::kMean, {1})),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(code(SearchIndex::create(2, {"a", "b"}, {1, 0, 0, 1}, TemplateRule::kMeanScore, {1, 0})),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(code(SearchIndex::create(2, {"a", "b"}, {1, 0, 0, 1}, TemplateRule::kMean, {1, std::nanf("")})),
+            ErrorCode::kInvalidArgument);
+  auto bad = SearchIndex::create(3, {"a", "b"}, {1, 0, 0});
+  EXPECT_NE(bad.status().message().find("3 values"), std::string::npos) << bad.status().message();
+  // The rules without weights ignore them.
+  EXPECT_TRUE(SearchIndex::create(2, {"a"}, {1, 0}, TemplateRule::kMax, {0}).ok());
+  EXPECT_TRUE(SearchIndex::create(2, {}, {}).ok());  // an empty index with a dimension
+}
+
+TEST(SearchIndex, EveryQueryChecksItsDimension) {
+  for (TemplateRule rule : {TemplateRule::kMax, TemplateRule::kMean}) {
+    SearchIndex index = build(3, {"a", "b"}, {1, 0, 0, 0, 1, 0}, rule);
+    for (IndexMode mode : {IndexMode::kExact, IndexMode::kHnsw}) {
+      ASSERT_TRUE(index.set_mode(mode).ok());
+      SCOPED_TRACE(std::string(to_string(rule)) + " " + to_string(mode));
+      const std::vector<float> short_q = {1, 0}, long_q = {1, 0, 0, 0}, good = {1, 0, 0};
+      for (const auto& q : {short_q, long_q, std::vector<float>{}}) {
+        EXPECT_EQ(index.search(q, 1).status().code(), ErrorCode::kInvalidArgument);
+        EXPECT_EQ(index.search_exact(q, 1).status().code(), ErrorCode::kInvalidArgument);
+        EXPECT_EQ(index.search_reference(q, 1).status().code(), ErrorCode::kInvalidArgument);
+        EXPECT_EQ(index.score_people(q).status().code(), ErrorCode::kInvalidArgument);
+        EXPECT_EQ(index.score_people_reference(q).status().code(), ErrorCode::kInvalidArgument);
+        // One bad query fails the batch, naming it.
+        auto batch = index.search_batch(qs({good, q, good}), 1);
+        EXPECT_EQ(batch.status().code(), ErrorCode::kInvalidArgument);
+        EXPECT_NE(batch.status().message().find("query 1"), std::string::npos) << batch.status().message();
+      }
+      EXPECT_EQ(index.search(good, -1).status().code(), ErrorCode::kInvalidArgument);
+      EXPECT_EQ(index.search_batch(qs({good}), -1).status().code(), ErrorCode::kInvalidArgument);
+      EXPECT_EQ(answer(index.search(good, 1))[0].identity, "a");
+      EXPECT_EQ(answer(index.search_batch(qs({good, good}), 1)).size(), 2u);
+    }
+  }
+  // An index without a dimension yet answers any query with nothing.
+  SearchIndex empty;
+  const float q[] = {1, 0};
+  EXPECT_TRUE(answer(empty.search(q, 3)).empty());
 }
 
 TEST(SearchIndex, TemplateRulesAgreeWithTheirPlainTwin) {
@@ -307,17 +389,17 @@ TEST(SearchIndex, TemplateRulesAgreeWithTheirPlainTwin) {
   for (TemplateRule rule : {TemplateRule::kMax, TemplateRule::kMean, TemplateRule::kTop2Mean, TemplateRule::kMeanScore}) {
     for (bool weighted : {false, true}) {
       SCOPED_TRACE(std::string(to_string(rule)) + (weighted ? " weighted" : ""));
-      SearchIndex index(kDim, ids, rows, rule, weighted ? weights : std::vector<float>{});
+      SearchIndex index = build(kDim, ids, rows, rule, weighted ? weights : std::vector<float>{});
       EXPECT_EQ(index.rule(), rule);
       for (int q = 0; q < 5; ++q) {
         auto query = random_unit(kDim, rng);
-        auto fast = index.score_people(query.data());
-        auto ref = index.score_people_reference(query.data());
+        auto fast = answer(index.score_people(query));
+        auto ref = answer(index.score_people_reference(query));
         ASSERT_EQ(fast.size(), static_cast<size_t>(kPeople));
         ASSERT_EQ(ref.size(), fast.size());
         for (size_t p = 0; p < fast.size(); ++p) EXPECT_NEAR(fast[p], ref[p], 1e-5) << index.person_names()[p];
-        auto top = index.search(query.data(), 5);
-        auto top_ref = index.search_reference(query.data(), 5);
+        auto top = answer(index.search(query, 5));
+        auto top_ref = answer(index.search_reference(query, 5));
         ASSERT_EQ(top.size(), 5u);
         for (size_t k = 0; k < top.size(); ++k) EXPECT_NEAR(top[k].similarity, top_ref[k].similarity, 1e-5);
       }
@@ -332,28 +414,28 @@ TEST(SearchIndex, TemplateRulesByHand) {
   std::vector<std::string> ids{"Alice", "Alice", "Alice", "Bob"};
   std::vector<float> rows{0.9f, s, 0, 0.5f, -t, 0, 0.1f, 0, u, 0.6f, 0, -v};
   const float x[] = {1, 0, 0};
-  SearchIndex max_index(3, ids, rows, TemplateRule::kMax);
-  auto r = max_index.score_people(x);
+  SearchIndex max_index = build(3, ids, rows, TemplateRule::kMax);
+  auto r = answer(max_index.score_people(x));
   EXPECT_NEAR(r[0], 0.9f, 1e-6);
   EXPECT_NEAR(r[1], 0.6f, 1e-6);
-  SearchIndex top2(3, ids, rows, TemplateRule::kTop2Mean);
-  r = top2.score_people(x);
+  SearchIndex top2 = build(3, ids, rows, TemplateRule::kTop2Mean);
+  r = answer(top2.score_people(x));
   EXPECT_NEAR(r[0], 0.7f, 1e-6);  // (0.9 + 0.5) / 2
   EXPECT_NEAR(r[1], 0.6f, 1e-6);  // one template: its score
-  SearchIndex mean(3, ids, rows, TemplateRule::kMean);
-  r = mean.score_people(x);
+  SearchIndex mean = build(3, ids, rows, TemplateRule::kMean);
+  r = answer(mean.score_people(x));
   // cos(x, normalised sum of Alice's rows) = 1.5 / |sum|.
   const float sum[] = {1.5f, s - t, u};
   const float n = std::sqrt(sum[0] * sum[0] + sum[1] * sum[1] + sum[2] * sum[2]);
   EXPECT_NEAR(r[0], 1.5f / n, 1e-5);
   EXPECT_NEAR(r[1], 0.6f, 1e-6);
-  EXPECT_EQ(mean.search(x, 1)[0].identity, 1.5f / n >= 0.6f ? "Alice" : "Bob");
-  SearchIndex mean_score(3, ids, rows, TemplateRule::kMeanScore);
-  r = mean_score.score_people(x);
+  EXPECT_EQ(answer(mean.search(x, 1))[0].identity, 1.5f / n >= 0.6f ? "Alice" : "Bob");
+  SearchIndex mean_score = build(3, ids, rows, TemplateRule::kMeanScore);
+  r = answer(mean_score.score_people(x));
   EXPECT_NEAR(r[0], 0.5f, 1e-6);  // (0.9 + 0.5 + 0.1) / 3
   EXPECT_NEAR(r[1], 0.6f, 1e-6);
-  SearchIndex weighted_score(3, ids, rows, TemplateRule::kMeanScore, {2, 1, 1, 5});
-  r = weighted_score.score_people(x);
+  SearchIndex weighted_score = build(3, ids, rows, TemplateRule::kMeanScore, {2, 1, 1, 5});
+  r = answer(weighted_score.score_people(x));
   EXPECT_NEAR(r[0], (2 * 0.9f + 0.5f + 0.1f) / 4, 1e-6);
   EXPECT_EQ(to_string(TemplateRule::kTop2Mean), std::string("top2"));
   EXPECT_EQ(parse_template_rule("mean").value(), TemplateRule::kMean);

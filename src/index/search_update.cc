@@ -8,17 +8,38 @@
 // per-person sums in the same row order as a fresh build.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <exception>
 
 #include "facerec/search.h"
 #include "index/hnsw_index.h"
 
 namespace facerec {
 
+namespace {
+
+// Room for `extra` more elements, growing geometrically (repeated adds stay
+// amortised O(1) per element).
+template <class V>
+void make_room(V& v, size_t extra) {
+  if (v.capacity() - v.size() < extra) v.reserve(std::max(v.size() + extra, 2 * v.capacity()));
+}
+
+}  // namespace
+
+// Exception safety: every allocation an update needs is made before its first
+// change, and nothing after that throws, so a refused or failed update
+// (kInternal: out of memory) leaves the index as it was. The HNSW graph is
+// maintained last; when that throws the graph is dropped (see search.h).
 Status SearchIndex::add_person_rows(const std::string& name, std::span<const float> rows,
                                     std::span<const float> weights, int dim) {
-  if (dim_ == 0 && size() == 0 && dim > 0) dim_ = dim;
-  if (dim_ <= 0) return Status(ErrorCode::kInvalidArgument, "add to an index without a dimension");
-  const size_t d = static_cast<size_t>(dim_);
+  // A fresh, empty index takes its dimension from the first add.
+  const int new_dim = dim_ == 0 && size() == 0 && dim > 0 ? dim : dim_;
+  if (new_dim <= 0) return Status(ErrorCode::kInvalidArgument, "add to an index without a dimension");
+  if (dim > 0 && dim != new_dim)
+    return Status(ErrorCode::kInvalidArgument, "add: rows of dimension " + std::to_string(dim) +
+                                                   " to an index of dimension " + std::to_string(new_dim));
+  const size_t d = static_cast<size_t>(new_dim);
   if (rows.empty() || rows.size() % d != 0)
     return Status(ErrorCode::kInvalidArgument, "add: " + std::to_string(rows.size()) +
                                                    " values are not a whole number of " + std::to_string(d) +
@@ -39,21 +60,55 @@ Status SearchIndex::add_person_rows(const std::string& name, std::span<const flo
   if (row_person_.size() + n > size_t{UINT32_MAX})
     return Status(ErrorCode::kInvalidArgument, "add: the index holds at most 2^32 - 1 rows");
 
+  auto it = slot_of_.find(name);
+  const bool new_person = it == slot_of_.end();
+  std::string new_name;
+  std::vector<uint32_t> new_slot_rows;  // a new slot's row list
+  std::vector<double> scratch;          // update_person_norm's sum
+  try {
+    make_room(rows_, rows.size());
+    make_room(row_person_, n);
+    if (want_weights) make_room(row_weight_, n);
+    if (new_person) {
+      new_name = name;
+      if (free_slots_.empty()) {
+        make_room(slot_name_, 1);
+        make_room(slot_rows_, 1);
+        new_slot_rows.reserve(n);
+      } else {
+        slot_rows_[static_cast<size_t>(free_slots_.back())].reserve(n);
+      }
+    } else {
+      make_room(slot_rows_[static_cast<size_t>(it->second)], n);
+    }
+    if (want_weights) {
+      const size_t slots = slot_name_.size() + (new_person && free_slots_.empty() ? 1 : 0);
+      if (person_inv_norm_.size() < slots) make_room(person_inv_norm_, slots - person_inv_norm_.size());
+      if (rule_ == TemplateRule::kMean) scratch.resize(d);
+    }
+  } catch (const std::exception& e) {
+    return Status(ErrorCode::kInternal, std::string("add: ") + e.what());
+  }
+
   int32_t slot;
-  if (auto it = slot_of_.find(name); it != slot_of_.end()) {
+  if (!new_person) {
     slot = it->second;
   } else {
+    slot = free_slots_.empty() ? static_cast<int32_t>(slot_name_.size()) : free_slots_.back();
+    try {
+      slot_of_.emplace(name, slot);  // the first change; nothing below throws
+    } catch (const std::exception& e) {
+      return Status(ErrorCode::kInternal, std::string("add: ") + e.what());
+    }
     if (!free_slots_.empty()) {
-      slot = free_slots_.back();
       free_slots_.pop_back();
     } else {
-      slot = static_cast<int32_t>(slot_name_.size());
       slot_name_.emplace_back();
-      slot_rows_.emplace_back();
+      slot_rows_.push_back(std::move(new_slot_rows));
     }
-    slot_name_[static_cast<size_t>(slot)] = name;
-    slot_of_.emplace(name, slot);
+    slot_name_[static_cast<size_t>(slot)] = std::move(new_name);
   }
+  dim_ = new_dim;
   const size_t first_row = row_person_.size();
   rows_.insert(rows_.end(), rows.begin(), rows.end());
   row_person_.insert(row_person_.end(), n, slot);
@@ -64,9 +119,13 @@ Status SearchIndex::add_person_rows(const std::string& name, std::span<const flo
     if (weights.empty()) row_weight_.insert(row_weight_.end(), n, 1.f);
     else row_weight_.insert(row_weight_.end(), weights.begin(), weights.end());
     if (person_inv_norm_.size() < slot_name_.size()) person_inv_norm_.resize(slot_name_.size(), 0.f);
-    update_person_norm(slot);
+    update_person_norm(slot, scratch);
   }
-  if (ann_) ann_->on_add(*this, slot, first_row, n);
+  try {
+    if (ann_) ann_->on_add(*this, slot, first_row, n);
+  } catch (const std::exception&) {
+    ann_.reset();
+  }
   update_auto_mode();
   return Status::Ok();
 }
@@ -74,13 +133,22 @@ Status SearchIndex::add_person_rows(const std::string& name, std::span<const flo
 Status SearchIndex::remove_person(const std::string& name) {
   auto it = slot_of_.find(name);
   if (it == slot_of_.end()) return Status(ErrorCode::kNotFound, "no person '" + name + "' in the index");
+  try {
+    make_room(free_slots_, 1);
+  } catch (const std::exception& e) {
+    return Status(ErrorCode::kInternal, std::string("remove: ") + e.what());
+  }
   const int32_t slot = it->second;
   auto& mine = slot_rows_[static_cast<size_t>(slot)];
   for (uint32_t r : mine) row_person_[r] = -1;
   live_rows_ -= mine.size();
+  try {
+    if (ann_) ann_->on_remove(slot);
+  } catch (const std::exception&) {
+    ann_.reset();
+  }
   std::vector<uint32_t>().swap(mine);  // an empty list marks the slot free
   slot_of_.erase(it);
-  if (ann_) ann_->on_remove(slot);
   slot_name_[static_cast<size_t>(slot)].clear();
   if (!person_inv_norm_.empty()) person_inv_norm_[static_cast<size_t>(slot)] = 0.f;
   free_slots_.push_back(slot);
@@ -115,12 +183,19 @@ Status SearchIndex::rename_person(const std::string& from, const std::string& to
   if (from == to) return Status::Ok();
   if (slot_of_.count(to))
     return Status(ErrorCode::kAlreadyExists, "a person named '" + to + "' is already in the index");
+  std::string key, slot_name;  // copied first: nothing below throws
+  try {
+    key = to;
+    slot_name = to;
+  } catch (const std::exception& e) {
+    return Status(ErrorCode::kInternal, std::string("rename: ") + e.what());
+  }
   // The slot stays; only the name (and so the tie order) changes.
   auto node = slot_of_.extract(it);
-  node.key() = to;
+  node.key() = std::move(key);
   const int32_t slot = node.mapped();
   slot_of_.insert(std::move(node));
-  slot_name_[static_cast<size_t>(slot)] = to;
+  slot_name_[static_cast<size_t>(slot)] = std::move(slot_name);
   if (ann_) ann_->on_rename();
   return Status::Ok();
 }
@@ -131,14 +206,6 @@ std::vector<std::pair<std::string, int>> SearchIndex::people_rows() const {
   for (const auto& [name, slot] : slot_of_)
     out.emplace_back(name, static_cast<int>(slot_rows_[static_cast<size_t>(slot)].size()));
   return out;
-}
-
-Result<std::vector<Candidate>> SearchIndex::search(std::span<const float> query, int top_k) const {
-  if (size() > 0 && query.size() != static_cast<size_t>(dim_))
-    return Status(ErrorCode::kInvalidArgument, "search: query has " + std::to_string(query.size()) +
-                                                   " values, the index holds " + std::to_string(dim_) + "-D rows");
-  if (top_k < 0) return Status(ErrorCode::kInvalidArgument, "search: top_k must not be negative");
-  return search(query.data(), top_k);
 }
 
 }  // namespace facerec

@@ -13,6 +13,21 @@
 namespace facerec {
 namespace {
 
+// A query's answer; a failed query fails the test and answers nothing.
+template <class T>
+T answer(Result<T> r) {
+  EXPECT_TRUE(r.ok()) << r.status().to_string();
+  return r.ok() ? std::move(r).value() : T{};
+}
+
+// SearchIndex::create(), which the test expects to succeed.
+SearchIndex build(int dim, std::vector<std::string> ids, std::vector<float> rows, TemplateRule rule,
+                  std::vector<float> weights) {
+  auto index = SearchIndex::create(dim, std::move(ids), std::move(rows), rule, std::move(weights));
+  EXPECT_TRUE(index.ok()) << index.status().to_string();
+  return index.ok() ? std::move(index).value() : SearchIndex(rule);
+}
+
 std::vector<float> unit_rows(std::mt19937& rng, int n, int dim) {
   std::normal_distribution<float> g;
   std::vector<float> v(static_cast<size_t>(n) * dim);
@@ -33,7 +48,7 @@ TEST_P(IndexUpdate, MatchesARebuildAfterEveryStep) {
   struct Person { std::vector<float> rows, weights; };
   std::map<std::string, Person> truth;  // the oracle's data
   // The weighted index scores by the (weighted) mean template, the plain one by the best template.
-  SearchIndex live = weighted ? SearchIndex(dim, {}, {}, TemplateRule::kMean) : SearchIndex();
+  SearchIndex live = weighted ? SearchIndex(TemplateRule::kMean) : SearchIndex();
   std::uniform_real_distribution<float> w(0.5f, 3.f);
   const std::vector<float> queries = unit_rows(rng, 5, dim);
   int next = 0;
@@ -69,12 +84,13 @@ TEST_P(IndexUpdate, MatchesARebuildAfterEveryStep) {
       rows.insert(rows.end(), p.rows.begin(), p.rows.end());
       weights.insert(weights.end(), p.weights.begin(), p.weights.end());
     }
-    const SearchIndex rebuilt(dim, ids, rows, weights);
+    const SearchIndex rebuilt = build(dim, ids, rows, weighted ? TemplateRule::kMean : TemplateRule::kMax, weights);
     ASSERT_EQ(live.size(), rebuilt.size());
     ASSERT_EQ(live.people(), rebuilt.people());
     for (int q = 0; q < 5; ++q) {
-      const auto a = live.search(queries.data() + q * dim, 100);
-      const auto b = rebuilt.search(queries.data() + q * dim, 100);
+      const std::span<const float> query(queries.data() + q * dim, dim);
+      const auto a = answer(live.search(query, 100));
+      const auto b = answer(rebuilt.search(query, 100));
       ASSERT_EQ(a.size(), b.size());
       for (size_t k = 0; k < a.size(); ++k) {
         EXPECT_EQ(a[k].identity, b[k].identity) << "step " << step;
@@ -174,11 +190,11 @@ class IndexChurn : public ::testing::TestWithParam<TemplateRule> {};
 
 TEST_P(IndexChurn, ExactEqualsAFreshBuildAndForgetsTheRemoved) {
   const TemplateRule rule = GetParam();
-  SearchIndex live(0, {}, {}, rule);
+  SearchIndex live(rule);
   Churn c;
   churn(live, c, rule, 31, 1500);
   ASSERT_GT(c.removed.size(), 50u);  // enough removals to have closed the holes several times
-  const SearchIndex fresh(c.dim, c.ids, c.rows, rule, c.weights);
+  const SearchIndex fresh = build(c.dim, c.ids, c.rows, rule, c.weights);
   ASSERT_EQ(live.size(), fresh.size());
   ASSERT_EQ(live.people(), fresh.people());
   EXPECT_EQ(live.person_names(), fresh.person_names());
@@ -187,32 +203,32 @@ TEST_P(IndexChurn, ExactEqualsAFreshBuildAndForgetsTheRemoved) {
   const int nq = 60;
   const std::vector<float> q = probes(c, nq, 5);
   for (int i = 0; i < nq; ++i) {
-    const float* query = q.data() + i * c.dim;
-    const auto a = live.search(query, 20), b = fresh.search(query, 20);
+    const std::span<const float> query(q.data() + i * c.dim, c.dim);
+    const auto a = answer(live.search(query, 20)), b = answer(fresh.search(query, 20));
     ASSERT_EQ(a.size(), b.size());
     for (size_t k = 0; k < a.size(); ++k) {
       EXPECT_EQ(a[k].identity, b[k].identity) << "probe " << i << " rank " << k;
       EXPECT_NEAR(a[k].similarity, b[k].similarity, 1e-6) << "probe " << i << " rank " << k;
     }
     // The plain twin on the updated index (holes and reused slots included).
-    const auto fast = live.score_people(query), ref = live.score_people_reference(query);
+    const auto fast = answer(live.score_people(query)), ref = answer(live.score_people_reference(query));
     ASSERT_EQ(fast.size(), live.people());
     ASSERT_EQ(ref.size(), live.people());
     for (size_t p = 0; p < fast.size(); ++p) EXPECT_NEAR(fast[p], ref[p], 1e-5) << p;
-    const auto rref = live.search_reference(query, 20);
+    const auto rref = answer(live.search_reference(query, 20));
     ASSERT_EQ(rref.size(), a.size());
     for (size_t k = 0; k < a.size(); ++k) EXPECT_NEAR(rref[k].similarity, a[k].similarity, 1e-5);
   }
   // A removed person is never returned, not even for their own template.
   for (const auto& [name, row] : c.removed)
-    for (const auto& cand : live.search(row.data(), static_cast<int>(live.people())))
+    for (const auto& cand : answer(live.search(row, static_cast<int>(live.people()))))
       ASSERT_NE(cand.identity, name);
 }
 
 TEST_P(IndexChurn, HnswAnswersAsAFreshBuildAndForgetsTheRemoved) {
   const TemplateRule rule = GetParam();
   // Starts approximate (kHnsw) and stays so through every update.
-  SearchIndex live(0, {}, {}, rule);
+  SearchIndex live(rule);
   Churn c;
   std::vector<float> seed_rows;
   {
@@ -232,14 +248,14 @@ TEST_P(IndexChurn, HnswAnswersAsAFreshBuildAndForgetsTheRemoved) {
   churn(live, c, rule, 47, 1200);
   ASSERT_TRUE(live.approximate());
   ASSERT_GT(c.removed.size(), 50u);
-  SearchIndex fresh(c.dim, c.ids, c.rows, rule, c.weights);
+  SearchIndex fresh = build(c.dim, c.ids, c.rows, rule, c.weights);
   EXPECT_EQ(live.content_sha256(), fresh.content_sha256());
   const int nq = 60;
   const std::vector<float> q = probes(c, nq, 9);
   size_t same10 = 0;
   for (int i = 0; i < nq; ++i) {
-    const float* query = q.data() + i * c.dim;
-    const auto a = live.search(query, 10), b = fresh.search(query, 10);  // graph vs exact
+    const std::span<const float> query(q.data() + i * c.dim, c.dim);
+    const auto a = answer(live.search(query, 10)), b = answer(fresh.search(query, 10));  // graph vs exact
     ASSERT_FALSE(a.empty());
     EXPECT_EQ(a[0].identity, b[0].identity) << "probe " << i;
     EXPECT_NEAR(a[0].similarity, b[0].similarity, 1e-5) << "probe " << i;
@@ -251,7 +267,7 @@ TEST_P(IndexChurn, HnswAnswersAsAFreshBuildAndForgetsTheRemoved) {
   // finds the exact top 10 (all but a near-tie, at most).
   EXPECT_GE(double(same10) / (nq * 10.0), 0.99);
   for (const auto& [name, row] : c.removed)
-    for (const auto& cand : live.search(row.data(), 10)) ASSERT_NE(cand.identity, name);
+    for (const auto& cand : answer(live.search(row, 10))) ASSERT_NE(cand.identity, name);
   // The graph updated in place is saved and loads as current for the fresh
   // index over the same rows, answering as it did.
   ASSERT_TRUE(live.save_if_dirty().ok());
@@ -259,8 +275,8 @@ TEST_P(IndexChurn, HnswAnswersAsAFreshBuildAndForgetsTheRemoved) {
   ASSERT_TRUE(fresh.set_mode(IndexMode::kHnsw, path, {}, &what).ok());
   EXPECT_EQ(what, "loaded " + path);
   for (int i = 0; i < nq; ++i) {
-    const float* query = q.data() + i * c.dim;
-    const auto a = live.search(query, 10), b = fresh.search(query, 10);
+    const std::span<const float> query(q.data() + i * c.dim, c.dim);
+    const auto a = answer(live.search(query, 10)), b = answer(fresh.search(query, 10));
     ASSERT_EQ(a.size(), b.size());
     for (size_t k = 0; k < a.size(); ++k) {
       EXPECT_EQ(a[k].identity, b[k].identity);
@@ -297,6 +313,16 @@ TEST(IndexUpdateErrors, AreStatusesNotAborts) {
   auto rows = idx.people_rows();
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0], (std::pair<std::string, int>("a", 1)));
+  // A refused update changes nothing: rows of another dimension, and a
+  // fresh index whose first add is refused keeps no dimension.
+  const std::string before = idx.content_sha256();
+  EXPECT_EQ(idx.add_person_rows("c", row, {}, 8).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(idx.content_sha256(), before);
+  EXPECT_EQ(idx.people(), 2u);
+  SearchIndex fresh;
+  EXPECT_EQ(fresh.add_person_rows("a", nan, {}, 4).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(fresh.dim(), 0);
+  EXPECT_EQ(fresh.people(), 0u);
 }
 
 }  // namespace

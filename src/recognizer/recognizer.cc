@@ -181,7 +181,7 @@ Result<IdentifyResult> FaceRecognizer::identify(const cv::Mat& bgr, const Identi
                                                             impl_->index.people(), impl_->index.size(),
                                                             impl_->index.rule(), options.threshold, options.fpir));
     // Every face of the image against the gallery in one search (one sgemm).
-    std::vector<const float*> queries;
+    std::vector<std::span<const float>> queries;
     queries.reserve(faces.size());
     for (const auto& af : faces) {
       if (impl_->index.size() > 0 && af.embedding.unit.size() != static_cast<size_t>(impl_->index.dim()))
@@ -189,9 +189,10 @@ Result<IdentifyResult> FaceRecognizer::identify(const cv::Mat& bgr, const Identi
                                                        std::to_string(af.embedding.unit.size()) +
                                                        " values, the gallery's index " +
                                                        std::to_string(impl_->index.dim()));
-      queries.push_back(af.embedding.unit.data());
+      queries.emplace_back(af.embedding.unit);
     }
-    std::vector<std::vector<Candidate>> found = impl_->index.search_batch(queries, options.top_k);
+    FACEREC_ASSIGN_OR_RETURN(std::vector<std::vector<Candidate>> found,
+                             impl_->index.search_batch(queries, options.top_k));
     r.faces.reserve(faces.size());
     for (size_t i = 0; i < faces.size(); ++i) {
       IdentifiedFace f{std::move(faces[i]), decide(std::move(found[i]), r.threshold.value), {}};
@@ -208,16 +209,12 @@ Result<std::vector<std::vector<Candidate>>> FaceRecognizer::search(const std::ve
   return guarded("search", [&]() -> Result<std::vector<std::vector<Candidate>>> {
     if (!impl_->gallery) return Status(ErrorCode::kInvalidArgument, "search needs a gallery");
     const size_t dim = static_cast<size_t>(impl_->analyzer->embedder().dim());
-    std::vector<const float*> q;
-    q.reserve(queries.size());
-    for (const auto& s : queries) {
+    for (const auto& s : queries)
       if (s.size() != dim)
         return Status(ErrorCode::kInvalidArgument, "search: a query has " + std::to_string(s.size()) +
                                                        " values, the embedder gives " + std::to_string(dim));
-      q.push_back(s.data());
-    }
     std::shared_lock lock(impl_->mu);
-    return impl_->index.search_batch(q, top_k);
+    return impl_->index.search_batch(queries, top_k);
   });
 }
 
