@@ -251,6 +251,22 @@ Result<Manifest> Manifest::load(const std::string& path, const Manifest* base) {
     return Status(ErrorCode::kInvalidArgument, "model manifest " + path + " is not a regular file (a device, FIFO or socket)");
   std::ifstream f(path);
   if (!f) return Status(ErrorCode::kNotFound, "cannot open model manifest " + path);
+  // nlohmann::json's destructor allocates (json_value::destroy flattens nested
+  // values onto a heap std::vector) on a noexcept path, so a std::bad_alloc in
+  // the middle of json::parse ends the process with std::terminate while the
+  // half-built document unwinds, before the catch below can turn it into a
+  // Status. Parsing takes a few times the file's size; under a memory limit
+  // (ulimit -v, a cgroup) refuse early unless far more than that is free
+  // (Faults.IdentifyUnderAnAddressSpaceLimitEndsWithinTenSeconds).
+  {
+    const auto size = fs::file_size(path, ec);
+    const size_t headroom = std::max<size_t>(size_t{8} << 20, ec ? 0 : static_cast<size_t>(size) * 64);
+    void* probe = std::malloc(headroom);
+    if (!probe)
+      return Status(ErrorCode::kModel, "out of memory loading model manifest " + path + " (" +
+                                           std::to_string(headroom >> 20) + " MiB of headroom not available)");
+    std::free(probe);
+  }
   Manifest out;
   try {
     json j = json::parse(f);
