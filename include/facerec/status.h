@@ -80,6 +80,13 @@ class [[nodiscard]] Result {
   Status status_;
 };
 
+namespace internal {
+// The Status of a Status or a Result, for FACEREC_RETURN_IF_ERROR.
+inline const Status& status_of(const Status& s) { return s; }
+template <class T>
+const Status& status_of(const Result<T>& r) { return r.status(); }
+}  // namespace internal
+
 }  // namespace facerec
 
 // Internal invariants only; never for user input.
@@ -103,9 +110,12 @@ class [[nodiscard]] Result {
   if (!tmp.ok()) return tmp.status();                  \
   lhs = std::move(tmp).value()
 
-// Propagate a failed Status/Result from the current function.
-#define FACEREC_RETURN_IF_ERROR(expr)          \
-  do {                                         \
-    auto&& facerec_s_ = (expr);                \
-    if (!facerec_s_.ok()) return facerec_s_;   \
+// Propagate a failed Status/Result from the current function, as a Status.
+// The Status is copied while `expr`'s temporaries are alive: binding a
+// reference to `make_result().status()` would dangle past the full expression
+// (found by AddressSanitizer: stack-use-after-scope in run_lfw_open_set).
+#define FACEREC_RETURN_IF_ERROR(expr)                                          \
+  do {                                                                         \
+    const ::facerec::Status facerec_s_ = ::facerec::internal::status_of(expr); \
+    if (!facerec_s_.ok()) return facerec_s_;                                   \
   } while (0)

@@ -13,7 +13,7 @@ Result<LfwOpenSetResult> run_lfw_open_set(const FaceAnalyzer& analyzer, const Im
     if (size < 0) return Status(ErrorCode::kInvalidArgument, "a gallery size must be positive (0: all)");
   // A rule name with a leading "q": the mean rule weighted by face quality.
   auto is_qweighted = [](const std::string& r) { return r == "qmean" || r == "qmeanscore"; };
-  for (const auto& r : options.rules) FACEREC_RETURN_IF_ERROR(parse_template_rule(is_qweighted(r) ? r.substr(1) : r).status());
+  for (const auto& r : options.rules) FACEREC_RETURN_IF_ERROR(parse_template_rule(is_qweighted(r) ? r.substr(1) : r));
 
   FACEREC_ASSIGN_OR_RETURN(LfwTemplates lfw, make_lfw_templates(analyzer, limits, options.root, options.cache_file,
                                                                 /*calibration_only=*/false, options.flip, hooks));
