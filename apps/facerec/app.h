@@ -15,6 +15,7 @@
 #include "facerec/models.h"
 #include "facerec/open_set.h"
 #include "facerec/pipeline.h"
+#include "facerec/names.h"
 #include "facerec/recognizer.h"
 #include "facerec/runtime.h"
 #include "facerec/search.h"
@@ -87,8 +88,7 @@ bool has_image_extension(const std::string& path);
 // form is the library's decision_json in facerec/json.h).
 std::string decision_text(const DecisionPolicy& p);
 
-// "Alice", "../x" -> a JSON-safe, terminal-safe rendering (control chars escaped).
-std::string printable(const std::string& s);
+// printable(name): facerec/names.h.
 
 // The one face a single-face command uses: the largest. `faces_found` says
 // how many there were, so callers can report "several faces, used the largest".

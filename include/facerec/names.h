@@ -35,4 +35,8 @@ std::string to_nfc(const std::string& s);
 // equal, e.g. "Anne" and "anne".
 bool differ_only_by_case(const std::string& a, const std::string& b);
 
+// A name fit for a message or a terminal: control characters (< 0x20, 0x7f)
+// written as \xNN, every other byte as is.
+std::string printable(const std::string& s);
+
 }  // namespace facerec

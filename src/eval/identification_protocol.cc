@@ -7,6 +7,7 @@
 
 #include "facerec/eval_identification.h"
 #include "facerec/eval_templates.h"
+#include "facerec/names.h"
 #include "facerec/search.h"
 
 namespace fs = std::filesystem;
@@ -22,20 +23,6 @@ void seeded_shuffle(std::vector<T>& v, std::mt19937_64& rng) {
   for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[static_cast<size_t>(rng() % i)]);
 }
 
-// A name fit for a message: control characters escaped.
-std::string printable(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
 
 }  // namespace
 

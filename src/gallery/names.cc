@@ -127,4 +127,18 @@ bool differ_only_by_case(const std::string& a, const std::string& b) {
   return fa == fb && to_nfc(a) != to_nfc(b);
 }
 
+std::string printable(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 }  // namespace facerec
