@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <unordered_map>
 #include <vector>
 
 #include <gif_lib.h>
@@ -206,6 +208,140 @@ Result<cv::Mat> decode_gif(const std::string& bytes, const ImageLimits& limits) 
 
 // ---- HEIF / AVIF -------------------------------------------------------------------
 namespace {
+
+uint64_t be_n(const unsigned char* p, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n; ++i) v = (v << 8) | p[i];
+  return v;
+}
+
+// One ISO BMFF box off the front of `rest`: 1 read, 0 at the end, -1 malformed.
+int next_box(std::string_view& rest, std::string_view& type, std::string_view& body) {
+  if (rest.empty()) return 0;
+  if (rest.size() < 8) return -1;
+  const auto* p = reinterpret_cast<const unsigned char*>(rest.data());
+  uint64_t size = be_n(p, 4);
+  size_t header = 8;
+  if (size == 1) {
+    if (rest.size() < 16) return -1;
+    size = be_n(p + 8, 8);
+    header = 16;
+  } else if (size == 0) {
+    size = rest.size();
+  }
+  if (size < header || size > rest.size()) return -1;
+  type = rest.substr(4, 4);
+  body = rest.substr(header, static_cast<size_t>(size) - header);
+  rest.remove_prefix(static_cast<size_t>(size));
+  return 1;
+}
+
+}  // namespace
+
+Status check_heif_item_graph(std::string_view bytes, ImageFormat format) {
+  const std::string what = std::string("corrupt ") + format_name(format) + ": ";
+  // The top-level 'meta' box. A malformed top level is left to libheif.
+  std::string_view rest = bytes, type, body, meta;
+  while (next_box(rest, type, body) == 1)
+    if (type == "meta") {
+      meta = body;
+      break;
+    }
+  if (meta.size() < 4) return Status::Ok();
+  rest = meta.substr(4);  // FullBox: version and flags
+  std::optional<uint32_t> primary;
+  std::unordered_map<uint32_t, std::vector<uint32_t>> deps;  // item -> the items decoded with it
+  size_t edges = 0;
+  while (next_box(rest, type, body) == 1) {
+    if (type == "pitm") {
+      if (body.size() < 4) return Status(ErrorCode::kDecode, what + "'pitm' box too short");
+      const auto* p = reinterpret_cast<const unsigned char*>(body.data());
+      const int n = p[0] == 0 ? 2 : 4;
+      if (body.size() < size_t(4 + n)) return Status(ErrorCode::kDecode, what + "'pitm' box too short");
+      primary = static_cast<uint32_t>(be_n(p + 4, n));
+    } else if (type == "iref") {
+      if (body.size() < 4) return Status(ErrorCode::kDecode, what + "'iref' box too short");
+      const int n = body[0] == 0 ? 2 : 4;  // item ID width: version 0 -> 16 bits, else 32
+      std::string_view refs = body.substr(4), rtype, rbody;
+      int got;
+      while ((got = next_box(refs, rtype, rbody)) == 1) {
+        const auto* p = reinterpret_cast<const unsigned char*>(rbody.data());
+        if (rbody.size() < size_t(n + 2)) return Status(ErrorCode::kDecode, what + "'iref' entry too short");
+        const auto from = static_cast<uint32_t>(be_n(p, n));
+        const size_t count = be_n(p + n, 2);
+        if (rbody.size() < n + 2 + count * n) return Status(ErrorCode::kDecode, what + "'iref' entry too short");
+        const bool derive = rtype == "dimg", aux = rtype == "auxl";
+        if (!derive && !aux) continue;
+        for (size_t i = 0; i < count; ++i) {
+          const auto to = static_cast<uint32_t>(be_n(p + n + 2 + i * n, n));
+          // 'dimg': a derived image decodes its inputs; 'auxl': the master
+          // image decodes its auxiliary (alpha, depth) image.
+          if (derive) deps[from].push_back(to);
+          else deps[to].push_back(from);
+          ++edges;
+        }
+      }
+      if (got < 0) return Status(ErrorCode::kDecode, what + "malformed 'iref' box");
+    }
+  }
+  if (edges == 0) return Status::Ok();
+
+  // Iterative depth-first search (no recursion on untrusted depth): a cycle,
+  // then each item's derivation depth and decode count, saturated at the limit.
+  enum : uint8_t { kNew, kOpen, kDone };
+  std::unordered_map<uint32_t, uint8_t> state;
+  std::unordered_map<uint32_t, int64_t> decodes;
+  std::unordered_map<uint32_t, int> depth;
+  auto visit = [&](uint32_t root) -> Status {
+    if (state[root] == kDone) return Status::Ok();
+    std::vector<std::pair<uint32_t, size_t>> stack{{root, 0}};
+    state[root] = kOpen;
+    while (!stack.empty()) {
+      auto& [item, next] = stack.back();
+      auto it = deps.find(item);
+      if (it != deps.end() && next < it->second.size()) {
+        const uint32_t child = it->second[next++];
+        uint8_t& s = state[child];
+        if (s == kOpen)
+          return Status(ErrorCode::kDecode, what + "item references form a cycle through item " + std::to_string(child) +
+                                                " (a derived or auxiliary image that needs itself)");
+        if (s == kNew) {
+          s = kOpen;
+          stack.emplace_back(child, 0);
+        }
+        continue;
+      }
+      int64_t n = 1;
+      int d = 0;
+      if (it != deps.end())
+        for (uint32_t c : it->second) {
+          n = std::min(kMaxHeifDecodes + 1, n + decodes[c]);
+          d = std::max(d, depth[c] + 1);
+        }
+      decodes[item] = n;
+      depth[item] = std::min(d, kMaxHeifDerivationDepth + 1);
+      state[item] = kDone;
+      stack.pop_back();
+    }
+    return Status::Ok();
+  };
+  for (const auto& [item, children] : deps) FACEREC_RETURN_IF_ERROR(visit(item));
+  std::vector<uint32_t> roots;
+  if (primary) roots.push_back(*primary);
+  else
+    for (const auto& [item, children] : deps) roots.push_back(item);
+  for (uint32_t r : roots) {
+    if (depth[r] > kMaxHeifDerivationDepth)
+      return Status(ErrorCode::kDecode, what + "image item " + std::to_string(r) + " nests derived images more than " +
+                                            std::to_string(kMaxHeifDerivationDepth) + " deep");
+    if (decodes[r] > kMaxHeifDecodes)
+      return Status(ErrorCode::kDecode, what + "image item " + std::to_string(r) + " needs more than " +
+                                            std::to_string(kMaxHeifDecodes) + " item decodes (grid cells)");
+  }
+  return Status::Ok();
+}
+
+namespace {
 struct HeifHolder {
   heif_context* ctx = nullptr;
   heif_image_handle* handle = nullptr;
@@ -221,9 +357,12 @@ struct HeifHolder {
 Result<cv::Mat> decode_heif(const std::string& bytes, ImageFormat format, const ImageLimits& limits) {
   const char* name = format_name(format);
   const heif_compression_format codec = format == ImageFormat::kAvif ? heif_compression_AV1 : heif_compression_HEVC;
+  FACEREC_RETURN_IF_ERROR(check_heif_item_graph(bytes, format));
   HeifHolder h;
   h.ctx = heif_context_alloc();
   if (!h.ctx) return Status(ErrorCode::kInternal, "libheif: cannot allocate a context");
+  // Grid tiles decode on at most 2 threads (libheif's default is 4 per grid).
+  heif_context_set_max_decoding_threads(h.ctx, 2);
   heif_error e = heif_context_read_from_memory_without_copy(h.ctx, bytes.data(), bytes.size(), nullptr);
   if (e.code != heif_error_Ok) return Status(ErrorCode::kDecode, std::string("corrupt ") + name + " (" + e.message + ")");
   e = heif_context_get_primary_image_handle(h.ctx, &h.handle);

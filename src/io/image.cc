@@ -90,7 +90,15 @@ Result<cv::Mat> decode_image(const std::string& bytes, const std::string& what, 
   } else if (format == ImageFormat::kGif) {
     decoded = io::decode_gif(bytes, limits);
   } else if (heif) {
-    decoded = io::decode_heif(bytes, format, limits);
+    // libheif is C++ inside: a failed std::async (no threads left) or
+    // allocation surfaces as an exception through its C API.
+    try {
+      decoded = io::decode_heif(bytes, format, limits);
+    } catch (const std::bad_alloc&) {
+      decoded = Status(ErrorCode::kTooLarge, "out of memory decoding the image");
+    } catch (const std::exception& e) {
+      decoded = Status(ErrorCode::kDecode, std::string("corrupt ") + name + " image (libheif: " + e.what() + ")");
+    }
   } else {
     try {
       cv::Mat buf(1, static_cast<int>(bytes.size()), CV_8U, const_cast<char*>(bytes.data()));

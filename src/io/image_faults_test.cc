@@ -12,6 +12,7 @@
 #include <opencv2/imgproc.hpp>
 #include <zlib.h>
 
+#include "decoders.h"
 #include "facerec/image.h"
 #include "test_support.h"
 
@@ -207,6 +208,83 @@ TEST(ImageFaults, HeifAndAvifBombsAreRefusedBeforeDecoding) {
     EXPECT_EQ(r.status().code(), ErrorCode::kTooLarge) << r.status().message();
     EXPECT_NE(r.status().message().find("--max-pixels"), std::string::npos) << r.status().message();
   }
+}
+
+// ---- HEIF item graphs (fuzz_image: a grid that lists itself killed the process) ----
+std::string be16s(uint32_t v) { return std::string{char((v >> 8) & 0xFF), char(v & 0xFF)}; }
+std::string box(const std::string& type, const std::string& body) { return be32s(uint32_t(8 + body.size())) + type + body; }
+// An 'iref' (version 0) entry: `from` refers to `to`, e.g. a grid to its tiles.
+std::string ref(const std::string& type, uint32_t from, const std::vector<uint32_t>& to) {
+  std::string b = be16s(from) + be16s(uint32_t(to.size()));
+  for (uint32_t t : to) b += be16s(t);
+  return box(type, b);
+}
+// ftyp + meta{pitm, iref}: only the item graph, which is checked before libheif.
+std::string heif_with(uint32_t primary, const std::string& refs) {
+  const std::string ftyp = box("ftyp", "heic" + be32s(0) + "mif1heic");
+  return ftyp + box("meta", be32s(0) + box("pitm", be32s(0) + be16s(primary)) + box("iref", be32s(0) + refs));
+}
+
+TEST(ImageFaults, HeifItemGraphsThatRecurseForeverOrExplodeAreRefused) {
+  using io::check_heif_item_graph;
+  const auto heic = ImageFormat::kHeif;
+  // Accepted: a 2x2 grid of tiles (one tile used twice), with an alpha grid.
+  EXPECT_TRUE(check_heif_item_graph(heif_with(1, ref("dimg", 1, {2, 3, 4, 4})), heic).ok());
+  EXPECT_TRUE(check_heif_item_graph(
+                  heif_with(1, ref("dimg", 1, {2, 3}) + ref("dimg", 5, {6, 7}) + ref("auxl", 5, {1}) + ref("thmb", 8, {1})),
+                  heic)
+                  .ok());
+  const struct {
+    const char* what;
+    std::string file;
+    const char* says;
+  } bad[] = {
+      {"a grid that lists itself (the fuzzer's file)", heif_with(2, ref("dimg", 2, {2})), "cycle through item 2"},
+      {"a cycle through an alpha image", heif_with(1, ref("dimg", 1, {2}) + ref("auxl", 1, {2})), "cycle"},
+      {"a cycle not reached from the primary", heif_with(1, ref("dimg", 3, {4}) + ref("dimg", 4, {3})), "cycle"},
+      {"grids nested 6 deep",
+       heif_with(1, ref("dimg", 1, {2}) + ref("dimg", 2, {3}) + ref("dimg", 3, {4}) + ref("dimg", 4, {5}) +
+                        ref("dimg", 5, {6}) + ref("dimg", 6, {7})),
+       "nests derived images"},
+      {"a 300-cell grid of 300-cell grids (90300 decodes)",
+       heif_with(1, ref("dimg", 1, std::vector<uint32_t>(300, 2)) + ref("dimg", 2, std::vector<uint32_t>(300, 3))),
+       "item decodes"},
+      {"an 'iref' entry shorter than its count", heif_with(1, box("dimg", be16s(1) + be16s(5) + be16s(2))), "'iref'"},
+  };
+  for (const auto& b : bad) {
+    const Status s = check_heif_item_graph(b.file, heic);
+    ASSERT_FALSE(s.ok()) << b.what;
+    EXPECT_EQ(s.code(), ErrorCode::kDecode) << b.what;
+    EXPECT_NE(s.message().find(b.says), std::string::npos) << b.what << ": " << s.message();
+    EXPECT_NE(s.message().find("corrupt HEIC/HEIF"), std::string::npos) << s.message();
+  }
+  // Through the public loader, before libheif ever sees the file.
+  auto r = decode_image(heif_with(2, ref("dimg", 2, {2})), "self.heic");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("cycle"), std::string::npos) << r.status().message();
+}
+
+// A real HEIC (ImageMagick/libheif) with a self-referencing grid spliced into
+// its 'meta': refused with a message, where libheif 1.15 would recurse until
+// std::terminate.
+TEST(ImageFaults, RealHeicWithASelfReferencingGridIsRefused) {
+  if (!have_convert("HEIC")) {
+    ADD_FAILURE() << "ImageMagick cannot write HEIC here: install imagemagick with libheif";
+    return;
+  }
+  std::string h = magick(asymmetric(64, 64), "heic");
+  const size_t meta = h.find("meta");
+  ASSERT_NE(meta, std::string::npos);
+  ASSERT_EQ(h.find("iref"), std::string::npos) << "expected a single-image HEIC";
+  const uint32_t size = (uint32_t(uint8_t(h[meta - 4])) << 24) | (uint32_t(uint8_t(h[meta - 3])) << 16) |
+                        (uint32_t(uint8_t(h[meta - 2])) << 8) | uint8_t(h[meta - 1]);
+  const std::string iref = box("iref", be32s(0) + ref("dimg", 1, {1}));
+  h.insert(meta - 4 + size, iref);
+  put_be32(h, meta - 4, size + uint32_t(iref.size()));
+  auto r = load_image(write_file("selfgrid.heic", h));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kDecode);
+  EXPECT_NE(r.status().message().find("cycle through item 1"), std::string::npos) << r.status().message();
 }
 
 // ---- Fault 2: formats decided deliberately ------------------------------------------
