@@ -27,7 +27,7 @@
 //                          a 640x480 photo with one face; also fr_detect with
 //                          every int8 embedder of the manifest (<id>-int8);
 //                          every int8 detector (detect/<id> too) with the
-//                          default embedder, mobilefacenet_192_split and each
+//                          default embedder, its plain twin mobilefacenet_192_plain and each
 //                          int8 embedder
 // Suffixes name the ONNX Runtime setting a row ran with (no suffix: the
 // library's runtime as the CLI uses it):
@@ -731,23 +731,24 @@ int main(int argc, char** argv) {
   for (const auto& id : int8_embedders)
     reg("e2e/fr_detect+" + id, [id](benchmark::State& s) { BM_EndToEnd(s, "fr_detect", id, Engine::kDefault); });
   // The int8 detectors (with their landmark model, int8 or not, as the entry
-  // names it), alone and in front of the default embedder, its PReLU-split
-  // twin (tools/prelu_split.py) and each int8 embedder (BENCHMARKS.md, int8).
+  // names it), alone and in front of the default embedder, its plain twin
+  // (the conversion without tools/prelu_split.py) and each int8 embedder
+  // (BENCHMARKS.md, int8).
   std::vector<std::string> int8_detectors;
   for (const auto& m : world().manifest.models())
     if (!m.quantize_from.empty() && m.task == ModelTask::kDetector) int8_detectors.push_back(m.id);
-  const bool has_split = world().manifest.find("mobilefacenet_192_split") != nullptr;
-  if (has_split) {
+  const bool has_plain = world().manifest.find("mobilefacenet_192_plain") != nullptr;
+  if (has_plain) {
     for (int batch : {1, 8})
-      reg("embed/mobilefacenet_192_split/batch:" + std::to_string(batch),
-          [batch](benchmark::State& s) { BM_Embed(s, "mobilefacenet_192_split", batch, Engine::kDefault); });
-    reg("e2e/fr_detect+mobilefacenet_192_split",
-        [](benchmark::State& s) { BM_EndToEnd(s, "fr_detect", "mobilefacenet_192_split", Engine::kDefault); });
+      reg("embed/mobilefacenet_192_plain/batch:" + std::to_string(batch),
+          [batch](benchmark::State& s) { BM_Embed(s, "mobilefacenet_192_plain", batch, Engine::kDefault); });
+    reg("e2e/fr_detect+mobilefacenet_192_plain",
+        [](benchmark::State& s) { BM_EndToEnd(s, "fr_detect", "mobilefacenet_192_plain", Engine::kDefault); });
   }
   for (const auto& d : int8_detectors) {
     reg("detect/" + d, [d](benchmark::State& s) { BM_Detect(s, d, {}); });
     std::vector<std::string> embs = {world().manifest.default_embedder()};
-    if (has_split) embs.push_back("mobilefacenet_192_split");
+    if (has_plain) embs.push_back("mobilefacenet_192_plain");
     embs.insert(embs.end(), int8_embedders.begin(), int8_embedders.end());
     for (const auto& e : embs)
       reg("e2e/" + d + "+" + e, [d, e](benchmark::State& s) { BM_EndToEnd(s, d, e, Engine::kDefault); });

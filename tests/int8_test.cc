@@ -227,10 +227,12 @@ TEST(Int8, LandmarksMatchFloatOnRealFaces) {
 }
 
 // An embedder converted with tools/prelu_split.py (tflite_import
-// --split-prelu; mobilefacenet_192_split) computes its source's function: on
-// the same aligned real faces its embeddings match the unsplit conversion of
-// the same npm file to cosine >= 0.99999, so that model's thresholds and
-// calibrations, which the entry carries over, hold for it.
+// --split-prelu; mobilefacenet_192, the default) computes its source's
+// function: on the same aligned real faces its embeddings match the unsplit
+// conversion of the same npm file (mobilefacenet_192_plain, its plain twin)
+// to cosine >= 0.99999, so the thresholds and calibrations measured with the
+// plain file hold for it, and galleries enrolled with that file stay usable
+// (the manifest's equivalent_sha256).
 TEST(Int8, PreluSplitEmbedderMatchesItsSource) {
   FACEREC_REQUIRE_SHARED();
   int checked = 0;

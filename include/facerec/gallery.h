@@ -33,10 +33,17 @@
 
 namespace facerec {
 
+// The embedder a gallery's templates were made with. A gallery opened with
+// an expected EmbedderInfo refuses (kMismatch) unless model_id and dim are
+// equal and its stored sha256 is `sha256` or one of `equivalent_sha256`.
 struct EmbedderInfo {
   std::string model_id;
   std::string sha256;
   int dim = 0;
+  // Other files of the same model id that compute the same embeddings (the
+  // manifest's "equivalent_sha256": e.g. a graph rewrite measured to give
+  // identical LFW results), whose galleries this embedder reads and extends.
+  std::vector<std::string> equivalent_sha256 = {};
 };
 
 struct NewTemplate {

@@ -87,6 +87,12 @@ struct ModelSpec {
   std::string quantize_from, quantize_recipe, quantize_source, quantize_source_sha256;
   std::string file;     // local file, after ${FACEREC_SHARED} expansion
   std::string sha256;   // of the .onnx itself; empty = unchecked (user-supplied path)
+  // Embedders: earlier files of this id that compute the same embeddings
+  // (manifest "equivalent_sha256": {"sha256": [...], "reason": "..."}, the
+  // reason saying how it was measured). Galleries made with any of them are
+  // read and extended (EmbedderInfo::equivalent_sha256); the model file
+  // itself must still be `sha256`.
+  std::vector<std::string> equivalent_sha256;
   std::string licence;
   InputSpec input;
   std::vector<OutputSpec> outputs;

