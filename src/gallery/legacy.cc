@@ -30,6 +30,7 @@
 
 #include "facerec/names.h"
 #include "facerec/sha256.h"
+#include "json_headroom.h"
 
 namespace fs = std::filesystem;
 
@@ -141,6 +142,7 @@ Result<nlohmann::json> parse_json_no_duplicates(const std::string& text, const s
       duplicate = parsed.get<std::string>();
     return true;
   };
+  FACEREC_RETURN_IF_ERROR(internal::json_parse_headroom(text.size(), ErrorCode::kTooLarge, map_name));
   try {
     return json::parse(text, cb);
   } catch (const json::exception& e) {

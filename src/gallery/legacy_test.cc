@@ -3,7 +3,9 @@
 // Each refusal names the line (or key) and the reason, and imports nothing.
 #include "gallery/legacy.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -244,6 +246,61 @@ TEST(LegacyRealFile, OriginalFaceEmbddingTxtImportsFourPeopleAnd37Templates) {
   EXPECT_EQ(bad.status().code(), ErrorCode::kMismatch);
   EXPECT_NE(bad.status().message().find("line 1 has 513 values"), std::string::npos) << bad.status().message();
   EXPECT_NE(bad.status().message().find("128 (the vector) or 129"), std::string::npos) << bad.status().message();
+}
+
+}  // namespace
+}  // namespace facerec
+
+namespace facerec {
+namespace {
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FACEREC_LEGACY_TEST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define FACEREC_LEGACY_TEST_ASAN 1
+#endif
+
+long vm_size_kib() {
+  std::ifstream f("/proc/self/status");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind("VmSize:", 0) == 0) return std::stol(line.substr(7));
+  return -1;
+}
+
+// A 20 MB label map parsed in a process with 48 MiB of address space to
+// spare: a Status (kTooLarge, "out of memory"), never std::terminate from a
+// bad_alloc inside nlohmann::json's parse and unwind (json_headroom.h).
+TEST(LegacyLayout, AHugeLabelMapUnderAMemoryLimitIsAnErrorNotAnAbort) {
+#ifdef FACEREC_LEGACY_TEST_ASAN
+  GTEST_SKIP() << "AddressSanitizer reserves terabytes of address space: RLIMIT_AS cannot apply";
+#else
+  std::string map = "{";
+  for (int i = 0; i < 700000; ++i) map += (i ? ",\"" : "\"") + std::to_string(i) + "\": \"Person " + std::to_string(i) + "\"";
+  map += "}";
+  ASSERT_GT(map.size(), 15u << 20);
+  const std::string txt = "0 1 2 3 4\n";
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const long kib = vm_size_kib();
+    if (kib <= 0) _exit(3);
+    rlimit lim{};
+    lim.rlim_cur = lim.rlim_max = static_cast<rlim_t>(kib + 48 * 1024) * 1024;
+    if (setrlimit(RLIMIT_AS, &lim) != 0) _exit(4);
+    auto r = legacy::parse(txt, map, kDim, "e.txt", "label_map.json");
+    if (r.ok()) _exit(5);
+    if (r.status().code() != ErrorCode::kTooLarge || r.status().message().find("out of memory") == std::string::npos) _exit(6);
+    _exit(0);
+  }
+  int st = 0;
+  ASSERT_EQ(waitpid(pid, &st, 0), pid);
+  ASSERT_TRUE(WIFEXITED(st)) << "the child died of signal " << (WIFSIGNALED(st) ? WTERMSIG(st) : 0)
+                             << " (std::terminate: SIGABRT = 6)";
+  EXPECT_EQ(WEXITSTATUS(st), 0) << "3/4: no limit set; 5: parsed; 6: another error";
+#endif
 }
 
 }  // namespace

@@ -32,6 +32,7 @@
 #include <hnswlib/hnswlib.h>
 
 #include "facerec/sha256.h"
+#include "json_headroom.h"
 
 namespace facerec {
 
@@ -400,6 +401,7 @@ Result<std::unique_ptr<ApproxIndex>> ApproxIndex::load_unguarded(const std::stri
   if (!in.read(meta_text.data(), meta_len)) return damaged("meta");
   std::unique_ptr<ApproxIndex> a(new ApproxIndex(index, options));
   std::vector<std::string> labels;  // each label's person, "" once deleted
+  FACEREC_RETURN_IF_ERROR(internal::json_parse_headroom(meta_text.size(), ErrorCode::kTooLarge, path + "'s meta block"));
   try {
     const auto meta = nlohmann::json::parse(meta_text);
     auto stale = [&](const std::string& why) { return Status(ErrorCode::kMismatch, path + " is stale (" + why + ")"); };

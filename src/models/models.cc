@@ -1,6 +1,7 @@
 #include "facerec/models.h"
 
 #include "facerec/sha256.h"
+#include "json_headroom.h"
 #include "models/npm.h"
 
 #include <unistd.h>
@@ -264,21 +265,12 @@ Result<Manifest> Manifest::load(const std::string& path, const Manifest* base) {
     return Status(ErrorCode::kInvalidArgument, "model manifest " + path + " is not a regular file (a device, FIFO or socket)");
   std::ifstream f(path);
   if (!f) return Status(ErrorCode::kNotFound, "cannot open model manifest " + path);
-  // nlohmann::json's destructor allocates (json_value::destroy flattens nested
-  // values onto a heap std::vector) on a noexcept path, so a std::bad_alloc in
-  // the middle of json::parse ends the process with std::terminate while the
-  // half-built document unwinds, before the catch below can turn it into a
-  // Status. Parsing takes a few times the file's size; under a memory limit
-  // (ulimit -v, a cgroup) refuse early unless far more than that is free
-  // (Faults.IdentifyUnderAnAddressSpaceLimitEndsWithinTenSeconds).
+  // Under a memory limit, refuse before parsing rather than let a bad_alloc
+  // inside nlohmann::json end the process (json_headroom.h).
   {
     const auto size = fs::file_size(path, ec);
-    const size_t headroom = std::max<size_t>(size_t{8} << 20, ec ? 0 : static_cast<size_t>(size) * 64);
-    void* probe = std::malloc(headroom);
-    if (!probe)
-      return Status(ErrorCode::kModel, "out of memory loading model manifest " + path + " (" +
-                                           std::to_string(headroom >> 20) + " MiB of headroom not available)");
-    std::free(probe);
+    FACEREC_RETURN_IF_ERROR(
+        internal::json_parse_headroom(ec ? 0 : static_cast<size_t>(size), ErrorCode::kModel, "model manifest " + path));
   }
   Manifest out;
   try {
