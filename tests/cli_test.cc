@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "facerec/gallery.h"
+#include "facerec/models.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -235,6 +236,61 @@ TEST_F(BadInput, GalleryFromAnotherEmbedderIsRefusedAndUnchanged) {
   fs::path tree = make_tree({{"Ben Afflek", "Ben Afflek"}}, 2);
   auto e = run_cli({"enroll", tree.string(), "--db", db, "--embedder", "mobilefacenet_128"});
   EXPECT_EQ(e.exit_code, 1);
+  EXPECT_EQ(testing::run_cli({"gallery", "list", "--db", db, "--json"}).out, before.out);
+}
+
+// A gallery enrolled with an earlier file of the default embedder (the
+// manifest's equivalent_sha256: mobilefacenet_192 before its PReLU split)
+// still serves identify, enroll and import through the CLI; an unlisted file
+// is refused.
+TEST_F(BadInput, GalleryOfAnEquivalentEarlierModelFileStillWorks) {
+  FACEREC_REQUIRE_SHARED();
+  auto man = Manifest::load_default();
+  ASSERT_TRUE(man.ok()) << man.status().to_string();
+  const ModelSpec* emb = man->find(man->default_embedder());
+  ASSERT_NE(emb, nullptr);
+  if (emb->equivalent_sha256.empty()) GTEST_SKIP() << "the default embedder lists no equivalent earlier file";
+  const std::string db2 = testing::temp_dir("equiv") + "/g.db";
+  fs::copy_file(db, db2);
+  auto set_sha = [&](const std::string& sha) {
+    sqlite3* h = nullptr;
+    ASSERT_EQ(sqlite3_open(db2.c_str(), &h), SQLITE_OK);
+    const std::string sql = "UPDATE meta SET value = '" + sha + "' WHERE key = 'embedder_sha256'";
+    EXPECT_EQ(sqlite3_exec(h, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    EXPECT_EQ(sqlite3_changes(h), 1);
+    sqlite3_close(h);
+  };
+  set_sha(emb->equivalent_sha256.front());
+  auto r = run_cli({"identify", (dir / "good.jpg").string(), "--db", db2, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json_lines(r.out)[0]["faces"][0]["identity"], "Madonna");
+  fs::path tree = make_tree({{"Ben Afflek", "Ben Afflek"}}, 2);
+  auto e = run_cli({"enroll", tree.string(), "--db", db2});
+  EXPECT_EQ(e.exit_code, 0) << e.err;
+  set_sha(std::string(64, '0'));
+  auto refused = run_cli({"identify", (dir / "good.jpg").string(), "--db", db2});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("mismatch"), std::string::npos) << refused.err;
+}
+
+// A refused legacy import into a new gallery path leaves no file there (an
+// empty gallery would tie the path to the embedder and say nothing).
+TEST_F(BadInput, ARefusedImportLeavesNoNewGallery) {
+  const fs::path d = testing::temp_dir("import_refused");
+  std::ofstream(d / "e.txt") << "0 1 2 3\n";
+  std::ofstream(d / "map.json") << "not json";
+  const std::string fresh = (d / "new.db").string();
+  auto r = run_cli({"gallery", "import", (d / "e.txt").string(), (d / "map.json").string(), "--embedder",
+                    "mobilefacenet_192", "--db", fresh});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("nothing imported"), std::string::npos) << r.err;
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) EXPECT_FALSE(fs::exists(fresh + suffix)) << fresh + suffix;
+  // Into an existing gallery, the refusal changes nothing and the file stays.
+  auto before = testing::run_cli({"gallery", "list", "--db", db, "--json"});
+  auto r2 = run_cli({"gallery", "import", (d / "e.txt").string(), (d / "map.json").string(), "--embedder",
+                     "mobilefacenet_192", "--db", db});
+  EXPECT_EQ(r2.exit_code, 1);
+  EXPECT_TRUE(fs::exists(db));
   EXPECT_EQ(testing::run_cli({"gallery", "list", "--db", db, "--json"}).out, before.out);
 }
 

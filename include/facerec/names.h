@@ -36,7 +36,14 @@ std::string to_nfc(const std::string& s);
 bool differ_only_by_case(const std::string& a, const std::string& b);
 
 // A name fit for a message or a terminal: control characters (< 0x20, 0x7f)
-// written as \xNN, every other byte as is.
+// written as \xNN, and the Unicode bidirectional controls (U+202A..U+202E,
+// U+2066..U+2069: they reorder the rest of a terminal line) as \u{NNNN};
+// every other byte as is.
 std::string printable(const std::string& s);
+
+// printable(s) cut to at most `max_bytes` bytes of s (at a UTF-8 character
+// boundary), with "... (N bytes)" appended when cut: for quoting an input in
+// an error message, where a 40 MB name must not become a 40 MB message.
+std::string printable_clipped(const std::string& s, size_t max_bytes = 80);
 
 }  // namespace facerec

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <map>
+#include <new>
 
 #include "facerec/names.h"
 #include "gallery/legacy.h"
@@ -231,6 +232,10 @@ Result<LegacyImportReport> Gallery::import_legacy(const std::string& embeddings_
       report.already_present += out.duplicates;
     }
     return report;
+  } catch (const std::bad_alloc&) {
+    return Status(ErrorCode::kTooLarge, "out of memory importing " + embeddings_txt + " and " +
+                                            (label_map_json.empty() ? std::string("its label map") : label_map_json) +
+                                            "; nothing imported");
   } catch (const std::exception& e) {
     return Status(ErrorCode::kInternal, "importing " + embeddings_txt + ": " + e.what());
   }

@@ -37,7 +37,8 @@ namespace fs = std::filesystem;
 namespace facerec::legacy {
 namespace {
 
-std::string q(const std::string& s) { return "'" + s + "'"; }
+// A name or key from the file, quoted for a message: escaped and clipped.
+std::string q(const std::string& s) { return "'" + printable_clipped(s) + "'"; }
 
 const char* file_type_name(mode_t m) {
   if (S_ISDIR(m)) return "a directory";

@@ -303,5 +303,16 @@ TEST(LegacyLayout, AHugeLabelMapUnderAMemoryLimitIsAnErrorNotAnAbort) {
 #endif
 }
 
+// A refused label map quotes its bad key or name escaped and clipped: a 1 MB
+// name with a bidi override makes a short, inert message.
+TEST(LegacyLayout, ARefusalQuotesAHugeOrControlNameShortAndEscaped) {
+  const std::string name = "\xE2\x80\xAE" + std::string(1 << 20, 'x');
+  const std::string map = "{\"0\": \"" + name + "\"}";
+  auto r = legacy::parse("0 1 2 3 4\n", map, kDim, "e.txt", "label_map.json");
+  ASSERT_FALSE(r.ok());
+  EXPECT_LT(r.status().message().size(), 400u) << r.status().message().size();
+  EXPECT_EQ(r.status().message().find("\xE2\x80\xAE"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace facerec

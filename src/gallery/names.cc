@@ -129,16 +129,35 @@ bool differ_only_by_case(const std::string& a, const std::string& b) {
 
 std::string printable(const std::string& s) {
   std::string out;
-  for (unsigned char c : s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x20 || c == 0x7f) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\x%02x", c);
       out += buf;
-    } else {
-      out += static_cast<char>(c);
+      continue;
     }
+    // U+202A..U+202E and U+2066..U+2069 are E2 80 AA..AE and E2 81 A6..A9.
+    if (c == 0xE2 && i + 2 < s.size()) {
+      const auto b1 = static_cast<unsigned char>(s[i + 1]), b2 = static_cast<unsigned char>(s[i + 2]);
+      if ((b1 == 0x80 && b2 >= 0xAA && b2 <= 0xAE) || (b1 == 0x81 && b2 >= 0xA6 && b2 <= 0xA9)) {
+        char buf[16];
+        std::snprintf(buf, sizeof buf, "\\u{%04X}", 0x2000u + ((b1 & 0x3Fu) << 6) + (b2 & 0x3Fu));
+        out += buf;
+        i += 2;
+        continue;
+      }
+    }
+    out += static_cast<char>(c);
   }
   return out;
+}
+
+std::string printable_clipped(const std::string& s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return printable(s);
+  size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 character
+  return printable(s.substr(0, cut)) + "... (" + std::to_string(s.size()) + " bytes)";
 }
 
 }  // namespace facerec

@@ -168,5 +168,21 @@ TEST(IdentityNames, GalleryCopyWritesNfcAndRefusesTwoSpellings) {
   }
 }
 
+// What reaches a terminal from a message quoting an input: control bytes and
+// the bidirectional overrides escaped (a U+202E would reverse the rest of the
+// line), and a huge input clipped at a character boundary.
+TEST(IdentityNames, PrintableEscapesControlsAndBidiOverridesAndClips) {
+  EXPECT_EQ(printable("Jos\xC3\xA9"), "Jos\xC3\xA9");
+  EXPECT_EQ(printable(std::string("a\0b\n", 4)), "a\\x00b\\x0a");
+  EXPECT_EQ(printable("x\xE2\x80\xAEy\xE2\x81\xA6z\xE2\x81\xA9"), "x\\u{202E}y\\u{2066}z\\u{2069}");
+  EXPECT_EQ(printable("\xE2\x80\x94"), "\xE2\x80\x94");  // an em dash is not a control
+  const std::string huge = std::string(79, 'a') + "\xC3\xA9" + std::string(40'000'000, 'b');
+  const std::string c = printable_clipped(huge);
+  EXPECT_LT(c.size(), 120u);
+  EXPECT_EQ(c.substr(0, 79), std::string(79, 'a'));  // the two-byte character is not cut in half
+  EXPECT_EQ(c.substr(79), "... (40000081 bytes)");
+  EXPECT_EQ(printable_clipped("short\n"), "short\\x0a");
+}
+
 }  // namespace
 }  // namespace facerec

@@ -92,7 +92,8 @@ Result<std::unique_ptr<FaceRecognizer>> FaceRecognizer::create(Runtime& runtime,
       if (must_exist && !is_postgres_uri(config.db) && !std::filesystem::exists(config.db, ec))
         return Status(ErrorCode::kNotFound, "no gallery at " + config.db + "; enrol people first (facerec enroll <dir> --db " +
                                                 config.db + ")");
-      const EmbedderInfo want{es.id, es.sha256, impl->analyzer->embedder().dim()};
+      // With the earlier files of the same embedder the manifest lists as equivalent.
+      const EmbedderInfo want{es.id, es.sha256, impl->analyzer->embedder().dim(), es.equivalent_sha256};
       if (config.gallery == GalleryMode::kReadOnly) {
         FACEREC_ASSIGN_OR_RETURN(impl->gallery, Gallery::open_read_only(config.db, &want));
       } else {
