@@ -354,6 +354,18 @@ struct HeifHolder {
 };
 }  // namespace
 
+namespace {
+// libheif's messages can end in a newline; a refused size is facerec's kTooLarge.
+Status heif_failure(const heif_error& e, const char* name) {
+  std::string msg = e.message ? e.message : "";
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  if (e.code == heif_error_Memory_allocation_error && e.subcode == heif_suberror_Security_limit_exceeded)
+    return Status(ErrorCode::kTooLarge, std::string(name) + " image over libheif's own size limit (" + msg +
+                                            "; --max-pixels cannot raise it)");
+  return Status(ErrorCode::kDecode, std::string("corrupt ") + name + " (" + msg + ")");
+}
+}  // namespace
+
 Result<cv::Mat> decode_heif(const std::string& bytes, ImageFormat format, const ImageLimits& limits) {
   const char* name = format_name(format);
   const heif_compression_format codec = format == ImageFormat::kAvif ? heif_compression_AV1 : heif_compression_HEVC;
@@ -364,9 +376,9 @@ Result<cv::Mat> decode_heif(const std::string& bytes, ImageFormat format, const 
   // Grid tiles decode on at most 2 threads (libheif's default is 4 per grid).
   heif_context_set_max_decoding_threads(h.ctx, 2);
   heif_error e = heif_context_read_from_memory_without_copy(h.ctx, bytes.data(), bytes.size(), nullptr);
-  if (e.code != heif_error_Ok) return Status(ErrorCode::kDecode, std::string("corrupt ") + name + " (" + e.message + ")");
+  if (e.code != heif_error_Ok) return heif_failure(e, name);
   e = heif_context_get_primary_image_handle(h.ctx, &h.handle);
-  if (e.code != heif_error_Ok) return Status(ErrorCode::kDecode, std::string("corrupt ") + name + " (" + e.message + ")");
+  if (e.code != heif_error_Ok) return heif_failure(e, name);
   const int64_t w = heif_image_handle_get_width(h.handle), hh = heif_image_handle_get_height(h.handle);
   if (w <= 0 || hh <= 0) return Status(ErrorCode::kDecode, std::string("corrupt ") + name + " header: zero size");
   if (w > limits.max_pixels / hh) return too_many_pixels(w, hh, limits);
@@ -374,7 +386,7 @@ Result<cv::Mat> decode_heif(const std::string& bytes, ImageFormat format, const 
     return Status(ErrorCode::kDecode, std::string(name) + ": format not supported by this build (libheif has no " +
                                           (codec == heif_compression_AV1 ? "AV1" : "HEVC") + " decoder)");
   e = heif_decode_image(h.handle, &h.image, heif_colorspace_RGB, heif_chroma_interleaved_RGB, nullptr);
-  if (e.code != heif_error_Ok) return Status(ErrorCode::kDecode, std::string("corrupt ") + name + " (" + e.message + ")");
+  if (e.code != heif_error_Ok) return heif_failure(e, name);
   int stride = 0;
   const uint8_t* data = heif_image_get_plane_readonly(h.image, heif_channel_interleaved, &stride);
   const int iw = heif_image_get_width(h.image, heif_channel_interleaved);

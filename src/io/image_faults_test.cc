@@ -207,6 +207,14 @@ TEST(ImageFaults, HeifAndAvifBombsAreRefusedBeforeDecoding) {
     ASSERT_FALSE(r.ok()) << fmt;
     EXPECT_EQ(r.status().code(), ErrorCode::kTooLarge) << r.status().message();
     EXPECT_NE(r.status().message().find("--max-pixels"), std::string::npos) << r.status().message();
+    // Over libheif's own limit (32768 per side): refused by libheif while
+    // reading, still kTooLarge, on one line (libheif's text ends in '\n').
+    put_be32(h, at + 8, 60000);
+    put_be32(h, at + 12, 60000);
+    auto big = load_image(write_file("bigger." + ext, h));
+    ASSERT_FALSE(big.ok()) << fmt;
+    EXPECT_EQ(big.status().code(), ErrorCode::kTooLarge) << big.status().message();
+    EXPECT_EQ(big.status().message().find('\n'), std::string::npos) << big.status().message();
   }
 }
 
