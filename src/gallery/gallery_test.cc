@@ -171,6 +171,34 @@ TEST(Gallery, EmptyFileBecomesAGallery) {
   EXPECT_TRUE(g->enroll("A", {make_template(1, "x")}).ok());
 }
 
+// A SQLite database without a table (what an enrolment killed while creating
+// the gallery can leave) is like an empty file: enrolling creates the
+// gallery; reading says there is none yet, and how to make one.
+TEST(Gallery, ATablelessSqliteFileBecomesAGalleryAndReadsAsNoneYet) {
+  std::string path = testing::temp_dir("gallery") + "/tableless.db";
+  {
+    sqlite3* h = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &h), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(h, "PRAGMA journal_mode = WAL; CREATE TABLE t(x); DROP TABLE t;", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(h);
+  }
+  ASSERT_GT(std::filesystem::file_size(path), 0u);
+  for (int ro = 0; ro < 2; ++ro) {
+    auto r = ro ? Gallery::open_read_only(path) : Gallery::open_existing(path);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), ErrorCode::kNotFound) << r.status().to_string();
+    EXPECT_NE(r.status().message().find("enrol again"), std::string::npos) << r.status().message();
+  }
+  auto g = open_ok(path);
+  ASSERT_TRUE(g);
+  EXPECT_TRUE(g->enroll("A", {make_template(1, "x")}).ok());
+  g.reset();
+  auto again = Gallery::open_existing(path);
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  EXPECT_EQ((*again)->list_people()->size(), 1u);
+}
+
 TEST(Gallery, OpenExistingNeedsAFileAndCreatesNothing) {
   std::string dir = testing::temp_dir("gallery");
   auto g = Gallery::open_existing(dir + "/missing.db");

@@ -641,7 +641,7 @@ Result<std::unique_ptr<GalleryStore>> SqliteStore::open(const std::string& path,
     case FileKind::kSqlite:
       break;
   }
-  const bool fresh = kind == FileKind::kMissing || kind == FileKind::kEmpty;
+  bool fresh = kind == FileKind::kMissing || kind == FileKind::kEmpty;
   if (fresh && (!expected || expected->dim <= 0 || expected->model_id.empty()))
     return Status(ErrorCode::kInvalidArgument,
                   "cannot create gallery " + path + ": the embedder needs a model id and a positive dimension");
@@ -664,6 +664,30 @@ Result<std::unique_ptr<GalleryStore>> SqliteStore::open(const std::string& path,
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
   // A connection-level setting: it neither reads nor writes the file.
   FACEREC_RETURN_IF_ERROR(exec(db, path, "PRAGMA foreign_keys = ON"));
+
+  if (!fresh) {
+    // A SQLite file without a single table, user_version or application_id
+    // holds nothing to lose, like an empty file: what `enroll` leaves when it is killed while creating the
+    // gallery (Cli.KilledEnrolmentLeavesNoPartialPerson). A read error here
+    // is left to read_meta(), whose messages are clearer.
+    // Only when nothing at all was set: a user_version or application_id
+    // says some other program owns the file (left untouched, below).
+    auto zero = [&](const char* sql) {
+      Stmt q;
+      return sqlite3_prepare_v2(db, sql, -1, &q.s, nullptr) == SQLITE_OK && sqlite3_step(q.s) == SQLITE_ROW &&
+             sqlite3_column_int64(q.s, 0) == 0;
+    };
+    if (zero("SELECT count(*) FROM sqlite_master") && zero("PRAGMA user_version") && zero("PRAGMA application_id")) {
+      if (!may_create)
+        return Status(ErrorCode::kNotFound, "no gallery at " + path +
+                                                " (an empty SQLite database: an enrolment stopped before it created the "
+                                                "gallery; enrol again to create it)");
+      if (!expected || expected->dim <= 0 || expected->model_id.empty())
+        return Status(ErrorCode::kInvalidArgument,
+                      "cannot create gallery " + path + ": the embedder needs a model id and a positive dimension");
+      fresh = true;
+    }
+  }
 
   if (fresh) {
     FACEREC_RETURN_IF_ERROR(exec(db, path, "PRAGMA synchronous = FULL"));
