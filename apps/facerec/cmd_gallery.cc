@@ -1,12 +1,10 @@
 // facerec gallery list|remove|rename|import|export|duplicates|copy
-#include <filesystem>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
 
 #include "app.h"
 #include "facerec/duplicates.h"
-#include "facerec/gallery_store.h"
 
 namespace facerec::cli {
 namespace {
@@ -132,19 +130,8 @@ void register_gallery(CLI::App& app, std::function<void(int)> set_rc) {
     int dim = m->outputs.empty() ? 0 : static_cast<int>(m->outputs[0].dims.back());
     if (dim <= 0) return set_rc(fail("import", Status(ErrorCode::kInvalidArgument, "the manifest entry of '" +
                                                       a.embedder + "' does not state its output dimension")));
-    // A refused import leaves no gallery behind that it created itself (an
-    // empty file would tie the path to this embedder).
-    std::error_code ec;
-    const bool created = !is_postgres_uri(a.db) && !std::filesystem::exists(a.db, ec);
-    auto g = Gallery::open(a.db, {m->id, m->sha256, dim, m->equivalent_sha256});
-    if (!g.ok()) return set_rc(fail("import", g.status()));
-    auto r = (*g)->import_legacy(a.embeddings_txt, a.label_map);
-    if (!r.ok()) {
-      g->reset();
-      if (created)
-        for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::filesystem::remove(a.db + suffix, ec);
-      return set_rc(fail("import", r.status()));
-    }
+    auto r = Gallery::import_legacy_into(a.db, embedder_info_for(*m, dim), a.embeddings_txt, a.label_map);
+    if (!r.ok()) return set_rc(fail("import", r.status()));
     for (const auto& note : r->notes) std::cerr << "note: " << printable(note) << "\n";
     std::cout << "imported " << r->added << " templates into " << redact_uri(a.db) << " (" << r->layout << " layout; "
               << r->already_present << " already present)\n";

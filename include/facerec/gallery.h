@@ -36,6 +36,10 @@ namespace facerec {
 // The embedder a gallery's templates were made with. A gallery opened with
 // an expected EmbedderInfo refuses (kMismatch) unless model_id and dim are
 // equal and its stored sha256 is `sha256` or one of `equivalent_sha256`.
+namespace legacy {
+struct Parsed;  // src/gallery/legacy.h
+}  // namespace legacy
+
 struct EmbedderInfo {
   std::string model_id;
   std::string sha256;
@@ -45,6 +49,12 @@ struct EmbedderInfo {
   // identical LFW results), whose galleries this embedder reads and extends.
   std::vector<std::string> equivalent_sha256 = {};
 };
+
+struct ModelSpec;  // facerec/models.h
+// The EmbedderInfo of a manifest embedder whose output has `dim` values: its
+// id, its file's sha256 and the files it lists as equivalent. Every gallery
+// opened for an embedder takes it from here.
+EmbedderInfo embedder_info_for(const ModelSpec& spec, int dim);
 
 struct NewTemplate {
   std::vector<float> unit;   // L2-normalised, dim long
@@ -133,6 +143,13 @@ class Gallery {
   // re-importing a file, or importing a gallery's own export, adds nothing.
   // Export writes unit * norm per line and the {"index": "name"} layout.
   Result<LegacyImportReport> import_legacy(const std::string& embeddings_txt, const std::string& label_map_json);
+  // The same into the gallery at `location`, created with `embedder` when
+  // absent, only after both files have parsed and passed every check above:
+  // a refused import leaves no new gallery behind (an empty one would tie the
+  // path to the embedder).
+  static Result<LegacyImportReport> import_legacy_into(const std::string& location, const EmbedderInfo& embedder,
+                                                       const std::string& embeddings_txt,
+                                                       const std::string& label_map_json);
   Status export_legacy(const std::string& embeddings_txt, const std::string& label_map_json) const;
 
   // Every template with the given ids (absent ids are skipped), by id.
@@ -141,6 +158,8 @@ class Gallery {
  private:
   static Result<std::unique_ptr<Gallery>> open_as(const std::string& path, GalleryAccess access,
                                                   const EmbedderInfo* expected);
+  // The store transaction of an import whose files have been parsed.
+  Result<LegacyImportReport> store_legacy(legacy::Parsed& parsed);
   std::unique_ptr<GalleryStore> store_;
   EmbedderInfo embedder_;
 };

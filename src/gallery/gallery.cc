@@ -9,6 +9,7 @@
 #include <map>
 #include <new>
 
+#include "facerec/models.h"
 #include "facerec/names.h"
 #include "gallery/legacy.h"
 #include "gallery/store_common.h"
@@ -208,37 +209,66 @@ Result<std::string> Gallery::person_name(int64_t person_id) const {
   }
 }
 
+EmbedderInfo embedder_info_for(const ModelSpec& spec, int dim) {
+  return {spec.id, spec.sha256, dim, spec.equivalent_sha256};
+}
+
 // ---- legacy format -----------------------------------------------------------------------
 
 // Parsing, checks and the duplicate rule live in legacy.cc; here, only the
 // one store transaction.
+namespace {
+// `step` with an out-of-memory or library exception turned into a Status
+// that names the import.
+template <class F>
+auto import_step(const std::string& txt, const std::string& map, F&& step) -> decltype(step()) {
+  try {
+    return step();
+  } catch (const std::bad_alloc&) {
+    return Status(ErrorCode::kTooLarge, "out of memory importing " + txt + " and " +
+                                            (map.empty() ? std::string("its label map") : map) + "; nothing imported");
+  } catch (const std::exception& e) {
+    return Status(ErrorCode::kInternal, "importing " + txt + ": " + e.what());
+  }
+}
+}  // namespace
+
 Result<LegacyImportReport> Gallery::import_legacy(const std::string& embeddings_txt,
                                                   const std::string& label_map_json) {
-  try {
+  return import_step(embeddings_txt, label_map_json, [&]() -> Result<LegacyImportReport> {
     FACEREC_ASSIGN_OR_RETURN(legacy::Parsed parsed,
                              legacy::read_and_parse(embeddings_txt, label_map_json, embedder_.dim));
-    LegacyImportReport report;
-    report.layout = parsed.layout;
-    report.notes = std::move(parsed.notes);
-    // Vectors already stored (under any name) are not added again; the store
-    // also skips a repeated vector key per person inside its transaction.
-    FACEREC_ASSIGN_OR_RETURN(auto stored, store_->templates());
-    auto by_person = legacy::drop_stored_vectors(parsed.entries, stored, embedder_.dim, report.already_present);
-    if (by_person.empty()) return report;
-    // One store transaction for every person.
-    FACEREC_ASSIGN_OR_RETURN(auto outs, store_->enroll_batch({by_person.begin(), by_person.end()}));
-    for (const EnrollOutcome& out : outs) {
-      report.added += out.added;
-      report.already_present += out.duplicates;
-    }
-    return report;
-  } catch (const std::bad_alloc&) {
-    return Status(ErrorCode::kTooLarge, "out of memory importing " + embeddings_txt + " and " +
-                                            (label_map_json.empty() ? std::string("its label map") : label_map_json) +
-                                            "; nothing imported");
-  } catch (const std::exception& e) {
-    return Status(ErrorCode::kInternal, "importing " + embeddings_txt + ": " + e.what());
+    return store_legacy(parsed);
+  });
+}
+
+Result<LegacyImportReport> Gallery::import_legacy_into(const std::string& location, const EmbedderInfo& embedder,
+                                                       const std::string& embeddings_txt,
+                                                       const std::string& label_map_json) {
+  return import_step(embeddings_txt, label_map_json, [&]() -> Result<LegacyImportReport> {
+    FACEREC_ASSIGN_OR_RETURN(legacy::Parsed parsed,
+                             legacy::read_and_parse(embeddings_txt, label_map_json, embedder.dim));
+    FACEREC_ASSIGN_OR_RETURN(std::unique_ptr<Gallery> g, open(location, embedder));
+    return g->store_legacy(parsed);
+  });
+}
+
+Result<LegacyImportReport> Gallery::store_legacy(legacy::Parsed& parsed) {
+  LegacyImportReport report;
+  report.layout = parsed.layout;
+  report.notes = std::move(parsed.notes);
+  // Vectors already stored (under any name) are not added again; the store
+  // also skips a repeated vector key per person inside its transaction.
+  FACEREC_ASSIGN_OR_RETURN(auto stored, store_->templates());
+  auto by_person = legacy::drop_stored_vectors(parsed.entries, stored, embedder_.dim, report.already_present);
+  if (by_person.empty()) return report;
+  // One store transaction for every person.
+  FACEREC_ASSIGN_OR_RETURN(auto outs, store_->enroll_batch({by_person.begin(), by_person.end()}));
+  for (const EnrollOutcome& out : outs) {
+    report.added += out.added;
+    report.already_present += out.duplicates;
   }
+  return report;
 }
 
 Status Gallery::export_legacy(const std::string& embeddings_txt, const std::string& label_map_json) const {

@@ -666,12 +666,12 @@ Result<std::unique_ptr<GalleryStore>> SqliteStore::open(const std::string& path,
   FACEREC_RETURN_IF_ERROR(exec(db, path, "PRAGMA foreign_keys = ON"));
 
   if (!fresh) {
-    // A SQLite file without a single table, user_version or application_id
-    // holds nothing to lose, like an empty file: what `enroll` leaves when it is killed while creating the
-    // gallery (Cli.KilledEnrolmentLeavesNoPartialPerson). A read error here
-    // is left to read_meta(), whose messages are clearer.
-    // Only when nothing at all was set: a user_version or application_id
-    // says some other program owns the file (left untouched, below).
+    // A SQLite file with no table, user_version or application_id holds
+    // nothing to lose, like an empty file: what `enroll` leaves when it is
+    // killed while creating the gallery (Cli.KilledEnrolmentLeavesNoPartialPerson).
+    // A user_version or application_id says another program owns the file
+    // (refused below, untouched). A read error here is left to read_meta(),
+    // whose messages are clearer.
     auto zero = [&](const char* sql) {
       Stmt q;
       return sqlite3_prepare_v2(db, sql, -1, &q.s, nullptr) == SQLITE_OK && sqlite3_step(q.s) == SQLITE_ROW &&

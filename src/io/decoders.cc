@@ -251,7 +251,6 @@ Status check_heif_item_graph(std::string_view bytes, ImageFormat format) {
   rest = meta.substr(4);  // FullBox: version and flags
   std::optional<uint32_t> primary;
   std::unordered_map<uint32_t, std::vector<uint32_t>> deps;  // item -> the items decoded with it
-  size_t edges = 0;
   while (next_box(rest, type, body) == 1) {
     if (type == "pitm") {
       if (body.size() < 4) return Status(ErrorCode::kDecode, what + "'pitm' box too short");
@@ -278,30 +277,32 @@ Status check_heif_item_graph(std::string_view bytes, ImageFormat format) {
           // image decodes its auxiliary (alpha, depth) image.
           if (derive) deps[from].push_back(to);
           else deps[to].push_back(from);
-          ++edges;
         }
       }
       if (got < 0) return Status(ErrorCode::kDecode, what + "malformed 'iref' box");
     }
   }
-  if (edges == 0) return Status::Ok();
+  if (deps.empty()) return Status::Ok();
 
   // Iterative depth-first search (no recursion on untrusted depth): a cycle,
   // then each item's derivation depth and decode count, saturated at the limit.
   enum : uint8_t { kNew, kOpen, kDone };
-  std::unordered_map<uint32_t, uint8_t> state;
-  std::unordered_map<uint32_t, int64_t> decodes;
-  std::unordered_map<uint32_t, int> depth;
+  struct Node {
+    uint8_t state = kNew;
+    int64_t decodes = 0;  // this item and everything decoded with it
+    int depth = 0;        // derivation levels below it
+  };
+  std::unordered_map<uint32_t, Node> node;
   auto visit = [&](uint32_t root) -> Status {
-    if (state[root] == kDone) return Status::Ok();
+    if (node[root].state == kDone) return Status::Ok();
     std::vector<std::pair<uint32_t, size_t>> stack{{root, 0}};
-    state[root] = kOpen;
+    node[root].state = kOpen;
     while (!stack.empty()) {
       auto& [item, next] = stack.back();
       auto it = deps.find(item);
       if (it != deps.end() && next < it->second.size()) {
         const uint32_t child = it->second[next++];
-        uint8_t& s = state[child];
+        uint8_t& s = node[child].state;
         if (s == kOpen)
           return Status(ErrorCode::kDecode, what + "item references form a cycle through item " + std::to_string(child) +
                                                 " (a derived or auxiliary image that needs itself)");
@@ -311,16 +312,14 @@ Status check_heif_item_graph(std::string_view bytes, ImageFormat format) {
         }
         continue;
       }
-      int64_t n = 1;
-      int d = 0;
+      Node& self = node[item];
+      self.decodes = 1;
       if (it != deps.end())
         for (uint32_t c : it->second) {
-          n = std::min(kMaxHeifDecodes + 1, n + decodes[c]);
-          d = std::max(d, depth[c] + 1);
+          self.decodes = std::min(kMaxHeifDecodes + 1, self.decodes + node[c].decodes);
+          self.depth = std::max(self.depth, std::min(node[c].depth + 1, kMaxHeifDerivationDepth + 1));
         }
-      decodes[item] = n;
-      depth[item] = std::min(d, kMaxHeifDerivationDepth + 1);
-      state[item] = kDone;
+      self.state = kDone;
       stack.pop_back();
     }
     return Status::Ok();
@@ -331,10 +330,10 @@ Status check_heif_item_graph(std::string_view bytes, ImageFormat format) {
   else
     for (const auto& [item, children] : deps) roots.push_back(item);
   for (uint32_t r : roots) {
-    if (depth[r] > kMaxHeifDerivationDepth)
+    if (node[r].depth > kMaxHeifDerivationDepth)
       return Status(ErrorCode::kDecode, what + "image item " + std::to_string(r) + " nests derived images more than " +
                                             std::to_string(kMaxHeifDerivationDepth) + " deep");
-    if (decodes[r] > kMaxHeifDecodes)
+    if (node[r].decodes > kMaxHeifDecodes)
       return Status(ErrorCode::kDecode, what + "image item " + std::to_string(r) + " needs more than " +
                                             std::to_string(kMaxHeifDecodes) + " item decodes (grid cells)");
   }
@@ -352,9 +351,7 @@ struct HeifHolder {
     if (ctx) heif_context_free(ctx);
   }
 };
-}  // namespace
 
-namespace {
 // libheif's messages can end in a newline; a refused size is facerec's kTooLarge.
 Status heif_failure(const heif_error& e, const char* name) {
   std::string msg = e.message ? e.message : "";

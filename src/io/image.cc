@@ -85,35 +85,31 @@ Result<cv::Mat> decode_image(const std::string& bytes, const std::string& what, 
   if (header->truncated) return Status(ErrorCode::kDecode, what + ": truncated " + name + " file (the image data ends early)");
 
   Result<cv::Mat> decoded = Status(ErrorCode::kInternal, "not decoded");
-  if (format == ImageFormat::kJpeg) {
-    decoded = io::decode_jpeg(bytes);
-  } else if (format == ImageFormat::kGif) {
-    decoded = io::decode_gif(bytes, limits);
-  } else if (heif) {
-    // libheif is C++ inside: a failed std::async (no threads left) or
-    // allocation surfaces as an exception through its C API.
-    try {
+  try {
+    if (format == ImageFormat::kJpeg) {
+      decoded = io::decode_jpeg(bytes);
+    } else if (format == ImageFormat::kGif) {
+      decoded = io::decode_gif(bytes, limits);
+    } else if (heif) {
       decoded = io::decode_heif(bytes, format, limits);
-    } catch (const std::bad_alloc&) {
-      decoded = Status(ErrorCode::kTooLarge, "out of memory decoding the image");
-    } catch (const std::exception& e) {
-      decoded = Status(ErrorCode::kDecode, std::string("corrupt ") + name + " image (libheif: " + e.what() + ")");
-    }
-  } else {
-    try {
+    } else {
       cv::Mat buf(1, static_cast<int>(bytes.size()), CV_8U, const_cast<char*>(bytes.data()));
       // IMREAD_UNCHANGED keeps depth and alpha for to_bgr8() and never
       // applies an orientation itself: that is done below, the same for all.
       cv::Mat m = cv::imdecode(buf, cv::IMREAD_UNCHANGED);
       if (m.empty()) decoded = Status(ErrorCode::kDecode, std::string("corrupt ") + name + " image (the decoder refused it)");
       else decoded = std::move(m);
-    } catch (const cv::Exception&) {
-      // OpenCV's own text is an assertion ("(-215:Assertion failed) ..."): not
-      // something a user can act on.
-      decoded = Status(ErrorCode::kDecode, std::string("corrupt ") + name + " image (the decoder refused it)");
-    } catch (const std::bad_alloc&) {
-      decoded = Status(ErrorCode::kTooLarge, "out of memory decoding the image");
     }
+  } catch (const cv::Exception&) {
+    // OpenCV's own text is an assertion ("(-215:Assertion failed) ..."): not
+    // something a user can act on.
+    decoded = Status(ErrorCode::kDecode, std::string("corrupt ") + name + " image (the decoder refused it)");
+  } catch (const std::bad_alloc&) {
+    decoded = Status(ErrorCode::kTooLarge, "out of memory decoding the image");
+  } catch (const std::exception& e) {
+    // libheif is C++ inside: a failed std::async (no threads left) surfaces
+    // as an exception through its C API.
+    decoded = Status(ErrorCode::kDecode, std::string("corrupt ") + name + " image (" + e.what() + ")");
   }
   if (!decoded.ok()) return fail(decoded.status());
   cv::Mat img = std::move(decoded).value();

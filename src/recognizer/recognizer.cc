@@ -92,8 +92,7 @@ Result<std::unique_ptr<FaceRecognizer>> FaceRecognizer::create(Runtime& runtime,
       if (must_exist && !is_postgres_uri(config.db) && !std::filesystem::exists(config.db, ec))
         return Status(ErrorCode::kNotFound, "no gallery at " + config.db + "; enrol people first (facerec enroll <dir> --db " +
                                                 config.db + ")");
-      // With the earlier files of the same embedder the manifest lists as equivalent.
-      const EmbedderInfo want{es.id, es.sha256, impl->analyzer->embedder().dim(), es.equivalent_sha256};
+      const EmbedderInfo want = embedder_info_for(es, impl->analyzer->embedder().dim());
       if (config.gallery == GalleryMode::kReadOnly) {
         FACEREC_ASSIGN_OR_RETURN(impl->gallery, Gallery::open_read_only(config.db, &want));
       } else {
@@ -319,8 +318,7 @@ bool FaceRecognizer::has_gallery() const { return impl_->gallery != nullptr; }
 const ModelSpec& FaceRecognizer::detector_spec() const { return impl_->analyzer->detector().spec(); }
 const ModelSpec& FaceRecognizer::embedder_spec() const { return impl_->analyzer->embedder().spec(); }
 EmbedderInfo FaceRecognizer::embedder_info() const {
-  const auto& s = impl_->analyzer->embedder().spec();
-  return {s.id, s.sha256, impl_->analyzer->embedder().dim(), s.equivalent_sha256};
+  return embedder_info_for(impl_->analyzer->embedder().spec(), impl_->analyzer->embedder().dim());
 }
 const RecognizerConfig& FaceRecognizer::config() const { return impl_->config; }
 const Manifest& FaceRecognizer::manifest() const { return impl_->manifest; }
